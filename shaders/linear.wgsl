@@ -1,0 +1,110 @@
+// linear.wgsl — fully connected layer (torch.nn.Linear): y = x Wᵀ + b.
+//
+// Layout: x [N, IN], W [OUT, IN], b [OUT], y [N, OUT].
+// Forward:          y[n,o]  = b[o] + Σ_i x[n,i] · W[o,i]
+// Input gradient:   dx[n,i] = Σ_o dy[n,o] · W[o,i]
+// Weight gradient:  dW[o,i] += Σ_n dy[n,o] · x[n,i]
+// Bias gradient:    db[o]  += Σ_n dy[n,o]
+//
+// W may exceed one storage binding (FC6: 9216×4096 f32 = 151 MB), so the host binds it as
+// row slices: one dispatch covers rows [row_offset, row_offset + rows). The weight binding
+// (and dW's) then holds only those rows; the input gradient of slice k > 0 is added to the
+// partial sums of the slices before it (`accumulate` = 1).
+//
+// Bindings (group 0): 0 = params (uniform), then
+//   linear_forward:          1 x, 2 W rows, 3 b, 4 y
+//   linear_backward_input:   1 dy, 2 W rows, 3 dx
+//   linear_backward_weight:  1 dy, 2 x, 3 dW rows
+//   linear_backward_bias:    1 dy, 2 db
+// One invocation per output element of the entry point.
+
+override WG: u32 = 64u;
+
+struct LinearParams {
+    batch: u32,
+    in_features: u32,
+    out_features: u32,
+    row_offset: u32,
+    rows: u32,
+    accumulate: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: LinearParams;
+
+@group(0) @binding(1) var<storage, read> fwd_x: array<f32>;
+@group(0) @binding(2) var<storage, read> fwd_w: array<f32>;
+@group(0) @binding(3) var<storage, read> fwd_b: array<f32>;
+@group(0) @binding(4) var<storage, read_write> fwd_y: array<f32>;
+
+@compute @workgroup_size(WG)
+fn linear_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let idx = gid.x + gid.y * nwg.x * WG;
+    if idx >= p.batch * p.rows {
+        return;
+    }
+    let r = idx % p.rows;
+    let n = idx / p.rows;
+    let o = p.row_offset + r;
+    var acc = fwd_b[o];
+    for (var i = 0u; i < p.in_features; i++) {
+        acc += fwd_x[n * p.in_features + i] * fwd_w[r * p.in_features + i];
+    }
+    fwd_y[n * p.out_features + o] = acc;
+}
+
+@group(0) @binding(1) var<storage, read> bin_dy: array<f32>;
+@group(0) @binding(2) var<storage, read> bin_w: array<f32>;
+@group(0) @binding(3) var<storage, read_write> bin_dx: array<f32>;
+
+@compute @workgroup_size(WG)
+fn linear_backward_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let idx = gid.x + gid.y * nwg.x * WG;
+    if idx >= p.batch * p.in_features {
+        return;
+    }
+    let i = idx % p.in_features;
+    let n = idx / p.in_features;
+    var acc = 0.0;
+    for (var r = 0u; r < p.rows; r++) {
+        acc += bin_dy[n * p.out_features + p.row_offset + r] * bin_w[r * p.in_features + i];
+    }
+    if p.accumulate != 0u {
+        acc += bin_dx[idx];
+    }
+    bin_dx[idx] = acc;
+}
+
+@group(0) @binding(1) var<storage, read> bw_dy: array<f32>;
+@group(0) @binding(2) var<storage, read> bw_x: array<f32>;
+@group(0) @binding(3) var<storage, read_write> bw_dw: array<f32>;
+
+@compute @workgroup_size(WG)
+fn linear_backward_weight(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let idx = gid.x + gid.y * nwg.x * WG;
+    if idx >= p.rows * p.in_features {
+        return;
+    }
+    let i = idx % p.in_features;
+    let o = p.row_offset + idx / p.in_features;
+    var acc = 0.0;
+    for (var n = 0u; n < p.batch; n++) {
+        acc += bw_dy[n * p.out_features + o] * bw_x[n * p.in_features + i];
+    }
+    bw_dw[idx] += acc;
+}
+
+@group(0) @binding(1) var<storage, read> bb_dy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> bb_db: array<f32>;
+
+@compute @workgroup_size(WG)
+fn linear_backward_bias(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let o = gid.x + gid.y * nwg.x * WG;
+    if o >= p.out_features {
+        return;
+    }
+    var acc = 0.0;
+    for (var n = 0u; n < p.batch; n++) {
+        acc += bb_dy[n * p.out_features + o];
+    }
+    bb_db[o] += acc;
+}

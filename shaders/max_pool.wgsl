@@ -1,0 +1,91 @@
+// max_pool.wgsl — 2-D max pooling, no padding, floor mode (torch.nn.MaxPool2d(kernel, stride)).
+//
+// Layout: x, dx [N, C, H, W]; y, dy, argmax [N, C, OH, OW], OH = (H − K) / S + 1.
+// Forward:  y[n,c,i,j] = max over the K×K window at (i·S, j·S); argmax records the in-plane
+//           index h·W + v of the FIRST maximum in row-major scan order — PyTorch's tie rule
+//           (a later value wins only if strictly greater, or if it is NaN).
+// Backward: dx[n,c,h,v] = Σ over windows (i,j) that contain (h,v) and whose argmax is (h,v)
+//           of dy[n,c,i,j]. Overlapping windows (K > S) accumulate. Written as a gather over
+//           the windows covering each input, so no two invocations write the same element.
+//
+// Bindings (group 0): 0 = params (uniform), then
+//   max_pool_forward:   1 x, 2 y, 3 argmax (u32)
+//   max_pool_backward:  1 dy, 2 argmax (u32), 3 dx
+// One invocation per output (forward) or input (backward) element.
+
+override WG: u32 = 64u;
+
+struct PoolParams {
+    batch: u32,
+    channels: u32,
+    in_h: u32,
+    in_w: u32,
+    out_h: u32,
+    out_w: u32,
+    kernel: u32,
+    stride: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: PoolParams;
+
+@group(0) @binding(1) var<storage, read> fwd_x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> fwd_y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> fwd_argmax: array<u32>;
+
+@compute @workgroup_size(WG)
+fn max_pool_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let idx = gid.x + gid.y * nwg.x * WG;
+    if idx >= p.batch * p.channels * p.out_h * p.out_w {
+        return;
+    }
+    let j = idx % p.out_w;
+    let i = (idx / p.out_w) % p.out_h;
+    let plane = idx / (p.out_w * p.out_h);
+    let base = plane * p.in_h * p.in_w;
+    var best_at = (i * p.stride) * p.in_w + j * p.stride;
+    var best = fwd_x[base + best_at];
+    for (var kh = 0u; kh < p.kernel; kh++) {
+        for (var kw = 0u; kw < p.kernel; kw++) {
+            let at = (i * p.stride + kh) * p.in_w + j * p.stride + kw;
+            let v = fwd_x[base + at];
+            // As PyTorch: `v != v` is true for NaN, which always takes the place.
+            if v > best || v != v {
+                best = v;
+                best_at = at;
+            }
+        }
+    }
+    fwd_y[idx] = best;
+    fwd_argmax[idx] = best_at;
+}
+
+@group(0) @binding(1) var<storage, read> bwd_dy: array<f32>;
+@group(0) @binding(2) var<storage, read> bwd_argmax: array<u32>;
+@group(0) @binding(3) var<storage, read_write> bwd_dx: array<f32>;
+
+@compute @workgroup_size(WG)
+fn max_pool_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let idx = gid.x + gid.y * nwg.x * WG;
+    if idx >= p.batch * p.channels * p.in_h * p.in_w {
+        return;
+    }
+    let v = idx % p.in_w;
+    let h = (idx / p.in_w) % p.in_h;
+    let plane = idx / (p.in_w * p.in_h);
+    let here = h * p.in_w + v;
+    // Windows i with i·S ≤ h ≤ i·S + K − 1.
+    let i_first = select(0u, (h + p.stride - p.kernel) / p.stride, h + 1u > p.kernel);
+    let i_last = min(h / p.stride, p.out_h - 1u);
+    let j_first = select(0u, (v + p.stride - p.kernel) / p.stride, v + 1u > p.kernel);
+    let j_last = min(v / p.stride, p.out_w - 1u);
+    var acc = 0.0;
+    for (var i = i_first; i <= i_last; i++) {
+        for (var j = j_first; j <= j_last; j++) {
+            let out = (plane * p.out_h + i) * p.out_w + j;
+            if bwd_argmax[out] == here {
+                acc += bwd_dy[out];
+            }
+        }
+    }
+    bwd_dx[idx] = acc;
+}

@@ -1,0 +1,10 @@
+//! The model: AlexNet's layer list, its parameters, and the programs (forward, backward,
+//! update) planned once for a batch size and replayed every step.
+
+pub mod alexnet;
+pub mod layers;
+pub mod plan;
+
+pub use alexnet::{AlexNet, AlexNetConfig, Arch, Param};
+pub use layers::{Layer, LayerKind};
+pub use plan::{Plan, PlanOptions};

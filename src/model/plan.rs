@@ -1,0 +1,308 @@
+//! A plan: every buffer and every dispatch of a forward, loss, backward and update for one
+//! batch size, created once. A training step then only records the prepared programs into
+//! one command encoder; nothing is allocated and nothing is read back.
+
+use crate::error::Result;
+use crate::model::alexnet::AlexNet;
+use crate::model::layers::{Layer, LayerKind};
+use crate::ops;
+use crate::ops::cross_entropy::totals;
+use crate::ops::dropout::{DropoutConfig, StepSeed};
+use crate::ops::sgd::SgdHyper;
+use crate::runtime::{Dispatch, Gpu, Program, Tensor, Uniform};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanOptions {
+    pub batch: usize,
+    pub image_h: usize,
+    pub image_w: usize,
+    /// Dropout active and the backward/update programs built.
+    pub training: bool,
+    /// Also compute the gradient with respect to the input images.
+    pub input_grad: bool,
+}
+
+/// What a layer's forward kept for its backward.
+enum Saved {
+    Nothing,
+    LrnScale(Tensor),
+    Argmax(Tensor),
+}
+
+pub struct Plan {
+    pub options: PlanOptions,
+    /// `[N, 3, H, W]` images; write them before running the forward.
+    pub input: Tensor,
+    /// `[N]` u32 class indices.
+    pub labels: Tensor,
+    /// `[N, classes]`.
+    pub logits: Tensor,
+    /// `[N]` per-sample losses of the last step.
+    pub losses: Tensor,
+    /// Loss totals on the GPU; see [`ops::cross_entropy::totals`].
+    pub totals: Tensor,
+    /// `[N, 3, H, W]` when `input_grad` was asked for.
+    pub input_grad: Option<Tensor>,
+    /// The dropout seed; rewrite it every step.
+    pub seed: Uniform<StepSeed>,
+    /// SGD hyper-parameters; rewrite `lr` when a schedule changes it.
+    pub hyper: Uniform<SgdHyper>,
+    pub forward: Program,
+    /// Cross-entropy and its gradient (training plans only).
+    pub loss: Program,
+    /// Zeroes parameter gradients, then back-propagates through every layer.
+    pub backward: Program,
+    pub update: Program,
+}
+
+impl Plan {
+    pub fn new(gpu: &Gpu, model: &AlexNet, options: PlanOptions) -> Result<Self> {
+        let PlanOptions {
+            batch,
+            image_h,
+            image_w,
+            training,
+            input_grad,
+        } = options;
+        let input = Tensor::zeros(gpu, "input", &[batch, 3, image_h, image_w])?;
+        let seed = Uniform::new(gpu, "dropout seed", &StepSeed::default());
+        let hyper = Uniform::new(gpu, "sgd hyper-parameters", &SgdHyper::default());
+
+        let mut forward = Program::new();
+        let mut acts = vec![input.clone()];
+        let mut saved = Vec::with_capacity(model.layers.len());
+        for (index, layer) in model.layers.iter().enumerate() {
+            let x = acts.last().unwrap().clone();
+            let (y, keep, dispatches) =
+                layer_forward(gpu, model, layer, index, &x, training, &seed)?;
+            forward.extend(dispatches);
+            acts.push(y);
+            saved.push(keep);
+        }
+        let logits = acts.last().unwrap().clone();
+        let labels = Tensor::zeros_u32(gpu, "labels", &[batch])?;
+        let losses = Tensor::zeros(gpu, "losses", &[batch])?;
+        let totals = Tensor::zeros(gpu, "loss totals", &[totals::LEN])?;
+
+        let (mut loss, mut backward, mut update) = (Program::new(), Program::new(), Program::new());
+        let mut input_grad_tensor = None;
+        if training {
+            let dlogits = Tensor::zeros(gpu, "logits.grad", logits.shape())?;
+            loss.extend(ops::cross_entropy::cross_entropy(
+                gpu, &logits, &labels, &losses, &dlogits, &totals,
+            )?);
+            for p in &model.params {
+                backward.clear(&p.grad);
+            }
+            let mut dy = dlogits;
+            for (index, layer) in model.layers.iter().enumerate().rev() {
+                let want_dx = index > 0 || input_grad;
+                let (dx, dispatches) = layer_backward(
+                    gpu,
+                    model,
+                    layer,
+                    &acts[index],
+                    &acts[index + 1],
+                    &saved[index],
+                    &dy,
+                    want_dx,
+                    index,
+                    &seed,
+                )?;
+                backward.extend(dispatches);
+                match dx {
+                    Some(dx) => dy = dx,
+                    None => break,
+                }
+            }
+            if input_grad {
+                input_grad_tensor = Some(dy);
+            }
+            for p in &model.params {
+                update.extend(ops::sgd::sgd_step(
+                    gpu,
+                    &hyper,
+                    &p.grad,
+                    &p.value,
+                    &p.momentum,
+                )?);
+            }
+        }
+        Ok(Self {
+            options,
+            input,
+            labels,
+            logits,
+            losses,
+            totals,
+            input_grad: input_grad_tensor,
+            seed,
+            hyper,
+            forward,
+            loss,
+            backward,
+            update,
+        })
+    }
+
+    /// Forward, loss, backward and SGD update, recorded into one command encoder.
+    pub fn train_step(&self, gpu: &Gpu, seed: u32) -> Result<()> {
+        self.seed.write(gpu, &StepSeed { seed });
+        gpu.submit("a training step", |encoder| {
+            for program in [&self.forward, &self.loss, &self.backward, &self.update] {
+                program.record(encoder);
+            }
+        })
+    }
+
+    /// Forward, loss and backward without the update (gradients stay readable).
+    pub fn forward_backward(&self, gpu: &Gpu, seed: u32) -> Result<()> {
+        self.seed.write(gpu, &StepSeed { seed });
+        gpu.submit("a forward and backward pass", |encoder| {
+            for program in [&self.forward, &self.loss, &self.backward] {
+                program.record(encoder);
+            }
+        })
+    }
+}
+
+fn param<'m>(model: &'m AlexNet, layer: &Layer, which: &str) -> Result<&'m crate::model::Param> {
+    model.param(&format!("{}.{which}", layer.name))
+}
+
+fn dropout_config(p: f32, index: usize) -> DropoutConfig {
+    // A distinct, well-mixed salt per layer so two dropout layers never share a mask.
+    DropoutConfig {
+        p,
+        salt: (index as u32 + 1).wrapping_mul(0x9E37_79B9),
+    }
+}
+
+/// Plans one layer's forward; returns its output, what its backward needs, and dispatches.
+fn layer_forward(
+    gpu: &Gpu,
+    model: &AlexNet,
+    layer: &Layer,
+    index: usize,
+    x: &Tensor,
+    training: bool,
+    seed: &Uniform<StepSeed>,
+) -> Result<(Tensor, Saved, Vec<Dispatch>)> {
+    let shape = layer.output_shape(x.shape())?;
+    let out = |suffix: &str| Tensor::zeros(gpu, &format!("{}.{suffix}", layer.name), &shape);
+    Ok(match &layer.kind {
+        LayerKind::Conv(cfg) => {
+            let y = out("output")?;
+            let (w, b) = (param(model, layer, "weight")?, param(model, layer, "bias")?);
+            let d = ops::conv2d::conv2d_forward(gpu, cfg, x, &w.value, &b.value, &y)?;
+            (y, Saved::Nothing, d)
+        }
+        LayerKind::Relu => {
+            let y = out("output")?;
+            let d = ops::relu::relu_forward(gpu, x, &y)?;
+            (y, Saved::Nothing, vec![d])
+        }
+        LayerKind::Lrn(cfg) => {
+            let (y, scale) = (out("output")?, out("scale")?);
+            let d = ops::lrn::lrn_forward(gpu, cfg, x, &y, &scale)?;
+            (y, Saved::LrnScale(scale), vec![d])
+        }
+        LayerKind::MaxPool(cfg) => {
+            let y = out("output")?;
+            let argmax = Tensor::zeros_u32(gpu, &format!("{}.argmax", layer.name), &shape)?;
+            let d = ops::max_pool::max_pool_forward(gpu, cfg, x, &y, &argmax)?;
+            (y, Saved::Argmax(argmax), vec![d])
+        }
+        LayerKind::AdaptiveAvgPool { .. } => {
+            let y = out("output")?;
+            let d = ops::adaptive_avg_pool::adaptive_avg_pool_forward(gpu, x, &y)?;
+            (y, Saved::Nothing, vec![d])
+        }
+        LayerKind::Flatten => (x.reshape(&shape)?, Saved::Nothing, Vec::new()),
+        // Evaluation: dropout is the identity, so the next layer reads x itself.
+        LayerKind::Dropout { .. } if !training => (x.clone(), Saved::Nothing, Vec::new()),
+        LayerKind::Dropout { p } => {
+            let y = out("output")?;
+            let d = ops::dropout::dropout_forward(gpu, &dropout_config(*p, index), seed, x, &y)?;
+            (y, Saved::Nothing, vec![d])
+        }
+        LayerKind::Linear { .. } => {
+            let y = out("output")?;
+            let (w, b) = (param(model, layer, "weight")?, param(model, layer, "bias")?);
+            let d = ops::linear::linear_forward(gpu, x, &w.value, &b.value, &y)?;
+            (y, Saved::Nothing, d)
+        }
+    })
+}
+
+/// Plans one layer's backward from dy; returns dx (if wanted) and the dispatches.
+#[allow(clippy::too_many_arguments)]
+fn layer_backward(
+    gpu: &Gpu,
+    model: &AlexNet,
+    layer: &Layer,
+    x: &Tensor,
+    y: &Tensor,
+    saved: &Saved,
+    dy: &Tensor,
+    want_dx: bool,
+    index: usize,
+    seed: &Uniform<StepSeed>,
+) -> Result<(Option<Tensor>, Vec<Dispatch>)> {
+    let dx = || Tensor::zeros(gpu, &format!("{}.input.grad", layer.name), x.shape());
+    let with_params = matches!(layer.kind, LayerKind::Conv(_) | LayerKind::Linear { .. });
+    if !want_dx && !with_params {
+        return Ok((None, Vec::new()));
+    }
+    Ok(match (&layer.kind, saved) {
+        (LayerKind::Conv(cfg), _) => {
+            let dx = if want_dx { Some(dx()?) } else { None };
+            let (w, b) = (param(model, layer, "weight")?, param(model, layer, "bias")?);
+            let d = ops::conv2d::conv2d_backward(
+                gpu,
+                cfg,
+                x,
+                &w.value,
+                dy,
+                dx.as_ref(),
+                &w.grad,
+                &b.grad,
+            )?;
+            (dx, d)
+        }
+        (LayerKind::Linear { .. }, _) => {
+            let dx = if want_dx { Some(dx()?) } else { None };
+            let (w, b) = (param(model, layer, "weight")?, param(model, layer, "bias")?);
+            let d =
+                ops::linear::linear_backward(gpu, x, &w.value, dy, dx.as_ref(), &w.grad, &b.grad)?;
+            (dx, d)
+        }
+        (LayerKind::Relu, _) => {
+            let dx = dx()?;
+            let d = ops::relu::relu_backward(gpu, y, dy, &dx)?;
+            (Some(dx), vec![d])
+        }
+        (LayerKind::Lrn(cfg), Saved::LrnScale(scale)) => {
+            let dx = dx()?;
+            let d = ops::lrn::lrn_backward(gpu, cfg, x, y, scale, dy, &dx)?;
+            (Some(dx), vec![d])
+        }
+        (LayerKind::MaxPool(cfg), Saved::Argmax(argmax)) => {
+            let dx = dx()?;
+            let d = ops::max_pool::max_pool_backward(gpu, cfg, dy, argmax, &dx)?;
+            (Some(dx), vec![d])
+        }
+        (LayerKind::AdaptiveAvgPool { .. }, _) => {
+            let dx = dx()?;
+            let d = ops::adaptive_avg_pool::adaptive_avg_pool_backward(gpu, dy, &dx)?;
+            (Some(dx), vec![d])
+        }
+        (LayerKind::Flatten, _) => (Some(dy.reshape(x.shape())?), Vec::new()),
+        (LayerKind::Dropout { p }, _) => {
+            let dx = dx()?;
+            let d = ops::dropout::dropout_backward(gpu, &dropout_config(*p, index), seed, dy, &dx)?;
+            (Some(dx), vec![d])
+        }
+        (kind, _) => unreachable!("layer {kind:?} planned without the state its backward needs"),
+    })
+}

@@ -1,0 +1,210 @@
+//! Conv2d (`shaders/conv2d.wgsl`): forward, and the gradients of input, weight and bias.
+
+use crate::error::{Error, Result};
+use crate::ops::{expect_shape, launch, nchw, to_u32};
+use crate::runtime::{Arg, Dispatch, Gpu, Shader, Tensor};
+
+/// A 2-D convolution's hyper-parameters, as `torch.nn.Conv2d` takes them (square kernel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dConfig {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub groups: usize,
+}
+
+impl Conv2dConfig {
+    /// Weight shape `[out, in/groups, k, k]`.
+    pub fn weight_shape(&self) -> [usize; 4] {
+        [
+            self.out_channels,
+            self.in_channels / self.groups.max(1),
+            self.kernel,
+            self.kernel,
+        ]
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: String| Err(Error::Config(format!("conv2d {self:?}: {what}")));
+        if self.kernel == 0 || self.stride == 0 || self.groups == 0 {
+            return bad("kernel, stride and groups must be at least 1".into());
+        }
+        if self.in_channels % self.groups != 0 || self.out_channels % self.groups != 0 {
+            return bad(format!(
+                "groups {} must divide in_channels {} and out_channels {}",
+                self.groups, self.in_channels, self.out_channels
+            ));
+        }
+        Ok(())
+    }
+
+    /// Output height and width for an input of `h × w`; an error if the kernel does not fit.
+    pub fn output_hw(&self, h: usize, w: usize) -> Result<(usize, usize)> {
+        let out = |size: usize| {
+            (size + 2 * self.padding)
+                .checked_sub(self.kernel)
+                .map(|s| s / self.stride + 1)
+        };
+        match (out(h), out(w)) {
+            (Some(oh), Some(ow)) => Ok((oh, ow)),
+            _ => Err(Error::Shape {
+                op: "conv2d",
+                what: format!(
+                    "input {h}x{w} with padding {} is smaller than the {}x{} kernel",
+                    self.padding, self.kernel, self.kernel
+                ),
+            }),
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Conv2dParams {
+    batch: u32,
+    in_channels: u32,
+    in_h: u32,
+    in_w: u32,
+    out_channels: u32,
+    out_h: u32,
+    out_w: u32,
+    kernel_h: u32,
+    kernel_w: u32,
+    stride: u32,
+    padding: u32,
+    groups: u32,
+}
+
+/// Checks every tensor against `cfg` and the input's shape; returns the shader parameters.
+fn check(
+    cfg: &Conv2dConfig,
+    x_shape: &Tensor,
+    w: &Tensor,
+    bias_like: &Tensor,
+    y_like: &Tensor,
+) -> Result<Conv2dParams> {
+    cfg.validate()?;
+    let [n, c, h, wd] = nchw("conv2d", x_shape)?;
+    if c != cfg.in_channels {
+        return Err(Error::Shape {
+            op: "conv2d",
+            what: format!(
+                "tensor '{}' has {c} channels, the layer expects {}",
+                x_shape.name(),
+                cfg.in_channels
+            ),
+        });
+    }
+    let (oh, ow) = cfg.output_hw(h, wd)?;
+    expect_shape("conv2d", w, &cfg.weight_shape())?;
+    expect_shape("conv2d", bias_like, &[cfg.out_channels])?;
+    expect_shape("conv2d", y_like, &[n, cfg.out_channels, oh, ow])?;
+    let u = |what, v| to_u32("conv2d", what, v);
+    u("output elements", n * cfg.out_channels * oh * ow)?;
+    u("input elements", n * c * h * wd)?;
+    Ok(Conv2dParams {
+        batch: u("batch", n)?,
+        in_channels: u("in_channels", c)?,
+        in_h: u("height", h)?,
+        in_w: u("width", wd)?,
+        out_channels: u("out_channels", cfg.out_channels)?,
+        out_h: oh as u32,
+        out_w: ow as u32,
+        kernel_h: u("kernel", cfg.kernel)?,
+        kernel_w: u("kernel", cfg.kernel)?,
+        stride: u("stride", cfg.stride)?,
+        padding: u("padding", cfg.padding)?,
+        groups: u("groups", cfg.groups)?,
+    })
+}
+
+/// `y = conv2d(x, w) + b`.
+///
+/// # Shapes
+/// x `[N, C, H, W]`, w `[O, C/G, K, K]`, b `[O]`, y `[N, O, OH, OW]`.
+pub fn conv2d_forward(
+    gpu: &Gpu,
+    cfg: &Conv2dConfig,
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    y: &Tensor,
+) -> Result<Vec<Dispatch>> {
+    let p = check(cfg, x, w, b, y)?;
+    let args = [
+        Arg::Read(x.all()),
+        Arg::Read(w.all()),
+        Arg::Read(b.all()),
+        Arg::Write(y.all()),
+    ];
+    Ok(vec![launch(
+        gpu,
+        Shader::Conv2d,
+        "conv2d_forward",
+        &p,
+        &args,
+        y.numel(),
+    )?])
+}
+
+/// Gradients of conv2d: `dx = ∂L/∂x` (assigned, skipped when `dx` is `None`, as for a
+/// network's first layer), `dw += ∂L/∂w`, `db += ∂L/∂b`.
+///
+/// # Shapes
+/// As `conv2d_forward`; dy like y, dx like x, dw like w, db like b.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward(
+    gpu: &Gpu,
+    cfg: &Conv2dConfig,
+    x: &Tensor,
+    w: &Tensor,
+    dy: &Tensor,
+    dx: Option<&Tensor>,
+    dw: &Tensor,
+    db: &Tensor,
+) -> Result<Vec<Dispatch>> {
+    let p = check(cfg, x, dw, db, dy)?;
+    expect_shape("conv2d", w, dw.shape())?;
+    let mut dispatches = Vec::with_capacity(3);
+    if let Some(dx) = dx {
+        expect_shape("conv2d", dx, x.shape())?;
+        let args = [
+            Arg::Read(dy.all()),
+            Arg::Read(w.all()),
+            Arg::Write(dx.all()),
+        ];
+        dispatches.push(launch(
+            gpu,
+            Shader::Conv2d,
+            "conv2d_backward_input",
+            &p,
+            &args,
+            dx.numel(),
+        )?);
+    }
+    let args = [
+        Arg::Read(dy.all()),
+        Arg::Read(x.all()),
+        Arg::Write(dw.all()),
+    ];
+    dispatches.push(launch(
+        gpu,
+        Shader::Conv2d,
+        "conv2d_backward_weight",
+        &p,
+        &args,
+        dw.numel(),
+    )?);
+    let args = [Arg::Read(dy.all()), Arg::Write(db.all())];
+    dispatches.push(launch(
+        gpu,
+        Shader::Conv2d,
+        "conv2d_backward_bias",
+        &p,
+        &args,
+        db.numel(),
+    )?);
+    Ok(dispatches)
+}

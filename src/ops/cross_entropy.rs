@@ -1,0 +1,88 @@
+//! Softmax cross-entropy (`shaders/cross_entropy.wgsl`): per-sample loss and the gradient of
+//! the batch-mean loss in one pass, then a reduction into running totals on the GPU.
+
+use crate::error::{Error, Result};
+use crate::ops::{expect_shape, launch, to_u32};
+use crate::runtime::{Arg, DType, Dispatch, Gpu, Shader, Tensor};
+
+/// Index of each value in the `totals` tensor that `cross_entropy` writes.
+pub mod totals {
+    /// This step's mean loss.
+    pub const LOSS: usize = 0;
+    /// Sum of the step losses since the host last cleared the totals.
+    pub const LOSS_SUM: usize = 1;
+    /// Number of steps in that sum.
+    pub const STEPS: usize = 2;
+    pub const LEN: usize = 4;
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct CrossEntropyParams {
+    batch: u32,
+    classes: u32,
+}
+
+/// Mean cross-entropy of `logits` against `labels`, its gradient into `dlogits`, per-sample
+/// losses into `losses`, and the mean into `totals` (see [`totals`]).
+///
+/// # Shapes
+/// logits, dlogits `[N, K]`; labels `[N]` (u32); losses `[N]`; totals `[4]`.
+pub fn cross_entropy(
+    gpu: &Gpu,
+    logits: &Tensor,
+    labels: &Tensor,
+    losses: &Tensor,
+    dlogits: &Tensor,
+    totals: &Tensor,
+) -> Result<Vec<Dispatch>> {
+    let [n, k] = <[usize; 2]>::try_from(logits.shape()).map_err(|_| Error::Shape {
+        op: "cross_entropy",
+        what: format!(
+            "logits '{}' have shape {:?}, expected [N, K]",
+            logits.name(),
+            logits.shape()
+        ),
+    })?;
+    expect_shape("cross_entropy", labels, &[n])?;
+    expect_shape("cross_entropy", losses, &[n])?;
+    expect_shape("cross_entropy", dlogits, &[n, k])?;
+    expect_shape("cross_entropy", totals, &[totals::LEN])?;
+    if labels.dtype() != DType::U32 || n == 0 || k == 0 {
+        return Err(Error::Shape {
+            op: "cross_entropy",
+            what: format!(
+                "labels '{}' must be u32 and the batch non-empty",
+                labels.name()
+            ),
+        });
+    }
+    let p = CrossEntropyParams {
+        batch: to_u32("cross_entropy", "batch", n)?,
+        classes: to_u32("cross_entropy", "elements", n * k)? / n as u32,
+    };
+    let args = [
+        Arg::Read(logits.all()),
+        Arg::Read(labels.all()),
+        Arg::Write(losses.all()),
+        Arg::Write(dlogits.all()),
+    ];
+    let forward = launch(
+        gpu,
+        Shader::CrossEntropy,
+        "cross_entropy_forward",
+        &p,
+        &args,
+        n,
+    )?;
+    let args = [Arg::Read(losses.all()), Arg::Write(totals.all())];
+    let reduce = launch(
+        gpu,
+        Shader::CrossEntropy,
+        "cross_entropy_reduce",
+        &p,
+        &args,
+        1,
+    )?;
+    Ok(vec![forward, reduce])
+}

@@ -1,0 +1,159 @@
+//! Linear (`shaders/linear.wgsl`): `y = x Wᵀ + b`, and the gradients of input, weight and
+//! bias. A weight too large for one storage binding (FC6) is bound as aligned row slices,
+//! one dispatch per slice.
+
+use crate::error::{Error, Result};
+use crate::ops::{expect_shape, launch, to_u32};
+use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, Shader, Tensor};
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct LinearParams {
+    batch: u32,
+    in_features: u32,
+    out_features: u32,
+    row_offset: u32,
+    rows: u32,
+    accumulate: u32,
+}
+
+/// Checks x `[N, IN]`, w `[OUT, IN]`, y `[N, OUT]`; returns (N, IN, OUT).
+fn check(x: &Tensor, w: &Tensor, y: &Tensor) -> Result<(usize, usize, usize)> {
+    let [out_f, in_f] = <[usize; 2]>::try_from(w.shape()).map_err(|_| Error::Shape {
+        op: "linear",
+        what: format!(
+            "weight '{}' has shape {:?}, expected [out, in]",
+            w.name(),
+            w.shape()
+        ),
+    })?;
+    let n = x.shape().first().copied().unwrap_or(0);
+    expect_shape("linear", x, &[n, in_f])?;
+    expect_shape("linear", y, &[n, out_f])?;
+    to_u32(
+        "linear",
+        "elements",
+        (n * in_f).max(n * out_f).max(w.numel()),
+    )?;
+    Ok((n, in_f, out_f))
+}
+
+/// One dispatch per weight row slice, each with its parameter struct.
+fn per_row_slice(
+    gpu: &Gpu,
+    (n, in_f, out_f): (usize, usize, usize),
+    mut make: impl FnMut(LinearParams, usize, usize) -> Result<Dispatch>,
+) -> Result<Vec<Dispatch>> {
+    binding_chunks(gpu, out_f, in_f)
+        .into_iter()
+        .enumerate()
+        .map(|(k, (first, rows))| {
+            let p = LinearParams {
+                batch: n as u32,
+                in_features: in_f as u32,
+                out_features: out_f as u32,
+                row_offset: first as u32,
+                rows: rows as u32,
+                accumulate: u32::from(k > 0),
+            };
+            make(p, first, rows)
+        })
+        .collect()
+}
+
+/// `y = x Wᵀ + b`.
+///
+/// # Shapes
+/// x `[N, IN]`, w `[OUT, IN]`, b `[OUT]`, y `[N, OUT]`.
+pub fn linear_forward(
+    gpu: &Gpu,
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    y: &Tensor,
+) -> Result<Vec<Dispatch>> {
+    let dims = check(x, w, y)?;
+    expect_shape("linear", b, &[dims.2])?;
+    per_row_slice(gpu, dims, |p, first, rows| {
+        let w_rows = w.slice(first * dims.1, rows * dims.1);
+        let args = [
+            Arg::Read(x.all()),
+            Arg::Read(w_rows),
+            Arg::Read(b.all()),
+            Arg::Write(y.all()),
+        ];
+        launch(
+            gpu,
+            Shader::Linear,
+            "linear_forward",
+            &p,
+            &args,
+            dims.0 * rows,
+        )
+    })
+}
+
+/// `dx = dy W` (assigned; skipped when `dx` is `None`), `dw += dyᵀ x`, `db += Σ_n dy`.
+///
+/// # Shapes
+/// As `linear_forward`; dy like y, dx like x, dw like w, db like b.
+pub fn linear_backward(
+    gpu: &Gpu,
+    x: &Tensor,
+    w: &Tensor,
+    dy: &Tensor,
+    dx: Option<&Tensor>,
+    dw: &Tensor,
+    db: &Tensor,
+) -> Result<Vec<Dispatch>> {
+    let dims = check(x, w, dy)?;
+    let (n, in_f, out_f) = dims;
+    expect_shape("linear", dw, w.shape())?;
+    expect_shape("linear", db, &[out_f])?;
+    let mut dispatches = Vec::new();
+    if let Some(dx) = dx {
+        expect_shape("linear", dx, x.shape())?;
+        dispatches.extend(per_row_slice(gpu, dims, |p, first, rows| {
+            let w_rows = w.slice(first * in_f, rows * in_f);
+            let args = [Arg::Read(dy.all()), Arg::Read(w_rows), Arg::Write(dx.all())];
+            launch(
+                gpu,
+                Shader::Linear,
+                "linear_backward_input",
+                &p,
+                &args,
+                n * in_f,
+            )
+        })?);
+    }
+    dispatches.extend(per_row_slice(gpu, dims, |p, first, rows| {
+        let dw_rows = dw.slice(first * in_f, rows * in_f);
+        let args = [Arg::Read(dy.all()), Arg::Read(x.all()), Arg::Write(dw_rows)];
+        launch(
+            gpu,
+            Shader::Linear,
+            "linear_backward_weight",
+            &p,
+            &args,
+            rows * in_f,
+        )
+    })?);
+    let p = LinearParams {
+        batch: n as u32,
+        in_features: in_f as u32,
+        out_features: out_f as u32,
+        row_offset: 0,
+        rows: out_f as u32,
+        accumulate: 0,
+    };
+    let args = [Arg::Read(dy.all()), Arg::Write(db.all())];
+    dispatches.push(launch(
+        gpu,
+        Shader::Linear,
+        "linear_backward_bias",
+        &p,
+        &args,
+        out_f,
+    )?);
+    Ok(dispatches)
+}

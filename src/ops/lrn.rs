@@ -1,0 +1,104 @@
+//! LocalResponseNorm (`shaders/lrn.wgsl`): forward (which keeps the scale s for the
+//! backward) and backward, with PyTorch's window and `alpha / size`.
+
+use crate::error::{Error, Result};
+use crate::ops::{expect_shape, launch, nchw, to_u32};
+use crate::runtime::{Arg, Dispatch, Gpu, Shader, Tensor};
+
+/// `torch.nn.LocalResponseNorm(size, alpha, beta, k)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LrnConfig {
+    pub size: usize,
+    pub alpha: f32,
+    pub beta: f32,
+    pub k: f32,
+}
+
+impl Default for LrnConfig {
+    /// AlexNet's: size 5, alpha 1e-4, beta 0.75, k 2.
+    fn default() -> Self {
+        Self {
+            size: 5,
+            alpha: 1e-4,
+            beta: 0.75,
+            k: 2.0,
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct LrnParams {
+    batch: u32,
+    channels: u32,
+    height: u32,
+    width: u32,
+    size: u32,
+    alpha: f32,
+    beta: f32,
+    k: f32,
+}
+
+fn params(cfg: &LrnConfig, x: &Tensor) -> Result<LrnParams> {
+    if cfg.size == 0 || cfg.k <= 0.0 {
+        return Err(Error::Config(format!(
+            "lrn {cfg:?}: size must be at least 1 and k positive"
+        )));
+    }
+    let [n, c, h, w] = nchw("lrn", x)?;
+    to_u32("lrn", "elements", x.numel())?;
+    Ok(LrnParams {
+        batch: n as u32,
+        channels: c as u32,
+        height: h as u32,
+        width: w as u32,
+        size: to_u32("lrn", "size", cfg.size)?,
+        alpha: cfg.alpha,
+        beta: cfg.beta,
+        k: cfg.k,
+    })
+}
+
+/// `y = x · s^(−beta)`, writing s to `scale`. All tensors `[N, C, H, W]`.
+pub fn lrn_forward(
+    gpu: &Gpu,
+    cfg: &LrnConfig,
+    x: &Tensor,
+    y: &Tensor,
+    scale: &Tensor,
+) -> Result<Dispatch> {
+    let p = params(cfg, x)?;
+    expect_shape("lrn", y, x.shape())?;
+    expect_shape("lrn", scale, x.shape())?;
+    let args = [
+        Arg::Read(x.all()),
+        Arg::Write(y.all()),
+        Arg::Write(scale.all()),
+    ];
+    launch(gpu, Shader::Lrn, "lrn_forward", &p, &args, x.numel())
+}
+
+/// `dx = ∂L/∂x` from the forward's x, y and scale. All tensors `[N, C, H, W]`.
+#[allow(clippy::too_many_arguments)]
+pub fn lrn_backward(
+    gpu: &Gpu,
+    cfg: &LrnConfig,
+    x: &Tensor,
+    y: &Tensor,
+    scale: &Tensor,
+    dy: &Tensor,
+    dx: &Tensor,
+) -> Result<Dispatch> {
+    let p = params(cfg, x)?;
+    for t in [y, scale, dy, dx] {
+        expect_shape("lrn", t, x.shape())?;
+    }
+    let args = [
+        Arg::Read(x.all()),
+        Arg::Read(y.all()),
+        Arg::Read(scale.all()),
+        Arg::Read(dy.all()),
+        Arg::Write(dx.all()),
+    ];
+    launch(gpu, Shader::Lrn, "lrn_backward", &p, &args, x.numel())
+}

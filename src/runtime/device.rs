@@ -1,0 +1,216 @@
+//! The device context: choose an adapter, open a device with the adapter's own limits, and
+//! keep the pipeline cache beside it. `Gpu::from_device` wraps a device an app already owns.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::runtime::pipeline::PipelineCache;
+
+/// Optional features we use where the adapter has them; never required.
+pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
+    .union(wgpu::Features::SUBGROUP)
+    .union(wgpu::Features::TIMESTAMP_QUERY)
+    .union(wgpu::Features::PIPELINE_CACHE);
+
+/// How to choose an adapter. `Default` honours `WGPU_BACKEND` and `WGPU_ADAPTER_NAME`.
+#[derive(Clone, Debug, Default)]
+pub struct GpuOptions {
+    /// Backends to try; `None` means `WGPU_BACKEND` or else every backend.
+    pub backends: Option<wgpu::Backends>,
+    /// Case-insensitive substring of the adapter name; `None` means `WGPU_ADAPTER_NAME`.
+    pub adapter_name: Option<String>,
+    /// Where to keep the driver's pipeline cache; `None` means the user cache directory.
+    pub pipeline_cache_dir: Option<PathBuf>,
+}
+
+/// Parses a backend name as the `--backend` flag spells it.
+pub fn parse_backend(name: &str) -> Result<wgpu::Backends> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "vulkan" | "vk" => Ok(wgpu::Backends::VULKAN),
+        "metal" | "mtl" => Ok(wgpu::Backends::METAL),
+        "dx12" | "d3d12" => Ok(wgpu::Backends::DX12),
+        "gl" | "gles" | "opengl" => Ok(wgpu::Backends::GL),
+        other => Err(Error::UnknownBackend(other.to_string())),
+    }
+}
+
+/// A device, its queue, what the adapter offers, and the pipelines compiled on it.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    /// `None` for a wrapped device whose adapter we never saw.
+    pub adapter_info: Option<wgpu::AdapterInfo>,
+    pub pipelines: PipelineCache,
+}
+
+impl Gpu {
+    /// Chooses an adapter and opens a device on it.
+    pub fn new(options: &GpuOptions) -> Result<Self> {
+        pollster::block_on(Self::new_async(options))
+    }
+
+    pub async fn new_async(options: &GpuOptions) -> Result<Self> {
+        let backends = options
+            .backends
+            .or_else(wgpu::Backends::from_env)
+            .unwrap_or(wgpu::Backends::all());
+        let name_filter = options
+            .adapter_name
+            .clone()
+            .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok());
+        let instance = new_instance(backends);
+        let adapter = choose_adapter(&instance, backends, name_filter.as_deref())
+            .await
+            .ok_or_else(|| Error::NoAdapter {
+                tried: format!("{backends:?}"),
+                name_filter: name_filter
+                    .map(|n| format!(", name containing '{n}'"))
+                    .unwrap_or_default(),
+            })?;
+        let info = adapter.get_info();
+        let features = adapter.features() & OPTIONAL_FEATURES;
+        log::info!(
+            "adapter: {} ({:?}, {:?}, driver {} {}); optional features: {:?}",
+            info.name,
+            info.backend,
+            info.device_type,
+            info.driver,
+            info.driver_info,
+            features
+        );
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("alexnet-wgpu"),
+                required_features: features,
+                // The adapter's own limits: wgpu's defaults cap storage bindings and
+                // workgroup sizes far below what real GPUs (and lavapipe) offer.
+                required_limits: adapter.limits(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|source| Error::RequestDevice {
+                adapter: info.name.clone(),
+                source,
+            })?;
+        let cache_file = wgpu::util::pipeline_cache_key(&info).and_then(|key| {
+            let dir = options
+                .pipeline_cache_dir
+                .clone()
+                .or_else(default_cache_dir)?;
+            Some(dir.join(key))
+        });
+        let pipelines = PipelineCache::new(&device, cache_file);
+        Ok(Self {
+            device,
+            queue,
+            adapter_info: Some(info),
+            pipelines,
+        })
+    }
+
+    /// Wraps a device and queue the caller already owns (a graphics app's), so the network
+    /// runs on the same GPU the app renders with. No driver pipeline cache is kept on disk,
+    /// since we cannot tell which adapter the device came from.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Self {
+        let pipelines = PipelineCache::new(&device, None);
+        Self {
+            device,
+            queue,
+            adapter_info: None,
+            pipelines,
+        }
+    }
+
+    pub fn limits(&self) -> wgpu::Limits {
+        self.device.limits()
+    }
+
+    /// Largest number of bytes one storage binding may span on this device.
+    pub fn max_binding_bytes(&self) -> u64 {
+        u64::from(self.device.limits().max_storage_buffer_binding_size)
+    }
+
+    /// Required alignment of a storage binding's byte offset.
+    pub fn binding_offset_alignment(&self) -> u64 {
+        u64::from(self.device.limits().min_storage_buffer_offset_alignment)
+    }
+
+    pub fn adapter_name(&self) -> String {
+        self.adapter_info
+            .as_ref()
+            .map(|i| i.name.clone())
+            .unwrap_or_else(|| "external device".to_string())
+    }
+
+    /// True for software rasterisers such as lavapipe, so callers can warn about speed.
+    pub fn is_cpu(&self) -> bool {
+        self.adapter_info
+            .as_ref()
+            .is_some_and(|i| i.device_type == wgpu::DeviceType::Cpu)
+    }
+
+    /// Blocks until every submitted command has finished; surfaces device loss as an error.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::Gpu {
+                context: "waiting for the queue".into(),
+                message: e.to_string(),
+            })
+    }
+
+    /// Writes the driver's pipeline cache to disk, if the adapter keeps one.
+    pub fn save_pipeline_cache(&self) {
+        self.pipelines.save();
+    }
+}
+
+async fn choose_adapter(
+    instance: &wgpu::Instance,
+    backends: wgpu::Backends,
+    name_filter: Option<&str>,
+) -> Option<wgpu::Adapter> {
+    let mut adapters = instance.enumerate_adapters(backends).await;
+    if let Some(filter) = name_filter {
+        let filter = filter.to_lowercase();
+        adapters.retain(|a| a.get_info().name.to_lowercase().contains(&filter));
+    }
+    // Prefer real GPUs over software ones, and discrete over integrated.
+    adapters.sort_by_key(|a| match a.get_info().device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    });
+    adapters.into_iter().next()
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("alexnet-wgpu"))
+}
+
+/// Every adapter wgpu finds on the given backends, for `alexnet devices`.
+pub fn list_adapters(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
+    pollster::block_on(new_instance(backends).enumerate_adapters(backends))
+}
+
+/// A headless instance on `backends`, honouring wgpu's debugging environment variables.
+fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends,
+        flags: wgpu::InstanceFlags::from_build_config().with_env(),
+        backend_options: wgpu::BackendOptions::from_env_or_default(),
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    })
+}
+
+/// Shared ownership for callers (tests, apps) that hand one `Gpu` to several owners.
+pub type SharedGpu = Arc<Gpu>;

@@ -1,0 +1,213 @@
+//! Prepared dispatches and programs. An op validates shapes once and returns `Dispatch`es
+//! (pipeline + bind group + grid), which a `Program` records into one command encoder as
+//! often as needed: a training step replays the same program without creating anything.
+
+use std::sync::Arc;
+
+use wgpu::util::DeviceExt;
+
+use crate::error::{Error, Result};
+use crate::runtime::device::Gpu;
+use crate::runtime::pipeline::Access;
+use crate::runtime::shaders::Shader;
+use crate::runtime::tensor::{Tensor, TensorSlice};
+
+/// Threads per workgroup for the plain one-thread-per-element kernels (the `WG` override).
+pub const WORKGROUP_SIZE: u32 = 256;
+
+/// One binding of a kernel call, in binding order after the op's own parameters.
+#[derive(Clone, Copy, Debug)]
+pub enum Arg<'a> {
+    /// A uniform buffer that the host rewrites between steps (learning rate, dropout seed).
+    Uniform(&'a wgpu::Buffer),
+    Read(TensorSlice<'a>),
+    Write(TensorSlice<'a>),
+}
+
+/// Everything needed to prepare one dispatch. `params` is the op's parameter struct, bound
+/// as a uniform at binding 0; `args` follow from binding 1.
+pub struct KernelCall<'a> {
+    pub shader: Shader,
+    pub entry: &'static str,
+    pub params: &'a [u8],
+    pub args: &'a [Arg<'a>],
+    /// Number of invocations; spread over a 2-D grid when it exceeds one dimension's limit.
+    pub threads: u64,
+}
+
+/// A compiled pipeline, its bind group and its grid, ready to record any number of times.
+pub struct Dispatch {
+    pub label: &'static str,
+    pipeline: Arc<wgpu::ComputePipeline>,
+    bind_group: wgpu::BindGroup,
+    workgroups: [u32; 3],
+    /// Kept alive with the bind group that references it.
+    _params: wgpu::Buffer,
+}
+
+impl Gpu {
+    /// Compiles (or fetches) the pipeline and creates the bind group for one kernel call.
+    pub fn prepare(&self, call: KernelCall<'_>) -> Result<Dispatch> {
+        let mut accesses = vec![Access::Uniform];
+        accesses.extend(call.args.iter().map(|a| match a {
+            Arg::Uniform(_) => Access::Uniform,
+            Arg::Read(_) => Access::Read,
+            Arg::Write(_) => Access::ReadWrite,
+        }));
+        let workgroup = WORKGROUP_SIZE.min(self.limits().max_compute_invocations_per_workgroup);
+        let kernel = self.pipelines.get(
+            &self.device,
+            call.shader,
+            call.entry,
+            &[("WG", f64::from(workgroup))],
+            &accesses,
+        )?;
+        // Uniform buffers are read in 16-byte rows; pad so the struct never reads past the end.
+        let mut params = call.params.to_vec();
+        params.resize(params.len().div_ceil(16).max(1) * 16, 0);
+        let params_buffer = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(call.entry),
+                contents: &params,
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: params_buffer.as_entire_binding(),
+        }];
+        for (i, arg) in call.args.iter().enumerate() {
+            let resource = match arg {
+                Arg::Uniform(b) => b.as_entire_binding(),
+                Arg::Read(s) | Arg::Write(s) => wgpu::BindingResource::Buffer(s.binding(self)?),
+            };
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource,
+            });
+        }
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(call.entry),
+            layout: &kernel.layout,
+            entries: &entries,
+        });
+        Ok(Dispatch {
+            label: call.entry,
+            pipeline: kernel.pipeline,
+            bind_group,
+            workgroups: self.grid(call.threads, workgroup)?,
+            _params: params_buffer,
+        })
+    }
+
+    /// Workgroup counts covering `threads` invocations. Shaders recover the flat index as
+    /// `gid.x + gid.y * num_workgroups.x * WG`.
+    fn grid(&self, threads: u64, workgroup: u32) -> Result<[u32; 3]> {
+        let max = u64::from(self.limits().max_compute_workgroups_per_dimension);
+        let groups = threads.div_ceil(u64::from(workgroup)).max(1);
+        let x = groups.min(max);
+        let y = groups.div_ceil(x);
+        if y > max {
+            return Err(Error::Config(format!(
+                "{threads} invocations exceed one dispatch's grid ({max}x{max} workgroups)"
+            )));
+        }
+        Ok([x as u32, y as u32, 1])
+    }
+}
+
+/// What a program does, in order.
+enum Command {
+    Dispatch(Dispatch),
+    /// Zero a tensor (gradients before a backward pass, since backward adds into them).
+    Clear(Tensor),
+}
+
+/// A recorded sequence of dispatches and clears, replayed as one command encoder.
+#[derive(Default)]
+pub struct Program {
+    commands: Vec<Command>,
+}
+
+impl Program {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, dispatch: Dispatch) {
+        self.commands.push(Command::Dispatch(dispatch));
+    }
+
+    pub fn extend(&mut self, dispatches: impl IntoIterator<Item = Dispatch>) {
+        self.commands
+            .extend(dispatches.into_iter().map(Command::Dispatch));
+    }
+
+    pub fn append(&mut self, other: Program) {
+        self.commands.extend(other.commands);
+    }
+
+    pub fn clear(&mut self, tensor: &Tensor) {
+        self.commands.push(Command::Clear(tensor.clone()));
+    }
+
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
+    /// Records the program into `encoder`: runs of dispatches share one compute pass, and
+    /// wgpu orders each dispatch after the writes of the ones before it.
+    pub fn record(&self, encoder: &mut wgpu::CommandEncoder) {
+        let mut i = 0;
+        while i < self.commands.len() {
+            match &self.commands[i] {
+                Command::Clear(tensor) => {
+                    encoder.clear_buffer(tensor.buffer(), 0, None);
+                    i += 1;
+                }
+                Command::Dispatch(_) => {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: None,
+                        timestamp_writes: None,
+                    });
+                    while let Some(Command::Dispatch(d)) = self.commands.get(i) {
+                        pass.set_pipeline(&d.pipeline);
+                        pass.set_bind_group(0, &d.bind_group, &[]);
+                        let [x, y, z] = d.workgroups;
+                        pass.dispatch_workgroups(x, y, z);
+                        i += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records and submits the program on its own, reporting validation errors.
+    pub fn run(&self, gpu: &Gpu) -> Result<()> {
+        gpu.submit("running a program", |encoder| self.record(encoder))
+    }
+}
+
+impl Gpu {
+    /// Records with `f` into one encoder, submits it, and turns validation errors into
+    /// `Error::Gpu` instead of wgpu's default panic.
+    pub fn submit(&self, context: &str, f: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<()> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        f(&mut encoder);
+        self.queue.submit([encoder.finish()]);
+        match pollster::block_on(scope.pop()) {
+            Some(err) => Err(Error::Gpu {
+                context: context.to_string(),
+                message: err.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The runtime: device, pipeline cache, tensors and recorded programs — how shaders get
+//! dispatched. Ops build on it; nothing here knows about AlexNet.
+
+pub mod device;
+pub mod dispatch;
+pub mod pipeline;
+pub mod shaders;
+pub mod tensor;
+pub mod uniform;
+
+pub use device::{list_adapters, parse_backend, Gpu, GpuOptions, OPTIONAL_FEATURES};
+pub use dispatch::{Arg, Dispatch, KernelCall, Program, WORKGROUP_SIZE};
+pub use pipeline::{Access, CacheStats};
+pub use shaders::Shader;
+pub use tensor::{binding_chunks, DType, Tensor, TensorSlice};
+pub use uniform::Uniform;

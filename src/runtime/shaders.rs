@@ -1,0 +1,57 @@
+//! The WGSL sources, embedded at build time: one file per op family in `shaders/`.
+
+/// One shader file. Its name is the file stem in `shaders/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shader {
+    Conv2d,
+    Relu,
+    Lrn,
+    MaxPool,
+    AdaptiveAvgPool,
+    Dropout,
+    Linear,
+    CrossEntropy,
+    Sgd,
+}
+
+impl Shader {
+    pub const ALL: [Shader; 9] = [
+        Shader::Conv2d,
+        Shader::Relu,
+        Shader::Lrn,
+        Shader::MaxPool,
+        Shader::AdaptiveAvgPool,
+        Shader::Dropout,
+        Shader::Linear,
+        Shader::CrossEntropy,
+        Shader::Sgd,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Shader::Conv2d => "conv2d",
+            Shader::Relu => "relu",
+            Shader::Lrn => "lrn",
+            Shader::MaxPool => "max_pool",
+            Shader::AdaptiveAvgPool => "adaptive_avg_pool",
+            Shader::Dropout => "dropout",
+            Shader::Linear => "linear",
+            Shader::CrossEntropy => "cross_entropy",
+            Shader::Sgd => "sgd",
+        }
+    }
+
+    pub fn source(self) -> &'static str {
+        match self {
+            Shader::Conv2d => include_str!("../../shaders/conv2d.wgsl"),
+            Shader::Relu => include_str!("../../shaders/relu.wgsl"),
+            Shader::Lrn => include_str!("../../shaders/lrn.wgsl"),
+            Shader::MaxPool => include_str!("../../shaders/max_pool.wgsl"),
+            Shader::AdaptiveAvgPool => include_str!("../../shaders/adaptive_avg_pool.wgsl"),
+            Shader::Dropout => include_str!("../../shaders/dropout.wgsl"),
+            Shader::Linear => include_str!("../../shaders/linear.wgsl"),
+            Shader::CrossEntropy => include_str!("../../shaders/cross_entropy.wgsl"),
+            Shader::Sgd => include_str!("../../shaders/sgd.wgsl"),
+        }
+    }
+}

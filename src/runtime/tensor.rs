@@ -1,0 +1,266 @@
+//! Tensors: a storage buffer plus an NCHW shape and a name that errors can quote.
+//!
+//! A tensor may be larger than one storage binding may span (FC6's weight is 151 MB, and many
+//! adapters, lavapipe among them, cap a binding at 128 MiB). The buffer is still one buffer;
+//! ops that read such a tensor bind it in aligned slices (`Tensor::slice`) and dispatch once
+//! per slice.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::runtime::device::Gpu;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DType {
+    F32,
+    U32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    buffer: Arc<wgpu::Buffer>,
+    shape: Vec<usize>,
+    dtype: DType,
+    name: Arc<str>,
+}
+
+/// A contiguous range of a tensor's elements, as one binding.
+#[derive(Clone, Copy, Debug)]
+pub struct TensorSlice<'a> {
+    pub tensor: &'a Tensor,
+    pub start: usize,
+    pub len: usize,
+}
+
+impl Tensor {
+    /// A new zero-filled f32 tensor (wgpu zero-initialises buffers).
+    pub fn zeros(gpu: &Gpu, name: &str, shape: &[usize]) -> Result<Self> {
+        Self::new(gpu, name, shape, DType::F32)
+    }
+
+    pub fn zeros_u32(gpu: &Gpu, name: &str, shape: &[usize]) -> Result<Self> {
+        Self::new(gpu, name, shape, DType::U32)
+    }
+
+    pub fn from_f32(gpu: &Gpu, name: &str, shape: &[usize], data: &[f32]) -> Result<Self> {
+        let t = Self::zeros(gpu, name, shape)?;
+        t.write_f32(gpu, data)?;
+        Ok(t)
+    }
+
+    pub fn from_u32(gpu: &Gpu, name: &str, shape: &[usize], data: &[u32]) -> Result<Self> {
+        let t = Self::zeros_u32(gpu, name, shape)?;
+        t.check_len(data.len())?;
+        gpu.queue
+            .write_buffer(&t.buffer, 0, bytemuck::cast_slice(data));
+        Ok(t)
+    }
+
+    fn new(gpu: &Gpu, name: &str, shape: &[usize], dtype: DType) -> Result<Self> {
+        let numel: usize = shape.iter().product();
+        // Zero-sized buffers cannot be bound; keep one element so every tensor can be.
+        let bytes = (numel.max(1) * 4) as u64;
+        let limit = gpu.limits().max_buffer_size;
+        if bytes > limit {
+            return Err(Error::BufferTooLarge {
+                tensor: name.to_string(),
+                bytes,
+                limit,
+            });
+        }
+        let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(name),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(Self {
+            buffer: Arc::new(buffer),
+            shape: shape.to_vec(),
+            dtype,
+            name: name.into(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+
+    /// The same storage under another shape with as many elements (flatten is this).
+    pub fn reshape(&self, shape: &[usize]) -> Result<Self> {
+        let numel: usize = shape.iter().product();
+        if numel != self.numel() {
+            return Err(Error::Shape {
+                op: "reshape",
+                what: format!(
+                    "tensor '{}' of shape {:?} cannot be viewed as {:?}",
+                    self.name, self.shape, shape
+                ),
+            });
+        }
+        Ok(Self {
+            shape: shape.to_vec(),
+            ..self.clone()
+        })
+    }
+
+    /// The whole tensor as one binding.
+    pub fn all(&self) -> TensorSlice<'_> {
+        self.slice(0, self.numel())
+    }
+
+    pub fn slice(&self, start: usize, len: usize) -> TensorSlice<'_> {
+        TensorSlice {
+            tensor: self,
+            start,
+            len,
+        }
+    }
+
+    fn check_len(&self, len: usize) -> Result<()> {
+        if len != self.numel() {
+            return Err(Error::Length {
+                tensor: self.name.to_string(),
+                expected: self.numel(),
+                got: len,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn write_f32(&self, gpu: &Gpu, data: &[f32]) -> Result<()> {
+        self.check_len(data.len())?;
+        gpu.queue
+            .write_buffer(&self.buffer, 0, bytemuck::cast_slice(data));
+        Ok(())
+    }
+
+    pub fn read_f32(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        Ok(bytemuck::cast_slice(&self.read_bytes(gpu)?).to_vec())
+    }
+
+    pub fn read_u32(&self, gpu: &Gpu) -> Result<Vec<u32>> {
+        Ok(bytemuck::cast_slice(&self.read_bytes(gpu)?).to_vec())
+    }
+
+    /// Copies the tensor into a mappable staging buffer and waits for it. Used by tests,
+    /// checkpoints and periodic metrics, never inside a recorded step.
+    fn read_bytes(&self, gpu: &Gpu) -> Result<Vec<u8>> {
+        let bytes = (self.numel() * 4) as u64;
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback staging"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        encoder.copy_buffer_to_buffer(&self.buffer, 0, &staging, 0, bytes);
+        gpu.queue.submit([encoder.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        let fail = |message: String| Error::Readback {
+            tensor: self.name.to_string(),
+            message,
+        };
+        gpu.wait().map_err(|e| fail(e.to_string()))?;
+        rx.recv()
+            .map_err(|e| fail(e.to_string()))?
+            .map_err(|e| fail(e.to_string()))?;
+        let data = staging
+            .get_mapped_range(..)
+            .map_err(|e| fail(e.to_string()))?
+            .to_vec();
+        staging.unmap();
+        Ok(data)
+    }
+}
+
+impl TensorSlice<'_> {
+    /// The byte range this slice binds, checked against the device's binding limits.
+    pub(crate) fn binding(&self, gpu: &Gpu) -> Result<wgpu::BufferBinding<'_>> {
+        let name = self.tensor.name();
+        if self.start + self.len > self.tensor.numel().max(1) {
+            return Err(Error::Shape {
+                op: "bind",
+                what: format!(
+                    "slice {}..{} is outside tensor '{}' of {} elements",
+                    self.start,
+                    self.start + self.len,
+                    name,
+                    self.tensor.numel()
+                ),
+            });
+        }
+        let offset = (self.start * 4) as u64;
+        let size = (self.len.max(1) * 4) as u64;
+        if size > gpu.max_binding_bytes() {
+            return Err(Error::BindingTooLarge {
+                tensor: name.to_string(),
+                bytes: size,
+                limit: gpu.max_binding_bytes(),
+            });
+        }
+        if offset % gpu.binding_offset_alignment() != 0 {
+            return Err(Error::Shape {
+                op: "bind",
+                what: format!(
+                    "slice of tensor '{name}' starts at byte {offset}, not a multiple of {}",
+                    gpu.binding_offset_alignment()
+                ),
+            });
+        }
+        Ok(wgpu::BufferBinding {
+            buffer: &self.tensor.buffer,
+            offset,
+            size: wgpu::BufferSize::new(size),
+        })
+    }
+}
+
+/// Splits `rows` rows of `row_len` elements into runs that each fit one binding and start at
+/// an aligned offset. Returns `(first_row, row_count)` pairs covering every row once.
+pub fn binding_chunks(gpu: &Gpu, rows: usize, row_len: usize) -> Vec<(usize, usize)> {
+    let row_bytes = (row_len.max(1) * 4) as u64;
+    let align = gpu.binding_offset_alignment();
+    // Rows per chunk must be a multiple of this so every chunk after the first is aligned.
+    let step = (align / gcd(row_bytes, align)) as usize;
+    let fit = (gpu.max_binding_bytes() / row_bytes) as usize;
+    let per_chunk = ((fit / step) * step).max(step).min(rows.max(1));
+    (0..rows)
+        .step_by(per_chunk)
+        .map(|first| (first, per_chunk.min(rows - first)))
+        .collect()
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}

@@ -1,0 +1,488 @@
+#!/usr/bin/env python3
+"""Generate the PyTorch reference fixtures used by the Rust tests.
+
+Writes small safetensors files into ``tests/fixtures/`` (relative to the
+repository root, found from this script's own location):
+
+* per-op cases (conv2d, relu, local response norm, max pool, adaptive average
+  pool, linear, cross-entropy, SGD) with forward outputs and, where the op has
+  a backward pass, the gradients for a random upstream gradient ``dy``;
+* ``alexnet_small.safetensors``: a narrow AlexNet (the original two-group
+  topology with LRN) with its initial parameters, logits, loss, all gradients
+  and the parameters after two SGD steps.
+
+Run it with::
+
+    pip install -r tools/requirements.txt && python3 tools/gen_fixtures.py
+
+Conventions:
+
+* Inputs (activations, weights, biases, upstream gradients, SGD gradients) are
+  generated in float32 and stored as F32; integer labels are stored as I64.
+* Every reference output is computed in **float64** from those exact float32
+  values (cast up) and then rounded to F32 for storage.
+* The same computation is also run entirely in float32; for every output
+  ``name`` the metadata key ``f32_err.<name>`` holds the normwise relative
+  error ``||t32 - t64||_2 / ||t64||_2`` (``%.3e``).  This is how accurate
+  PyTorch's own float32 is, and it is what the test tolerances are based on.
+* Op hyper-parameters are stored in the metadata as strings.
+
+Output is deterministic: each case reseeds the RNG, and running the script
+twice produces byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+from typing import Callable, Mapping
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import save as st_serialize
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT_DIR = ROOT / "tests" / "fixtures"
+MAX_TOTAL_BYTES = 5 * 1000 * 1000
+
+Tensors = dict[str, torch.Tensor]
+Compute = Callable[[Tensors], Tensors]
+
+# (file name, size in bytes, {output name: f32 relative error}) for the summary.
+_written: list[tuple[str, int, dict[str, float]]] = []
+
+
+# --------------------------------------------------------------------------
+# Generic helpers
+# --------------------------------------------------------------------------
+
+
+def seed_for(name: str) -> None:
+    """Reseed the global RNG from the case name (stable across runs)."""
+    torch.manual_seed(zlib.crc32(name.encode()))
+
+
+def cast(tensors: Mapping[str, torch.Tensor], dtype: torch.dtype) -> Tensors:
+    """Fresh copies of `tensors`, floating-point ones cast to `dtype`."""
+    return {
+        k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).clone()
+        for k, v in tensors.items()
+    }
+
+
+def rel_err(t32: torch.Tensor, t64: torch.Tensor) -> float:
+    """Normwise relative error of a float32 result against the float64 one."""
+    t32, t64 = t32.detach().double(), t64.detach().double()
+    ref = t64.norm().item()
+    diff = (t32 - t64).norm().item()
+    return diff / ref if ref != 0.0 else diff
+
+
+def save_case(
+    fname: str,
+    inputs: Tensors,
+    compute: Compute,
+    meta: Mapping[str, object] | None = None,
+) -> tuple[Tensors, Tensors]:
+    """Run `compute` in float64 and float32, store inputs + f64 outputs.
+
+    `inputs` are the stored inputs (float32 or int64).  `compute` receives
+    fresh copies cast to the working dtype and returns named outputs.
+    Returns (outputs in float64, outputs in float32).
+    """
+    out64 = compute(cast(inputs, torch.float64))
+    out32 = compute(cast(inputs, torch.float32))
+    assert out64.keys() == out32.keys()
+    clash = inputs.keys() & out64.keys()
+    assert not clash, f"{fname}: output names clash with inputs: {clash}"
+
+    errs = {k: rel_err(out32[k], out64[k]) for k in out64}
+    tensors = {k: v.contiguous() for k, v in inputs.items()}
+    for k, v in out64.items():
+        assert v.dtype == torch.float64, f"{fname}: {k} is {v.dtype}"
+        tensors[k] = v.detach().to(torch.float32).contiguous()
+    for k, v in tensors.items():
+        assert v.dtype in (torch.float32, torch.int64), f"{fname}: {k} is {v.dtype}"
+
+    metadata = {k: str(v) for k, v in (meta or {}).items()}
+    metadata.update({f"f32_err.{k}": f"{e:.3e}" for k, e in errs.items()})
+
+    path = OUT_DIR / fname
+    path.write_bytes(serialize(tensors, metadata))
+    _written.append((fname, path.stat().st_size, errs))
+    return out64, out32
+
+
+def serialize(tensors: Tensors, metadata: dict[str, str]) -> bytes:
+    """safetensors bytes with a canonical header.
+
+    The safetensors library writes the metadata map in hash order, which
+    changes between runs; re-emit the JSON header with sorted metadata keys
+    (the tensor entries and data bytes are left as the library wrote them).
+    """
+    raw = st_serialize(tensors, metadata=metadata)
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # data must start 8-byte aligned
+    return len(text).to_bytes(8, "little") + text + raw[8 + n:]
+
+
+def input_grads(y: torch.Tensor, dy: torch.Tensor, leaves: Tensors) -> Tensors:
+    """Gradients of sum(y * dy) w.r.t. `leaves`, named 'd<leaf name>'."""
+    grads = torch.autograd.grad((y * dy).sum(), list(leaves.values()))
+    return {f"d{name}": g for name, g in zip(leaves, grads)}
+
+
+def op_case(
+    fname: str,
+    op: Callable[..., torch.Tensor],
+    inputs: Tensors,
+    meta: Mapping[str, object] | None = None,
+) -> tuple[Tensors, Tensors]:
+    """A forward op `y = op(**inputs)` plus its backward for a random `dy`.
+
+    Gradients w.r.t. every (floating-point) input are stored as `d<name>`.
+    The upstream gradient `dy` is drawn (float32) after the inputs, with the
+    RNG state left by the caller.
+    """
+    with torch.no_grad():
+        y_shape = op(**inputs).shape
+    inputs = {**inputs, "dy": torch.randn(y_shape)}
+
+    def compute(t: Tensors) -> Tensors:
+        dy = t.pop("dy")
+        leaves = {k: v.requires_grad_() for k, v in t.items()}
+        y = op(**t)
+        return {"y": y, **input_grads(y, dy, leaves)}
+
+    return save_case(fname, inputs, compute, meta)
+
+
+# --------------------------------------------------------------------------
+# Per-op cases
+# --------------------------------------------------------------------------
+
+
+def conv2d_cases() -> None:
+    cases = [
+        # fname, x shape, weight shape, stride, padding, groups
+        ("conv2d_conv1like", (2, 3, 23, 23), (8, 3, 11, 11), 4, 2, 1),
+        ("conv2d_5x5_groups2", (2, 4, 9, 7), (6, 2, 5, 5), 1, 2, 2),
+        ("conv2d_3x3_stride2_groups2", (3, 6, 7, 5), (4, 3, 3, 3), 2, 1, 2),
+    ]
+    for name, xs, ws, stride, padding, groups in cases:
+        seed_for(name)
+        inputs = {
+            "x": torch.randn(xs),
+            "weight": torch.randn(ws),
+            "bias": torch.randn(ws[0]),
+        }
+
+        def op(x, weight, bias, stride=stride, padding=padding, groups=groups):
+            return F.conv2d(x, weight, bias, stride=stride, padding=padding, groups=groups)
+
+        op_case(f"{name}.safetensors", op, inputs,
+                {"stride": stride, "padding": padding, "groups": groups})
+
+
+def relu_case() -> None:
+    name = "relu"
+    seed_for(name)
+    x = torch.randn(2, 3, 5, 7)
+    # Keep every element clearly away from the kink at 0.
+    x = torch.where(x >= 0, x + 1e-3, x - 1e-3)
+    assert x.abs().min() >= 1e-3
+    op_case(f"{name}.safetensors", lambda x: F.relu(x), {"x": x})
+
+
+def lrn_cases() -> None:
+    cases = [
+        # fname, x shape, x scale, size, alpha, beta, k
+        ("lrn_alexnet", (2, 7, 5, 3), 40.0, 5, 1e-4, 0.75, 2.0),
+        ("lrn_even_size", (2, 6, 3, 4), 3.0, 4, 0.05, 0.6, 1.5),
+    ]
+    for name, xs, scale, size, alpha, beta, k in cases:
+        seed_for(name)
+        x = torch.randn(xs) * scale
+
+        def op(x, size=size, alpha=alpha, beta=beta, k=k):
+            return F.local_response_norm(x, size, alpha=alpha, beta=beta, k=k)
+
+        op_case(f"{name}.safetensors", op, {"x": x},
+                {"size": size, "alpha": alpha, "beta": beta, "k": k})
+
+
+def max_pool_cases() -> None:
+    cases = [
+        # fname, x shape, kernel, stride, integer-valued (many ties)
+        ("max_pool_3x3s2_ties", (2, 3, 9, 11), 3, 2, True),
+        ("max_pool_3x3s2", (2, 4, 13, 13), 3, 2, False),
+        ("max_pool_2x2s2", (1, 2, 8, 7), 2, 2, False),
+    ]
+    for name, xs, kernel, stride, ties in cases:
+        seed_for(name)
+        x = torch.randint(0, 4, xs).float() if ties else torch.randn(xs)
+
+        def op(x, kernel=kernel, stride=stride):
+            return F.max_pool2d(x, kernel, stride)
+
+        out64, out32 = op_case(f"{name}.safetensors", op, {"x": x},
+                               {"kernel": kernel, "stride": stride})
+        if ties:
+            check_max_pool_ties(name, x, kernel, stride, out64, out32)
+
+
+def check_max_pool_ties(name: str, x: torch.Tensor, kernel: int, stride: int,
+                        out64: Tensors, out32: Tensors) -> None:
+    """Ties go to the first maximum in scan order, identically in f32 and f64.
+
+    The selected positions (and so y) must agree exactly between float32 and
+    float64.  dx may differ in the last bit only, because a position can win
+    several overlapping windows and the dy values are summed in the working
+    precision.
+    """
+    _, idx64 = F.max_pool2d(x.double(), kernel, stride, return_indices=True)
+    _, idx32 = F.max_pool2d(x, kernel, stride, return_indices=True)
+    assert torch.equal(idx64, idx32), f"{name}: f32/f64 argmax differ"
+    assert torch.equal(out32["y"].double(), out64["y"]), f"{name}: y f32 != f64"
+    assert rel_err(out32["dx"], out64["dx"]) < 1e-6, f"{name}: dx f32 vs f64"
+
+    # Independent check of the tie rule: first maximum in row-major window order.
+    n, c, h, w = x.shape
+    oh, ow = (h - kernel) // stride + 1, (w - kernel) // stride + 1
+    assert idx64.shape == (n, c, oh, ow)
+    ties = 0
+    for b in range(n):
+        for ch in range(c):
+            for i in range(oh):
+                for j in range(ow):
+                    win = x[b, ch, i * stride:i * stride + kernel, j * stride:j * stride + kernel]
+                    flat = win.reshape(-1)
+                    first = int((flat == flat.max()).nonzero()[0])
+                    ties += int((flat == flat.max()).sum()) > 1
+                    r, s = divmod(first, kernel)
+                    expect = (i * stride + r) * w + (j * stride + s)
+                    assert int(idx64[b, ch, i, j]) == expect, f"{name}: tie rule at {b, ch, i, j}"
+    assert ties > 0, f"{name}: no ties"
+    print(f"{name}: {ties}/{idx64.numel()} windows have tied maxima; first-max rule holds")
+
+
+def adaptive_avg_pool_cases() -> None:
+    out_hw = (6, 6)
+    cases = [
+        ("adaptive_avg_pool_13", (2, 3, 13, 13)),
+        ("adaptive_avg_pool_9x7", (2, 2, 9, 7)),
+        ("adaptive_avg_pool_4x5", (1, 3, 4, 5)),
+        ("adaptive_avg_pool_6", (1, 2, 6, 6)),
+    ]
+    for name, xs in cases:
+        seed_for(name)
+        op_case(f"{name}.safetensors", lambda x: F.adaptive_avg_pool2d(x, out_hw),
+                {"x": torch.randn(xs)}, {"out_h": out_hw[0], "out_w": out_hw[1]})
+
+
+def linear_case() -> None:
+    name = "linear"
+    seed_for(name)
+    inputs = {
+        "x": torch.randn(3, 10),
+        "weight": torch.randn(7, 10),
+        "bias": torch.randn(7),
+    }
+    op_case(f"{name}.safetensors", F.linear, inputs)
+
+
+def cross_entropy_case() -> None:
+    name = "cross_entropy"
+    seed_for(name)
+    logits = torch.randn(5, 10) * 30
+    # One row around +1000: a naive exp() overflows float32 there.
+    logits[2] = 1000 + torch.randn(10)
+    labels = torch.randint(0, 10, (5,))
+
+    def compute(t: Tensors) -> Tensors:
+        z = t["logits"].requires_grad_()
+        loss = F.cross_entropy(z, t["labels"], reduction="mean")
+        (dz,) = torch.autograd.grad(loss, z)
+        return {"loss": loss.reshape(1), "dlogits": dz}
+
+    save_case(f"{name}.safetensors", {"logits": logits, "labels": labels}, compute,
+              {"reduction": "mean"})
+
+
+SGD_HP = {"lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4}
+
+
+def sgd_case() -> None:
+    name = "sgd"
+    seed_for(name)
+    inputs = {"param": torch.randn(37), "grad1": torch.randn(37), "grad2": torch.randn(37)}
+
+    def compute(t: Tensors) -> Tensors:
+        p = nn.Parameter(t["param"])
+        opt = torch.optim.SGD([p], **SGD_HP)
+        p.grad = t["grad1"]
+        opt.step()
+        step1 = p.detach().clone()
+        p.grad = t["grad2"]
+        opt.step()
+        return {
+            "param_step1": step1,
+            "param_step2": p.detach().clone(),
+            "momentum_step2": opt.state[p]["momentum_buffer"].detach().clone(),
+        }
+
+    save_case(f"{name}.safetensors", inputs, compute, SGD_HP)
+
+
+# --------------------------------------------------------------------------
+# Whole network
+# --------------------------------------------------------------------------
+
+ALEX = {
+    "channels": [12, 32, 48, 48, 32],
+    "fc": 128,
+    "classes": 10,
+    "input": 195,
+    "batch": 2,
+}
+# Extra gain on the default (kaiming_uniform a=sqrt(5)) conv/linear weights.
+# The default init has variance 1/(3 fan_in), which shrinks activations at
+# every layer; sqrt(6) gives He-like variance 2/fan_in so the logits are O(1).
+ALEX_WEIGHT_GAIN = 6 ** 0.5
+
+
+class AlexNetSmall(nn.Module):
+    """Original AlexNet topology (two groups, LRN) with reduced widths."""
+
+    def __init__(self, channels: list[int], fc: int, classes: int) -> None:
+        super().__init__()
+        c1, c2, c3, c4, c5 = channels
+        self.features = nn.Sequential(
+            nn.Conv2d(3, c1, 11, stride=4, padding=2),
+            nn.ReLU(inplace=False),
+            nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0),
+            nn.MaxPool2d(3, 2),
+            nn.Conv2d(c1, c2, 5, padding=2, groups=2),
+            nn.ReLU(inplace=False),
+            nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0),
+            nn.MaxPool2d(3, 2),
+            nn.Conv2d(c2, c3, 3, padding=1),
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c3, c4, 3, padding=1, groups=2),
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c4, c5, 3, padding=1, groups=2),
+            nn.ReLU(inplace=False),
+            nn.MaxPool2d(3, 2),
+        )
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+        self.classifier = nn.Sequential(
+            nn.Dropout(0.5),
+            nn.Linear(c5 * 6 * 6, fc),
+            nn.ReLU(inplace=False),
+            nn.Dropout(0.5),
+            nn.Linear(fc, fc),
+            nn.ReLU(inplace=False),
+            nn.Linear(fc, classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)
+        return self.classifier(x)
+
+
+def alexnet_case() -> None:
+    name = "alexnet_small"
+    seed_for(name)
+    model = AlexNetSmall(ALEX["channels"], ALEX["fc"], ALEX["classes"])
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.weight.mul_(ALEX_WEIGHT_GAIN)
+    param_names = [n for n, _ in model.named_parameters()]
+    assert set(param_names) == set(model.state_dict()), "state_dict has buffers"
+
+    inputs: Tensors = {
+        f"param.{n}": p.detach().clone() for n, p in model.named_parameters()
+    }
+    inputs["input"] = torch.randn(ALEX["batch"], 3, ALEX["input"], ALEX["input"])
+    inputs["labels"] = torch.randint(0, ALEX["classes"], (ALEX["batch"],))
+
+    def compute(t: Tensors) -> Tensors:
+        dtype = t["input"].dtype
+        net = AlexNetSmall(ALEX["channels"], ALEX["fc"], ALEX["classes"]).to(dtype)
+        net.load_state_dict({n: t[f"param.{n}"] for n in param_names})
+        net.eval()  # dropout off; nothing else in the model depends on the mode
+        params = dict(net.named_parameters())
+        opt = torch.optim.SGD(params.values(), **SGD_HP)
+
+        x = t["input"].requires_grad_()
+        logits = net(x)
+        loss = F.cross_entropy(logits, t["labels"])
+        grads = torch.autograd.grad(loss, [x, *params.values()])
+        out = {"logits": logits, "loss": loss.reshape(1), "grad.input": grads[0]}
+        out.update({f"grad.{n}": g for n, g in zip(params, grads[1:])})
+
+        for step in range(2):
+            if step > 0:
+                loss = F.cross_entropy(net(t["input"].detach()), t["labels"])
+                grads = (None, *torch.autograd.grad(loss, list(params.values())))
+            for p, g in zip(params.values(), grads[1:]):
+                p.grad = g
+            opt.step()
+        out.update({f"step2.{n}": p.detach().clone() for n, p in params.items()})
+        return {k: v.detach() for k, v in out.items()}
+
+    config = {**ALEX, "sgd": SGD_HP, "steps": 2, "dropout": "off (eval)",
+              "weight_gain": ALEX_WEIGHT_GAIN}
+    out64, _ = save_case(f"{name}.safetensors", inputs, compute,
+                         {"config": json.dumps(config, sort_keys=True), **SGD_HP})
+
+    logits = out64["logits"]
+    std = logits.std().item()
+    print(f"alexnet_small: logits std {std:.3f}, loss {out64['loss'].item():.4f}")
+    print(f"alexnet_small: logits {logits.tolist()}")
+    assert 0.1 <= std <= 10.0, f"logit std {std} out of range"
+    for n in param_names:
+        g = out64[f"grad.{n}"]
+        assert g.abs().max() > 0, f"gradient of {n} is all zero"
+
+
+# --------------------------------------------------------------------------
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+
+    conv2d_cases()
+    relu_case()
+    lrn_cases()
+    max_pool_cases()
+    adaptive_avg_pool_cases()
+    linear_case()
+    cross_entropy_case()
+    sgd_case()
+    alexnet_case()
+
+    print()
+    print(f"fixtures in {OUT_DIR.relative_to(ROOT)}  (f32_err = ||t32 - t64|| / ||t64||)")
+    total = 0
+    for fname, size, errs in _written:
+        total += size
+        print(f"{fname:40s} {size:>10,d} B")
+        for k, e in errs.items():
+            print(f"    f32_err.{k:34s} {e:.3e}")
+    print(f"{'total':40s} {total:>10,d} B")
+    assert total < MAX_TOTAL_BYTES, f"fixtures total {total} B exceeds {MAX_TOTAL_BYTES} B"
+
+
+if __name__ == "__main__":
+    main()
