@@ -2,9 +2,8 @@
 //
 // Layout: logits, dlogits [N, K]; labels [N] (u32); losses [N]; totals [4].
 // Per sample, with m = max_k z[k] (so exp never overflows):
-//   lse      = m + log Σ_k exp(z[k] − m)
-//   loss[n]  = lse − z[label]
-//   dz[n,k]  = (exp(z[k] − lse) − [k = label]) / N       (gradient of the mean loss)
+//   loss[n]  = (m − z[label]) + log Σ_k exp(z[k] − m)
+//   dz[n,k]  = (exp(z[k] − m) / Σ_j exp(z[j] − m) − [k = label]) / N   (gradient of the mean loss)
 // A label ≥ K gives loss NaN, so a bad label cannot train silently.
 // The reduction writes the batch mean to totals[0] and adds, for periodic readback without a
 // per-step stall, the mean to totals[1], 1 to totals[2] and the number of samples whose
@@ -44,14 +43,17 @@ fn cross_entropy_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num
     for (var k = 0u; k < p.classes; k++) {
         sum += exp(fwd_logits[row + k] - m);
     }
-    let lse = m + log(sum);
+    // Softmax as exp(z − m) / Σ, and the loss as (m − z[label]) + log Σ: both avoid
+    // subtracting two numbers of the logits' size after adding a small one (for logits
+    // near 1000 that would cost ~1e-4 relative).
+    let inv_sum = 1.0 / sum;
     let inv_batch = 1.0 / f32(p.batch);
     for (var k = 0u; k < p.classes; k++) {
         let target_k = select(0.0, 1.0, k == label);
-        fwd_dlogits[row + k] = (exp(fwd_logits[row + k] - lse) - target_k) * inv_batch;
+        fwd_dlogits[row + k] = (exp(fwd_logits[row + k] - m) * inv_sum - target_k) * inv_batch;
     }
     if label < p.classes {
-        fwd_losses[n] = lse - fwd_logits[row + label];
+        fwd_losses[n] = (m - fwd_logits[row + label]) + log(sum);
     } else {
         fwd_losses[n] = bitcast<f32>(0x7fc00000u);
     }

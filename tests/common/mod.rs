@@ -1,0 +1,171 @@
+//! Shared test support: one GPU per test binary, PyTorch fixtures, a seeded RNG, comparisons
+//! that print their error, and a finite-difference gradient checker.
+#![allow(dead_code)]
+
+pub mod gradcheck;
+pub mod reference;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use alexnet_wgpu::runtime::{Dispatch, Gpu, GpuOptions, Program, Tensor};
+
+/// The adapter every test in this binary shares (lavapipe on a machine without a GPU).
+pub fn gpu() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        let _ = env_logger::builder().is_test(true).try_init();
+        let gpu = Gpu::new(&GpuOptions::default()).expect("a wgpu adapter (install mesa-vulkan-drivers)");
+        eprintln!("adapter: {}", gpu.adapter_name());
+        gpu
+    })
+}
+
+/// Runs prepared dispatches once and waits.
+pub fn run(gpu: &Gpu, dispatches: impl IntoIterator<Item = Dispatch>) {
+    let mut program = Program::new();
+    program.extend(dispatches);
+    program.run(gpu).unwrap();
+}
+
+pub fn upload(gpu: &Gpu, name: &str, shape: &[usize], data: &[f32]) -> Tensor {
+    Tensor::from_f32(gpu, name, shape, data).unwrap()
+}
+
+/// Asserts that `got` (from the GPU) is within normwise relative error `tol` of the
+/// reference `want`, printing the error either way so the test log shows the margin.
+pub fn assert_close(what: &str, got: &[f32], want: &[f64], tol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let err = reference::rel_err(got, want);
+    let abs = reference::max_abs_diff(got, want);
+    eprintln!("{what}: normwise relative error {err:.3e} (max abs {abs:.3e}, tolerance {tol:.0e})");
+    assert!(err <= tol, "{what}: relative error {err:.3e} exceeds {tol:.0e}");
+}
+
+/// A small deterministic generator (xorshift64*), so tests need no extra crate.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box–Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u = self.uniform().max(1e-300);
+        let v = self.uniform();
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+
+    pub fn normals(&mut self, n: usize, scale: f64) -> Vec<f32> {
+        (0..n).map(|_| (self.normal() * scale) as f32).collect()
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}
+
+/// A safetensors fixture written by `tools/gen_fixtures.py`.
+pub struct Fixture {
+    pub name: String,
+    tensors: HashMap<String, (Vec<usize>, Vec<u8>, safetensors::Dtype)>,
+    meta: HashMap<String, String>,
+}
+
+impl Fixture {
+    pub fn load(name: &str) -> Self {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(format!("{name}.safetensors"));
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run tools/gen_fixtures.py)", path.display()));
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        let tensors = st
+            .tensors()
+            .into_iter()
+            .map(|(k, v)| (k, (v.shape().to_vec(), v.data().to_vec(), v.dtype())))
+            .collect();
+        Self {
+            name: name.to_string(),
+            tensors,
+            meta: header.metadata().clone().unwrap_or_default(),
+        }
+    }
+
+    fn get(&self, key: &str) -> &(Vec<usize>, Vec<u8>, safetensors::Dtype) {
+        self.tensors
+            .get(key)
+            .unwrap_or_else(|| panic!("fixture {} has no tensor '{key}'", self.name))
+    }
+
+    pub fn shape(&self, key: &str) -> Vec<usize> {
+        self.get(key).0.clone()
+    }
+
+    pub fn f32(&self, key: &str) -> Vec<f32> {
+        let (_, data, dtype) = self.get(key);
+        assert_eq!(*dtype, safetensors::Dtype::F32, "{}: {key} dtype", self.name);
+        data.chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    }
+
+    /// A reference tensor (float64 in PyTorch, stored rounded to f32) widened for comparison.
+    pub fn f64(&self, key: &str) -> Vec<f64> {
+        reference::to_f64(&self.f32(key))
+    }
+
+    pub fn i64(&self, key: &str) -> Vec<i64> {
+        let (_, data, dtype) = self.get(key);
+        assert_eq!(*dtype, safetensors::Dtype::I64, "{}: {key} dtype", self.name);
+        data.chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    }
+
+    pub fn meta(&self, key: &str) -> String {
+        self.meta
+            .get(key)
+            .unwrap_or_else(|| panic!("fixture {} has no metadata '{key}'", self.name))
+            .clone()
+    }
+
+    pub fn meta_f64(&self, key: &str) -> f64 {
+        self.meta(key).parse().unwrap()
+    }
+
+    pub fn meta_usize(&self, key: &str) -> usize {
+        self.meta(key).parse().unwrap()
+    }
+
+    /// How far PyTorch's own float32 result lies from its float64 one for `key`.
+    pub fn torch_f32_err(&self, key: &str) -> f64 {
+        self.meta_f64(&format!("f32_err.{key}"))
+    }
+
+    /// Compares a GPU result with the fixture's float64 reference. The tolerance is
+    /// `max(factor × PyTorch's float32 error on this tensor, floor)`: we ask to be as accurate
+    /// as PyTorch's float32 within a small factor, with a floor for tensors where PyTorch's
+    /// float32 happens to be exact (pools, ReLU) but a different summation order is not.
+    pub fn assert_matches(&self, key: &str, got: &[f32], factor: f64, floor: f64) {
+        let torch = self.torch_f32_err(key);
+        let tol = (factor * torch).max(floor);
+        eprintln!("{}.{key}: PyTorch float32 error {torch:.3e}", self.name);
+        assert_close(&format!("{}.{key}", self.name), got, &self.f64(key), tol);
+    }
+}

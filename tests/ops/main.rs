@@ -1,0 +1,16 @@
+//! Every op, forward and backward, against the CPU reference (f64), central finite
+//! differences of its own shader forward, and PyTorch's float64 results
+//! (`tests/fixtures`, made by `tools/gen_fixtures.py`). One module per shader file.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod adaptive_avg_pool;
+mod conv2d;
+mod cross_entropy;
+mod dropout;
+mod linear;
+mod lrn;
+mod max_pool;
+mod relu;
+mod sgd;
