@@ -137,6 +137,7 @@ fn conv2d_backward_weight(@builtin(global_invocation_id) gid: vec3u, @builtin(nu
     let o = idx / (p.kernel_w * p.kernel_h * cin_g);
     let c = (o / (p.out_channels / p.groups)) * cin_g + ci;
     var acc = 0.0;
+    var row = 0.0;
     for (var n = 0u; n < p.batch; n++) {
         let x_plane = (n * p.in_channels + c) * p.in_h;
         let dy_plane = (n * p.out_channels + o) * p.out_h;
@@ -150,8 +151,12 @@ fn conv2d_backward_weight(@builtin(global_invocation_id) gid: vec3u, @builtin(nu
                 if v < 0 || v >= i32(p.in_w) {
                     continue;
                 }
-                acc += bw_dy[(dy_plane + i) * p.out_w + j] * bw_x[(x_plane + u32(h)) * p.in_w + u32(v)];
+                row += bw_dy[(dy_plane + i) * p.out_w + j] * bw_x[(x_plane + u32(h)) * p.in_w + u32(v)];
             }
+            // One partial sum per output row keeps the long reduction (N·OH·OW terms, 3025
+            // per image for conv1) accurate.
+            acc += row;
+            row = 0.0;
         }
     }
     bw_dw[idx] += acc;
@@ -170,9 +175,11 @@ fn conv2d_backward_bias(@builtin(global_invocation_id) gid: vec3u, @builtin(num_
     var acc = 0.0;
     for (var n = 0u; n < p.batch; n++) {
         let base = (n * p.out_channels + o) * plane;
+        var image = 0.0;
         for (var k = 0u; k < plane; k++) {
-            acc += bb_dy[base + k];
+            image += bb_dy[base + k];
         }
+        acc += image;
     }
     bb_db[o] += acc;
 }

@@ -41,7 +41,7 @@ fn devices(backend: Option<&str>) -> Result<()> {
     let adapters = list_adapters(backends);
     if adapters.is_empty() {
         anyhow::bail!(alexnet_wgpu::Error::NoAdapter {
-            tried: format!("{backends:?}"),
+            tried: alexnet_wgpu::runtime::device::backend_names(backends),
             name_filter: String::new(),
         });
     }

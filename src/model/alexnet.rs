@@ -178,6 +178,27 @@ impl AlexNet {
             .ok_or_else(|| Error::Config(format!("the model has no parameter named '{name}'")))
     }
 
+    /// Writes one parameter's values, checking the name and the shape.
+    pub fn set_parameter(
+        &self,
+        gpu: &Gpu,
+        name: &str,
+        shape: &[usize],
+        data: &[f32],
+    ) -> Result<()> {
+        let param = self.param(name)?;
+        if param.value.shape() != shape {
+            return Err(Error::Shape {
+                op: "set_parameter",
+                what: format!(
+                    "parameter '{name}' has shape {:?} in the model, {shape:?} given",
+                    param.value.shape()
+                ),
+            });
+        }
+        param.value.write_f32(gpu, data)
+    }
+
     /// Total number of parameters.
     pub fn parameter_count(&self) -> usize {
         self.params.iter().map(|p| p.value.numel()).sum()

@@ -31,7 +31,9 @@ impl Conv2dConfig {
         if self.kernel == 0 || self.stride == 0 || self.groups == 0 {
             return bad("kernel, stride and groups must be at least 1".into());
         }
-        if self.in_channels % self.groups != 0 || self.out_channels % self.groups != 0 {
+        if !self.in_channels.is_multiple_of(self.groups)
+            || !self.out_channels.is_multiple_of(self.groups)
+        {
             return bad(format!(
                 "groups {} must divide in_channels {} and out_channels {}",
                 self.groups, self.in_channels, self.out_channels

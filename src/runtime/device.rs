@@ -63,7 +63,7 @@ impl Gpu {
         let adapter = choose_adapter(&instance, backends, name_filter.as_deref())
             .await
             .ok_or_else(|| Error::NoAdapter {
-                tried: format!("{backends:?}"),
+                tried: backend_names(backends),
                 name_filter: name_filter
                     .map(|n| format!(", name containing '{n}'"))
                     .unwrap_or_default(),
@@ -130,7 +130,7 @@ impl Gpu {
 
     /// Largest number of bytes one storage binding may span on this device.
     pub fn max_binding_bytes(&self) -> u64 {
-        u64::from(self.device.limits().max_storage_buffer_binding_size)
+        self.device.limits().max_storage_buffer_binding_size
     }
 
     /// Required alignment of a storage binding's byte offset.
@@ -195,6 +195,22 @@ fn default_cache_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
     Some(base.join("alexnet-wgpu"))
+}
+
+/// `vulkan, metal, …` for messages, without wgpu's internal no-op backend.
+pub fn backend_names(backends: wgpu::Backends) -> String {
+    [
+        (wgpu::Backends::VULKAN, "vulkan"),
+        (wgpu::Backends::METAL, "metal"),
+        (wgpu::Backends::DX12, "dx12"),
+        (wgpu::Backends::GL, "gl"),
+        (wgpu::Backends::BROWSER_WEBGPU, "webgpu"),
+    ]
+    .iter()
+    .filter(|(b, _)| backends.contains(*b))
+    .map(|(_, name)| *name)
+    .collect::<Vec<_>>()
+    .join(", ")
 }
 
 /// Every adapter wgpu finds on the given backends, for `alexnet devices`.

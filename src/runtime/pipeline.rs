@@ -44,9 +44,13 @@ pub struct CompiledKernel {
     pub layout: Arc<wgpu::BindGroupLayout>,
 }
 
+/// A bind-group layout and the pipeline layout made of it, shared by every kernel with the
+/// same access pattern.
+type Layouts = (Arc<wgpu::BindGroupLayout>, wgpu::PipelineLayout);
+
 pub struct PipelineCache {
     modules: Mutex<HashMap<Shader, Arc<wgpu::ShaderModule>>>,
-    layouts: Mutex<HashMap<Vec<Access>, (Arc<wgpu::BindGroupLayout>, wgpu::PipelineLayout)>>,
+    layouts: Mutex<HashMap<Vec<Access>, Layouts>>,
     pipelines: Mutex<HashMap<PipelineKey, CompiledKernel>>,
     stats: Mutex<CacheStats>,
     driver_cache: Option<(wgpu::PipelineCache, PathBuf)>,
@@ -179,11 +183,7 @@ impl PipelineCache {
         Ok(module)
     }
 
-    fn layout(
-        &self,
-        device: &wgpu::Device,
-        accesses: &[Access],
-    ) -> (Arc<wgpu::BindGroupLayout>, wgpu::PipelineLayout) {
+    fn layout(&self, device: &wgpu::Device, accesses: &[Access]) -> Layouts {
         let mut layouts = self.layouts.lock().unwrap();
         let (bind, pipeline) = layouts.entry(accesses.to_vec()).or_insert_with(|| {
             let entries: Vec<wgpu::BindGroupLayoutEntry> = accesses

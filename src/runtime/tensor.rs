@@ -225,7 +225,7 @@ impl TensorSlice<'_> {
                 limit: gpu.max_binding_bytes(),
             });
         }
-        if offset % gpu.binding_offset_alignment() != 0 {
+        if !offset.is_multiple_of(gpu.binding_offset_alignment()) {
             return Err(Error::Shape {
                 op: "bind",
                 what: format!(

@@ -83,7 +83,11 @@ impl GradCase {
         self.dy.write_f32(gpu, dy).unwrap();
         self.backward.run(gpu).unwrap();
         let y = self.output.read_f32(gpu).unwrap();
-        let grads = self.grads.iter().map(|g| g.read_f32(gpu).unwrap()).collect();
+        let grads = self
+            .grads
+            .iter()
+            .map(|g| g.read_f32(gpu).unwrap())
+            .collect();
         (y, grads)
     }
 }

@@ -16,7 +16,8 @@ pub fn gpu() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
     GPU.get_or_init(|| {
         let _ = env_logger::builder().is_test(true).try_init();
-        let gpu = Gpu::new(&GpuOptions::default()).expect("a wgpu adapter (install mesa-vulkan-drivers)");
+        let gpu =
+            Gpu::new(&GpuOptions::default()).expect("a wgpu adapter (install mesa-vulkan-drivers)");
         eprintln!("adapter: {}", gpu.adapter_name());
         gpu
     })
@@ -40,7 +41,10 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], tol: f64) {
     let err = reference::rel_err(got, want);
     let abs = reference::max_abs_diff(got, want);
     eprintln!("{what}: normwise relative error {err:.3e} (max abs {abs:.3e}, tolerance {tol:.0e})");
-    assert!(err <= tol, "{what}: relative error {err:.3e} exceeds {tol:.0e}");
+    assert!(
+        err <= tol,
+        "{what}: relative error {err:.3e} exceeds {tol:.0e}"
+    );
 }
 
 /// A small deterministic generator (xorshift64*), so tests need no extra crate.
@@ -119,7 +123,12 @@ impl Fixture {
 
     pub fn f32(&self, key: &str) -> Vec<f32> {
         let (_, data, dtype) = self.get(key);
-        assert_eq!(*dtype, safetensors::Dtype::F32, "{}: {key} dtype", self.name);
+        assert_eq!(
+            *dtype,
+            safetensors::Dtype::F32,
+            "{}: {key} dtype",
+            self.name
+        );
         data.chunks_exact(4)
             .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
             .collect()
@@ -132,7 +141,12 @@ impl Fixture {
 
     pub fn i64(&self, key: &str) -> Vec<i64> {
         let (_, data, dtype) = self.get(key);
-        assert_eq!(*dtype, safetensors::Dtype::I64, "{}: {key} dtype", self.name);
+        assert_eq!(
+            *dtype,
+            safetensors::Dtype::I64,
+            "{}: {key} dtype",
+            self.name
+        );
         data.chunks_exact(8)
             .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
             .collect()

@@ -7,11 +7,16 @@ use crate::common::{assert_close, gpu, Fixture, Rng};
 fn case(shape: [usize; 4], out: (usize, usize), x: Vec<f32>) -> GradCase {
     let gpu = gpu();
     let out_shape = [shape[0], shape[1], out.0, out.1];
-    gradcheck::build(gpu, vec![("x", shape.to_vec(), x)], &out_shape, |t, y, dy, g| {
-        let f = adaptive_avg_pool_forward(gpu, &t[0], y).unwrap();
-        let b = adaptive_avg_pool_backward(gpu, dy, &g[0]).unwrap();
-        (gradcheck::program([f]), gradcheck::program([b]))
-    })
+    gradcheck::build(
+        gpu,
+        vec![("x", shape.to_vec(), x)],
+        &out_shape,
+        |t, y, dy, g| {
+            let f = adaptive_avg_pool_forward(gpu, &t[0], y).unwrap();
+            let b = adaptive_avg_pool_backward(gpu, dy, &g[0]).unwrap();
+            (gradcheck::program([f]), gradcheck::program([b]))
+        },
+    )
 }
 
 /// AlexNet at 224 (13 → pool → 6 is the identity-like case), sizes 6 does not divide, and
@@ -38,8 +43,18 @@ fn adaptive_avg_pool_forward_and_backward_match_cpu_reference() {
         let y_ref = cpu::adaptive_avg_pool_forward(&to_f64(&x), shape, out.0, out.1);
         let dx = cpu::adaptive_avg_pool_backward(shape, out.0, out.1, &to_f64(&dy));
         // Means of a few values: PyTorch's float32 reaches ~5e-8.
-        assert_close(&format!("adaptive_avg_pool {shape:?}->{out:?} y"), &y, &y_ref, 1e-6);
-        assert_close(&format!("adaptive_avg_pool {shape:?}->{out:?} dx"), &g[0], &dx, 1e-6);
+        assert_close(
+            &format!("adaptive_avg_pool {shape:?}->{out:?} y"),
+            &y,
+            &y_ref,
+            1e-6,
+        );
+        assert_close(
+            &format!("adaptive_avg_pool {shape:?}->{out:?} dx"),
+            &g[0],
+            &dx,
+            1e-6,
+        );
     }
 }
 
@@ -48,7 +63,14 @@ fn adaptive_avg_pool_backward_matches_finite_differences() {
     let mut rng = Rng::new(10);
     for (shape, out) in cases().into_iter().skip(1).take(3) {
         let c = case(shape, out, rng.normals(shape.iter().product(), 1.0));
-        gradcheck::check(gpu(), &format!("adaptive_avg_pool {shape:?}"), &c, 40, 1e-2, 1e-3);
+        gradcheck::check(
+            gpu(),
+            &format!("adaptive_avg_pool {shape:?}"),
+            &c,
+            40,
+            1e-2,
+            1e-3,
+        );
     }
 }
 

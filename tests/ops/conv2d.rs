@@ -32,11 +32,17 @@ fn case(xs: [usize; 4], cfg: Conv2dConfig, x: Vec<f32>, w: Vec<f32>, b: Vec<f32>
         ("weight", cfg.weight_shape().to_vec(), w),
         ("bias", vec![cfg.out_channels], b),
     ];
-    gradcheck::build(gpu, inputs, &[xs[0], cfg.out_channels, oh, ow], |t, y, dy, g| {
-        let f = conv2d_forward(gpu, &cfg, &t[0], &t[1], &t[2], y).unwrap();
-        let b = conv2d_backward(gpu, &cfg, &t[0], &t[1], dy, Some(&g[0]), &g[1], &g[2]).unwrap();
-        (program(f), program(b))
-    })
+    gradcheck::build(
+        gpu,
+        inputs,
+        &[xs[0], cfg.out_channels, oh, ow],
+        |t, y, dy, g| {
+            let f = conv2d_forward(gpu, &cfg, &t[0], &t[1], &t[2], y).unwrap();
+            let b =
+                conv2d_backward(gpu, &cfg, &t[0], &t[1], dy, Some(&g[0]), &g[1], &g[2]).unwrap();
+            (program(f), program(b))
+        },
+    )
 }
 
 fn random_case(rng: &mut Rng, xs: [usize; 4], cfg: Conv2dConfig) -> (GradCase, [Vec<f32>; 3]) {
@@ -102,7 +108,11 @@ fn conv2d_matches_pytorch() {
             groups: f.meta_usize("groups"),
         };
         let c = case(xs, cfg, f.f32("x"), f.f32("weight"), f.f32("bias"));
-        let (y, g) = c.evaluate(gpu(), &[&f.f32("x"), &f.f32("weight"), &f.f32("bias")], &f.f32("dy"));
+        let (y, g) = c.evaluate(
+            gpu(),
+            &[&f.f32("x"), &f.f32("weight"), &f.f32("bias")],
+            &f.f32("dy"),
+        );
         // Within 10× PyTorch's float32 error (~1e-7 here), never asked below 1e-6.
         f.assert_matches("y", &y, 10.0, 1e-6);
         f.assert_matches("dx", &g[0], 10.0, 1e-6);

@@ -34,7 +34,8 @@ impl Case {
     fn run(&self, logits: &[f32], labels: &[u32]) -> (f32, Vec<f32>) {
         let gpu = gpu();
         self.logits.write_f32(gpu, logits).unwrap();
-        gpu.queue.write_buffer(self.labels.buffer(), 0, bytemuck::cast_slice(labels));
+        gpu.queue
+            .write_buffer(self.labels.buffer(), 0, bytemuck::cast_slice(labels));
         self.program.run(gpu).unwrap();
         let t = self.totals.read_f32(gpu).unwrap();
         (t[totals::LOSS], self.dlogits.read_f32(gpu).unwrap())
@@ -57,8 +58,18 @@ fn cross_entropy_matches_cpu_reference_and_accumulates_totals() {
         let (loss, dlogits) = c.run(&logits, &labels);
         let (loss_ref, d_ref) = cpu::cross_entropy(&to_f64(&logits), n, k, &labels_usize(&labels));
         // log-sum-exp of ≤ 13 terms; relative 1e-6 of the loss (which grows with the scale).
-        assert_close(&format!("cross_entropy scale {scale} loss"), &[loss], &[loss_ref], 1e-6);
-        assert_close(&format!("cross_entropy scale {scale} dlogits"), &dlogits, &d_ref, 1e-6);
+        assert_close(
+            &format!("cross_entropy scale {scale} loss"),
+            &[loss],
+            &[loss_ref],
+            1e-6,
+        );
+        assert_close(
+            &format!("cross_entropy scale {scale} dlogits"),
+            &dlogits,
+            &d_ref,
+            1e-6,
+        );
         sum += loss_ref;
     }
     let t = c.totals.read_f32(gpu()).unwrap();
@@ -86,7 +97,12 @@ fn cross_entropy_gradient_matches_finite_differences() {
         numeric.push((plus - minus) / (f64::from(orig + eps) - f64::from(orig - eps)));
     }
     // The loss is read back as one f32 (~1e-7 relative): the quotient carries ~1e-5 noise.
-    assert_close("cross_entropy d/dlogits vs finite differences", &analytic, &numeric, 1e-3);
+    assert_close(
+        "cross_entropy d/dlogits vs finite differences",
+        &analytic,
+        &numeric,
+        1e-3,
+    );
 }
 
 #[test]
@@ -104,5 +120,8 @@ fn cross_entropy_matches_pytorch_with_huge_logits() {
 fn cross_entropy_out_of_range_label_gives_nan_not_a_silent_loss() {
     let c = case(2, 3);
     let (loss, _) = c.run(&[0.0; 6], &[0, 3]);
-    assert!(loss.is_nan(), "a label ≥ classes must poison the loss, got {loss}");
+    assert!(
+        loss.is_nan(),
+        "a label ≥ classes must poison the loss, got {loss}"
+    );
 }

@@ -27,17 +27,28 @@ fn dropout_forward_and_backward_match_cpu_reference() {
         let dy = rng.normals(n, 1.0);
         let (y, g) = c.evaluate(gpu(), &[&x], &dy);
         // The mask is the same hash on both sides; only the f32 product x·scale differs.
-        assert_close(&format!("dropout p={p} y"), &y, &cpu::dropout_forward(&to_f64(&x), seed, p), 1e-6);
+        assert_close(
+            &format!("dropout p={p} y"),
+            &y,
+            &cpu::dropout_forward(&to_f64(&x), seed, p),
+            1e-6,
+        );
         let dx = cpu::dropout_backward(&to_f64(&dy), seed, p);
         assert_close(&format!("dropout p={p} dx"), &g[0], &dx, 1e-6);
         let kept = y.iter().filter(|&&v| v != 0.0).count() as f64 / n as f64;
         // Binomial: 4 standard deviations of the kept fraction.
         let sd = (f64::from(p) * (1.0 - f64::from(p)) / n as f64).sqrt();
-        assert!((kept - (1.0 - f64::from(p))).abs() <= 4.0 * sd + 1e-9, "p={p}: kept {kept}");
+        assert!(
+            (kept - (1.0 - f64::from(p))).abs() <= 4.0 * sd + 1e-9,
+            "p={p}: kept {kept}"
+        );
         // Inverted scaling as torch.nn.Dropout: kept values are x / (1 - p).
         for (yi, xi) in y.iter().zip(&x).filter(|(y, _)| **y != 0.0) {
             let want = xi / (1.0 - p);
-            assert!((yi - want).abs() <= 1e-6 * want.abs(), "p={p}: {yi} != {xi} / (1 - p)");
+            assert!(
+                (yi - want).abs() <= 1e-6 * want.abs(),
+                "p={p}: {yi} != {xi} / (1 - p)"
+            );
         }
     }
 }
@@ -51,8 +62,14 @@ fn dropout_masks_change_with_the_seed_and_match_between_passes() {
     seed.write(gpu(), &StepSeed { seed: 2 });
     let (y2, _) = c.evaluate(gpu(), &[&x], &x);
     let differ = y1.iter().zip(&y2).filter(|(a, b)| a != b).count();
-    assert!(differ > n / 4, "masks for seeds 1 and 2 differ in only {differ} of {n}");
-    assert_eq!(y1, g1[0], "backward with dy = x must reproduce the forward's mask");
+    assert!(
+        differ > n / 4,
+        "masks for seeds 1 and 2 differ in only {differ} of {n}"
+    );
+    assert_eq!(
+        y1, g1[0],
+        "backward with dy = x must reproduce the forward's mask"
+    );
 }
 
 #[test]

@@ -22,7 +22,10 @@ fn random(rng: &mut Rng, n: usize, in_f: usize, out_f: usize) -> (GradCase, [Vec
     let x = rng.normals(n * in_f, 1.0);
     let w = rng.normals(out_f * in_f, 0.2);
     let b = rng.normals(out_f, 1.0);
-    (case(n, in_f, out_f, x.clone(), w.clone(), b.clone()), [x, w, b])
+    (
+        case(n, in_f, out_f, x.clone(), w.clone(), b.clone()),
+        [x, w, b],
+    )
 }
 
 #[test]
@@ -56,7 +59,11 @@ fn linear_matches_pytorch() {
     let [n, in_f]: [usize; 2] = f.shape("x").try_into().unwrap();
     let out_f = f.shape("weight")[0];
     let c = case(n, in_f, out_f, f.f32("x"), f.f32("weight"), f.f32("bias"));
-    let (y, g) = c.evaluate(gpu(), &[&f.f32("x"), &f.f32("weight"), &f.f32("bias")], &f.f32("dy"));
+    let (y, g) = c.evaluate(
+        gpu(),
+        &[&f.f32("x"), &f.f32("weight"), &f.f32("bias")],
+        &f.f32("dy"),
+    );
     // Within 10× PyTorch's float32 error (~4e-8), never asked below 5e-7.
     f.assert_matches("y", &y, 10.0, 5e-7);
     f.assert_matches("dx", &g[0], 10.0, 5e-7);

@@ -8,11 +8,16 @@ use crate::common::{assert_close, gpu, Fixture, Rng};
 fn case(shape: [usize; 4], cfg: LrnConfig, x: Vec<f32>) -> GradCase {
     let gpu = gpu();
     let scale = Tensor::zeros(gpu, "scale", &shape).unwrap();
-    gradcheck::build(gpu, vec![("x", shape.to_vec(), x)], &shape, |t, y, dy, g| {
-        let f = lrn_forward(gpu, &cfg, &t[0], y, &scale).unwrap();
-        let b = lrn_backward(gpu, &cfg, &t[0], y, &scale, dy, &g[0]).unwrap();
-        (gradcheck::program([f]), gradcheck::program([b]))
-    })
+    gradcheck::build(
+        gpu,
+        vec![("x", shape.to_vec(), x)],
+        &shape,
+        |t, y, dy, g| {
+            let f = lrn_forward(gpu, &cfg, &t[0], y, &scale).unwrap();
+            let b = lrn_backward(gpu, &cfg, &t[0], y, &scale, dy, &g[0]).unwrap();
+            (gradcheck::program([f]), gradcheck::program([b]))
+        },
+    )
 }
 
 fn cpu_params(cfg: &LrnConfig) -> cpu::LrnParams {
@@ -27,7 +32,12 @@ fn cpu_params(cfg: &LrnConfig) -> cpu::LrnParams {
 /// AlexNet's settings with activations large enough that the normalisation matters, an even
 /// window (asymmetric padding), and a window wider than the channel count.
 fn cases() -> Vec<([usize; 4], LrnConfig, f64)> {
-    let strong = |size, alpha, beta, k| LrnConfig { size, alpha, beta, k };
+    let strong = |size, alpha, beta, k| LrnConfig {
+        size,
+        alpha,
+        beta,
+        k,
+    };
     vec![
         ([2, 7, 5, 3], LrnConfig::default(), 40.0),
         ([2, 6, 3, 4], strong(4, 0.05, 0.6, 1.5), 3.0),
@@ -46,7 +56,12 @@ fn lrn_forward_and_backward_match_cpu_reference() {
         let (y, g) = c.evaluate(gpu(), &[&x], &dy);
         let p = cpu_params(&cfg);
         // A window sum, a pow and a product: PyTorch's float32 reaches ~5e-8 here.
-        assert_close(&format!("lrn {cfg:?} y"), &y, &cpu::lrn_forward(&to_f64(&x), shape, &p), 1e-6);
+        assert_close(
+            &format!("lrn {cfg:?} y"),
+            &y,
+            &cpu::lrn_forward(&to_f64(&x), shape, &p),
+            1e-6,
+        );
         let dx = cpu::lrn_backward(&to_f64(&x), shape, &to_f64(&dy), &p);
         assert_close(&format!("lrn {cfg:?} dx"), &g[0], &dx, 1e-6);
     }
@@ -59,7 +74,14 @@ fn lrn_backward_matches_finite_differences() {
         let x = rng.normals(shape.iter().product(), scale);
         let c = case(shape, cfg, x);
         // eps relative to the inputs' scale; smooth function, f32 noise only.
-        gradcheck::check(gpu(), &format!("lrn {cfg:?}"), &c, 24, 1e-2 * scale as f32, 1e-3);
+        gradcheck::check(
+            gpu(),
+            &format!("lrn {cfg:?}"),
+            &c,
+            24,
+            1e-2 * scale as f32,
+            1e-3,
+        );
     }
 }
 

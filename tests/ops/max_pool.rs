@@ -28,15 +28,24 @@ fn distinct(rng: &mut Rng, n: usize) -> Vec<f32> {
 }
 
 const OVERLAPPING: MaxPoolConfig = MaxPoolConfig::ALEXNET;
-const TILED: MaxPoolConfig = MaxPoolConfig { kernel: 2, stride: 2 };
+const TILED: MaxPoolConfig = MaxPoolConfig {
+    kernel: 2,
+    stride: 2,
+};
 
 #[test]
 fn max_pool_forward_and_backward_match_cpu_reference_with_ties() {
     let mut rng = Rng::new(7);
-    for (shape, cfg) in [([2, 3, 9, 11], OVERLAPPING), ([1, 2, 13, 13], OVERLAPPING), ([2, 2, 8, 7], TILED)] {
+    for (shape, cfg) in [
+        ([2, 3, 9, 11], OVERLAPPING),
+        ([1, 2, 13, 13], OVERLAPPING),
+        ([2, 2, 8, 7], TILED),
+    ] {
         // Values from {0, 1, 2, 3}: most windows hold ties, which PyTorch breaks by taking
         // the first maximum in scan order; overlapping windows accumulate gradients.
-        let x: Vec<f32> = (0..shape.iter().product()).map(|_| rng.below(4) as f32).collect();
+        let x: Vec<f32> = (0..shape.iter().product())
+            .map(|_| rng.below(4) as f32)
+            .collect();
         let (c, argmax) = case(shape, cfg, x.clone());
         let dy = rng.normals(c.output.numel(), 1.0);
         let (y, g) = c.evaluate(gpu(), &[&x], &dy);

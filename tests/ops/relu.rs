@@ -17,7 +17,13 @@ fn case(shape: &[usize], x: Vec<f32>) -> GradCase {
 fn away_from_zero(rng: &mut Rng, n: usize) -> Vec<f32> {
     rng.normals(n, 1.0)
         .into_iter()
-        .map(|v| if v.abs() < 0.05 { v.signum() * 0.05 + v } else { v })
+        .map(|v| {
+            if v.abs() < 0.05 {
+                v.signum() * 0.05 + v
+            } else {
+                v
+            }
+        })
         .collect()
 }
 
@@ -33,7 +39,12 @@ fn relu_forward_and_backward_match_cpu_reference() {
     let (y, g) = c.evaluate(gpu(), &[&x], &dy);
     // Exact: a select, no arithmetic.
     assert_close("relu y", &y, &cpu::relu_forward(&to_f64(&x)), 0.0);
-    assert_close("relu dx", &g[0], &cpu::relu_backward(&to_f64(&x), &to_f64(&dy)), 0.0);
+    assert_close(
+        "relu dx",
+        &g[0],
+        &cpu::relu_backward(&to_f64(&x), &to_f64(&dy)),
+        0.0,
+    );
 }
 
 #[test]

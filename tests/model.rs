@@ -1,0 +1,158 @@
+//! The whole AlexNet stack: the seed's topology with widths cut (12/32/48/48/32 channels,
+//! FC 128, 10 classes, input 195×195, batch 2) against PyTorch — logits, loss, the gradient
+//! of every parameter and of the input, and the parameters after two SGD steps — plus the
+//! pipeline cache's promise that a second step compiles nothing, and the full-size model.
+
+mod common;
+
+use alexnet_wgpu::model::{AlexNet, AlexNetConfig, Plan, PlanOptions};
+use alexnet_wgpu::ops::cross_entropy::totals;
+use alexnet_wgpu::runtime::Gpu;
+use common::{gpu, Fixture};
+
+fn small_config() -> AlexNetConfig {
+    AlexNetConfig {
+        channels: [12, 32, 48, 48, 32],
+        fc_width: 128,
+        classes: 10,
+        // The fixture runs PyTorch with dropout off; p = 0 makes ours the identity too.
+        dropout: 0.0,
+        ..AlexNetConfig::original(10)
+    }
+}
+
+fn load_fixture_model(gpu: &Gpu, f: &Fixture) -> (AlexNet, Plan) {
+    let model = AlexNet::new(gpu, small_config()).unwrap();
+    for p in &model.params {
+        let key = format!("param.{}", p.name);
+        model
+            .set_parameter(gpu, &p.name, &f.shape(&key), &f.f32(&key))
+            .unwrap();
+    }
+    let [n, _, h, w]: [usize; 4] = f.shape("input").try_into().unwrap();
+    let options = PlanOptions {
+        batch: n,
+        image_h: h,
+        image_w: w,
+        training: true,
+        input_grad: true,
+    };
+    let plan = Plan::new(gpu, &model, options).unwrap();
+    plan.input.write_f32(gpu, &f.f32("input")).unwrap();
+    let labels: Vec<u32> = f.i64("labels").iter().map(|&l| l as u32).collect();
+    gpu.queue
+        .write_buffer(plan.labels.buffer(), 0, bytemuck::cast_slice(&labels));
+    (model, plan)
+}
+
+/// Tolerances, from how far PyTorch's own float32 lies from float64 on this fixture
+/// (printed beside each check; `tools/gen_fixtures.py` prints the table): logits 3e-7,
+/// loss 1.4e-7, gradients 2e-7..1e-6, parameters after two steps ~5e-8. We ask for 10× that,
+/// with a floor of 1e-6 (parameters 2e-7). Random inputs keep max-pool and ReLU away from
+/// near-ties here, so gradients routed through them are as accurate as the rest.
+#[test]
+fn alexnet_small_matches_pytorch_through_two_sgd_steps() {
+    let gpu = gpu();
+    let f = Fixture::load("alexnet_small");
+    let (model, plan) = load_fixture_model(gpu, &f);
+    plan.forward_backward(gpu, 0).unwrap();
+    f.assert_matches("logits", &plan.logits.read_f32(gpu).unwrap(), 10.0, 1e-6);
+    let loss = plan.totals.read_f32(gpu).unwrap()[totals::LOSS];
+    f.assert_matches("loss", &[loss], 10.0, 1e-6);
+    let input_grad = plan.input_grad.as_ref().unwrap().read_f32(gpu).unwrap();
+    f.assert_matches("grad.input", &input_grad, 10.0, 1e-6);
+    for p in &model.params {
+        let got = p.grad.read_f32(gpu).unwrap();
+        f.assert_matches(&format!("grad.{}", p.name), &got, 10.0, 1e-6);
+    }
+    plan.update.run(gpu).unwrap();
+    plan.train_step(gpu, 1).unwrap();
+    for p in &model.params {
+        let got = p.value.read_f32(gpu).unwrap();
+        f.assert_matches(&format!("step2.{}", p.name), &got, 10.0, 2e-7);
+    }
+}
+
+#[test]
+fn a_second_plan_and_step_of_the_same_shapes_compile_no_pipeline() {
+    let gpu = gpu();
+    let model = AlexNet::new(gpu, small_config()).unwrap();
+    let options = PlanOptions {
+        batch: 2,
+        image_h: 67,
+        image_w: 67,
+        training: true,
+        input_grad: false,
+    };
+    let plan = Plan::new(gpu, &model, options).unwrap();
+    plan.train_step(gpu, 1).unwrap();
+    let after_first = gpu.pipelines.stats();
+    plan.train_step(gpu, 2).unwrap();
+    let again = Plan::new(gpu, &model, options).unwrap();
+    again.train_step(gpu, 3).unwrap();
+    gpu.wait().unwrap();
+    let after_second = gpu.pipelines.stats();
+    eprintln!("pipeline cache after one step: {after_first:?}; after more: {after_second:?}");
+    assert!(after_first.misses > 0);
+    assert_eq!(
+        after_second.misses, after_first.misses,
+        "a repeated step compiled pipelines"
+    );
+    assert!(after_second.hits > after_first.hits);
+}
+
+#[test]
+fn full_size_alexnet_trains_one_step_at_batch_one() {
+    let gpu = gpu();
+    let model = AlexNet::new(gpu, AlexNetConfig::original(1000)).unwrap();
+    assert_eq!(model.parameter_count(), 60_965_224);
+    let mut rng = common::Rng::new(21);
+    for p in &model.params {
+        let fan_in: usize = p.value.shape()[1..].iter().product::<usize>().max(1);
+        let std = if p.name.ends_with("bias") {
+            0.0
+        } else {
+            (2.0 / fan_in as f64).sqrt()
+        };
+        model
+            .set_parameter(
+                gpu,
+                &p.name,
+                p.value.shape(),
+                &rng.normals(p.value.numel(), std),
+            )
+            .unwrap();
+    }
+    let options = PlanOptions {
+        batch: 1,
+        image_h: 224,
+        image_w: 224,
+        training: true,
+        input_grad: false,
+    };
+    let plan = Plan::new(gpu, &model, options).unwrap();
+    plan.input
+        .write_f32(gpu, &rng.normals(3 * 224 * 224, 1.0))
+        .unwrap();
+    let start = std::time::Instant::now();
+    plan.forward_backward(gpu, 5).unwrap();
+    let loss = plan.totals.read_f32(gpu).unwrap()[totals::LOSS];
+    eprintln!(
+        "full-size forward+backward at batch 1: loss {loss}, {:.1?}",
+        start.elapsed()
+    );
+    assert!(loss.is_finite() && loss > 0.0);
+    // FC6's weight (151 MB) is bound in slices; its gradient must be complete, not just the
+    // first slice: every slice of rows must hold non-zero gradients.
+    let fc6 = model.param("classifier.1.weight").unwrap();
+    let grad = fc6.grad.read_f32(gpu).unwrap();
+    for (slice, rows) in grad.chunks(9216 * 512).enumerate() {
+        assert!(
+            rows.iter().any(|&g| g != 0.0),
+            "FC6 gradient rows {} are all zero",
+            slice * 512
+        );
+    }
+    plan.update.run(gpu).unwrap();
+    gpu.wait().unwrap();
+}

@@ -1,0 +1,210 @@
+//! The runtime: FC6's 151 MB weight past the 128 MiB binding limit, a device the caller owns,
+//! the on-disk driver pipeline cache, and errors that name what went wrong.
+
+mod common;
+
+use alexnet_wgpu::ops::conv2d::{conv2d_forward, Conv2dConfig};
+use alexnet_wgpu::ops::linear::{linear_backward, linear_forward};
+use alexnet_wgpu::ops::relu::relu_forward;
+use alexnet_wgpu::ops::sgd::{sgd_step, SgdHyper};
+use alexnet_wgpu::runtime::{binding_chunks, Gpu, GpuOptions, Program, Tensor, Uniform};
+use alexnet_wgpu::Error;
+use common::reference::{self as cpu, to_f64};
+use common::{assert_close, gpu, run, Rng};
+
+#[test]
+fn fc6_sized_weight_works_in_every_op_that_reads_it() {
+    let gpu = gpu();
+    let (n, in_f, out_f) = (2, 9216, 4096);
+    let weight_bytes = (in_f * out_f * 4) as u64;
+    let slices = binding_chunks(gpu, out_f, in_f).len();
+    eprintln!(
+        "FC6 weight: {weight_bytes} bytes, max binding {} bytes: bound as {slices} slice(s)",
+        gpu.max_binding_bytes()
+    );
+    let mut rng = Rng::new(31);
+    let x = rng.normals(n * in_f, 1.0);
+    let w = rng.normals(out_f * in_f, 0.01);
+    let b = rng.normals(out_f, 1.0);
+    let dy = rng.normals(n * out_f, 1.0);
+    let t = |name: &str, shape: &[usize], data: &[f32]| {
+        Tensor::from_f32(gpu, name, shape, data).unwrap()
+    };
+    let (xt, wt, bt, dyt) = (
+        t("x", &[n, in_f], &x),
+        t("fc6.weight", &[out_f, in_f], &w),
+        t("b", &[out_f], &b),
+        t("dy", &[n, out_f], &dy),
+    );
+    let y = Tensor::zeros(gpu, "y", &[n, out_f]).unwrap();
+    let dx = Tensor::zeros(gpu, "dx", &[n, in_f]).unwrap();
+    let dw = Tensor::zeros(gpu, "fc6.weight.grad", &[out_f, in_f]).unwrap();
+    let db = Tensor::zeros(gpu, "db", &[out_f]).unwrap();
+    let momentum = Tensor::zeros(gpu, "fc6.weight.momentum", &[out_f, in_f]).unwrap();
+    let hyper = SgdHyper::default();
+    let hyper_uniform = Uniform::new(gpu, "hyper", &hyper);
+    run(gpu, linear_forward(gpu, &xt, &wt, &bt, &y).unwrap());
+    run(
+        gpu,
+        linear_backward(gpu, &xt, &wt, &dyt, Some(&dx), &dw, &db).unwrap(),
+    );
+
+    let (x64, w64) = (to_f64(&x), to_f64(&w));
+    let y_ref = cpu::linear_forward(&x64, n, in_f, &w64, out_f, &to_f64(&b));
+    let (dx_ref, dw_ref, _) = cpu::linear_backward(&x64, n, in_f, &w64, out_f, &to_f64(&dy));
+    // Dot products of 9216 (y) and 4096 (dx) f32 terms, summed in blocks: ~2e-7 relative,
+    // the order PyTorch's float32 reaches on FC layers (~3e-7 in the stack fixture).
+    assert_close("fc6 y", &y.read_f32(gpu).unwrap(), &y_ref, 1e-6);
+    assert_close("fc6 dx", &dx.read_f32(gpu).unwrap(), &dx_ref, 1e-6);
+    assert_close("fc6 dweight", &dw.read_f32(gpu).unwrap(), &dw_ref, 1e-6);
+
+    run(
+        gpu,
+        sgd_step(gpu, &hyper_uniform, &dw, &wt, &momentum).unwrap(),
+    );
+    let s = cpu::SgdParams {
+        lr: hyper.lr.into(),
+        momentum: hyper.momentum.into(),
+        weight_decay: hyper.weight_decay.into(),
+    };
+    let (mut w_ref, mut buf) = (w64, vec![0.0; out_f * in_f]);
+    let dw_f32: Vec<f64> = dw
+        .read_f32(gpu)
+        .unwrap()
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect();
+    cpu::sgd_step(&mut w_ref, &mut buf, &dw_f32, &s);
+    assert_close(
+        "fc6 weight after SGD",
+        &wt.read_f32(gpu).unwrap(),
+        &w_ref,
+        1e-6,
+    );
+}
+
+#[test]
+fn binding_chunks_cover_every_row_once_aligned_and_within_the_limit() {
+    let gpu = gpu();
+    for (rows, row_len) in [
+        (4096, 9216),
+        (1000, 3),
+        (7, 1),
+        (123_457, 1),
+        (5, 40_000_000),
+    ] {
+        let chunks = binding_chunks(gpu, rows, row_len);
+        let mut next = 0;
+        for &(first, count) in &chunks {
+            assert_eq!(first, next, "rows {rows}x{row_len}: gap or overlap");
+            assert_eq!(
+                (first * row_len * 4) as u64 % gpu.binding_offset_alignment(),
+                0
+            );
+            if count > 1 {
+                assert!((count * row_len * 4) as u64 <= gpu.max_binding_bytes());
+            }
+            next = first + count;
+        }
+        assert_eq!(next, rows);
+    }
+}
+
+#[test]
+fn a_device_the_caller_owns_runs_the_ops() {
+    // As a graphics app would: its own instance, adapter and device.
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapter =
+        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
+            .unwrap();
+    let (device, queue) =
+        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default())).unwrap();
+    let gpu = Gpu::from_device(device, queue);
+    assert_eq!(gpu.adapter_name(), "external device");
+    let x = Tensor::from_f32(&gpu, "x", &[4], &[-1.0, 2.0, -3.0, 4.0]).unwrap();
+    let y = Tensor::zeros(&gpu, "y", &[4]).unwrap();
+    let mut p = Program::new();
+    p.push(relu_forward(&gpu, &x, &y).unwrap());
+    p.run(&gpu).unwrap();
+    assert_eq!(y.read_f32(&gpu).unwrap(), vec![0.0, 2.0, 0.0, 4.0]);
+    assert_eq!(gpu.pipelines.stats().misses, 1);
+}
+
+#[test]
+fn the_driver_pipeline_cache_is_saved_to_disk_where_the_adapter_has_one() {
+    let dir = std::env::temp_dir().join(format!("alexnet-wgpu-cache-test-{}", std::process::id()));
+    let options = GpuOptions {
+        pipeline_cache_dir: Some(dir.clone()),
+        ..Default::default()
+    };
+    let gpu = Gpu::new(&options).unwrap();
+    let x = Tensor::zeros(&gpu, "x", &[8]).unwrap();
+    let y = Tensor::zeros(&gpu, "y", &[8]).unwrap();
+    relu_forward(&gpu, &x, &y).unwrap();
+    gpu.save_pipeline_cache();
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    eprintln!(
+        "driver cache: {} ({} file(s) in {})",
+        gpu.pipelines.has_driver_cache(),
+        files.len(),
+        dir.display()
+    );
+    if gpu.pipelines.has_driver_cache() {
+        assert_eq!(files.len(), 1, "expected one cache file");
+        assert!(files[0].metadata().unwrap().len() > 0);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn no_adapter_error_says_what_was_tried_and_how_to_get_a_driver() {
+    let options = GpuOptions {
+        adapter_name: Some("no-such-adapter-anywhere".into()),
+        ..Default::default()
+    };
+    let err = Gpu::new(&options).err().expect("no adapter should match");
+    let text = err.to_string();
+    eprintln!("{text}");
+    assert!(matches!(err, Error::NoAdapter { .. }));
+    assert!(text.contains("no-such-adapter-anywhere") && text.contains("mesa-vulkan-drivers"));
+}
+
+#[test]
+fn shape_errors_name_the_tensor_and_both_shapes() {
+    let gpu = gpu();
+    let cfg = Conv2dConfig {
+        in_channels: 3,
+        out_channels: 4,
+        kernel: 3,
+        stride: 1,
+        padding: 1,
+        groups: 1,
+    };
+    let x = Tensor::zeros(gpu, "images", &[1, 3, 8, 8]).unwrap();
+    let w = Tensor::zeros(gpu, "conv.weight", &[4, 3, 5, 5]).unwrap();
+    let b = Tensor::zeros(gpu, "conv.bias", &[4]).unwrap();
+    let y = Tensor::zeros(gpu, "conv.out", &[1, 4, 8, 8]).unwrap();
+    let text = conv2d_forward(gpu, &cfg, &x, &w, &b, &y)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("conv.weight")
+            && text.contains("[4, 3, 5, 5]")
+            && text.contains("[4, 3, 3, 3]"),
+        "{text}"
+    );
+    let text = x.write_f32(gpu, &[0.0; 5]).err().unwrap().to_string();
+    assert!(
+        text.contains("images") && text.contains("192") && text.contains('5'),
+        "{text}"
+    );
+    let grouped = Conv2dConfig { groups: 2, ..cfg };
+    let text = grouped.validate().err().unwrap().to_string();
+    assert!(
+        text.contains("groups 2 must divide in_channels 3"),
+        "{text}"
+    );
+}
