@@ -37,8 +37,8 @@ pub struct Plan {
     pub labels: Tensor,
     /// `[N, classes]`.
     pub logits: Tensor,
-    /// `[N]` per-sample losses of the last step.
-    pub losses: Tensor,
+    /// `[N, 3]` per-sample (loss, top-1 hit, top-5 hit) of the last batch.
+    pub stats: Tensor,
     /// Loss totals on the GPU; see [`ops::cross_entropy::totals`].
     pub totals: Tensor,
     /// `[N, 3, H, W]` when `input_grad` was asked for.
@@ -48,7 +48,7 @@ pub struct Plan {
     /// SGD hyper-parameters; rewrite `lr` when a schedule changes it.
     pub hyper: Uniform<SgdHyper>,
     pub forward: Program,
-    /// Cross-entropy and its gradient (training plans only).
+    /// Cross-entropy, its gradient, and the loss/accuracy totals.
     pub loss: Program,
     /// Zeroes parameter gradients, then back-propagates through every layer.
     pub backward: Program,
@@ -81,16 +81,16 @@ impl Plan {
         }
         let logits = acts.last().unwrap().clone();
         let labels = Tensor::zeros_u32(gpu, "labels", &[batch])?;
-        let losses = Tensor::zeros(gpu, "losses", &[batch])?;
+        let stats = Tensor::zeros(gpu, "sample stats", &[batch, 3])?;
         let totals = Tensor::zeros(gpu, "loss totals", &[totals::LEN])?;
 
         let (mut loss, mut backward, mut update) = (Program::new(), Program::new(), Program::new());
         let mut input_grad_tensor = None;
+        let dlogits = Tensor::zeros(gpu, "logits.grad", logits.shape())?;
+        loss.extend(ops::cross_entropy::cross_entropy(
+            gpu, &logits, &labels, &stats, &dlogits, &totals,
+        )?);
         if training {
-            let dlogits = Tensor::zeros(gpu, "logits.grad", logits.shape())?;
-            loss.extend(ops::cross_entropy::cross_entropy(
-                gpu, &logits, &labels, &losses, &dlogits, &totals,
-            )?);
             for p in &model.params {
                 backward.clear(&p.grad);
             }
@@ -133,7 +133,7 @@ impl Plan {
             input,
             labels,
             logits,
-            losses,
+            stats,
             totals,
             input_grad: input_grad_tensor,
             seed,

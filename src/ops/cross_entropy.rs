@@ -5,16 +5,25 @@ use crate::error::{Error, Result};
 use crate::ops::{expect_shape, launch, to_u32};
 use crate::runtime::{Arg, DType, Dispatch, Gpu, Shader, Tensor};
 
-/// Index of each value in the `totals` tensor that `cross_entropy` writes.
+/// Index of each value in the `totals` tensor that `cross_entropy` writes. Everything but
+/// `LOSS` accumulates until the host clears the tensor, so metrics are read every N steps.
 pub mod totals {
-    /// This step's mean loss.
+    /// This step's mean loss over its valid samples.
     pub const LOSS: usize = 0;
-    /// Sum of the step losses since the host last cleared the totals.
+    /// Sum of per-sample losses.
     pub const LOSS_SUM: usize = 1;
-    /// Number of steps in that sum.
-    pub const STEPS: usize = 2;
-    pub const LEN: usize = 4;
+    /// Samples whose label has the highest logit.
+    pub const TOP1: usize = 2;
+    /// Samples whose label is among the five highest logits.
+    pub const TOP5: usize = 3;
+    /// Valid (non-padding) samples.
+    pub const SAMPLES: usize = 4;
+    pub const STEPS: usize = 5;
+    pub const LEN: usize = 8;
 }
+
+/// The label that marks a padding sample in a partial batch (PyTorch's `ignore_index`).
+pub const IGNORE_LABEL: u32 = u32::MAX;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -24,15 +33,16 @@ struct CrossEntropyParams {
 }
 
 /// Mean cross-entropy of `logits` against `labels`, its gradient into `dlogits`, per-sample
-/// losses into `losses`, and the mean into `totals` (see [`totals`]).
+/// (loss, top-1 hit, top-5 hit) into `stats`, and the sums into `totals` (see [`totals`]).
 ///
 /// # Shapes
-/// logits, dlogits `[N, K]`; labels `[N]` (u32); losses `[N]`; totals `[4]`.
+/// logits, dlogits `[N, K]`; labels `[N]` (u32, [`IGNORE_LABEL`] for padding); stats
+/// `[N, 3]`; totals `[8]`.
 pub fn cross_entropy(
     gpu: &Gpu,
     logits: &Tensor,
     labels: &Tensor,
-    losses: &Tensor,
+    stats: &Tensor,
     dlogits: &Tensor,
     totals: &Tensor,
 ) -> Result<Vec<Dispatch>> {
@@ -45,7 +55,7 @@ pub fn cross_entropy(
         ),
     })?;
     expect_shape("cross_entropy", labels, &[n])?;
-    expect_shape("cross_entropy", losses, &[n])?;
+    expect_shape("cross_entropy", stats, &[n, 3])?;
     expect_shape("cross_entropy", dlogits, &[n, k])?;
     expect_shape("cross_entropy", totals, &[totals::LEN])?;
     if labels.dtype() != DType::U32 || n == 0 || k == 0 {
@@ -64,7 +74,7 @@ pub fn cross_entropy(
     let args = [
         Arg::Read(logits.all()),
         Arg::Read(labels.all()),
-        Arg::Write(losses.all()),
+        Arg::Write(stats.all()),
         Arg::Write(dlogits.all()),
     ];
     let forward = launch(
@@ -75,7 +85,11 @@ pub fn cross_entropy(
         &args,
         n,
     )?;
-    let args = [Arg::Read(losses.all()), Arg::Write(totals.all())];
+    let args = [
+        Arg::Read(stats.all()),
+        Arg::Read(labels.all()),
+        Arg::Write(totals.all()),
+    ];
     let reduce = launch(
         gpu,
         Shader::CrossEntropy,

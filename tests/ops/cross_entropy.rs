@@ -16,11 +16,11 @@ fn case(n: usize, k: usize) -> Case {
     let gpu = gpu();
     let logits = Tensor::zeros(gpu, "logits", &[n, k]).unwrap();
     let labels = Tensor::zeros_u32(gpu, "labels", &[n]).unwrap();
-    let losses = Tensor::zeros(gpu, "losses", &[n]).unwrap();
+    let stats = Tensor::zeros(gpu, "stats", &[n, 3]).unwrap();
     let dlogits = Tensor::zeros(gpu, "dlogits", &[n, k]).unwrap();
     let totals = Tensor::zeros(gpu, "totals", &[totals::LEN]).unwrap();
     let mut program = Program::new();
-    program.extend(cross_entropy(gpu, &logits, &labels, &losses, &dlogits, &totals).unwrap());
+    program.extend(cross_entropy(gpu, &logits, &labels, &stats, &dlogits, &totals).unwrap());
     Case {
         logits,
         labels,
@@ -51,7 +51,7 @@ fn cross_entropy_matches_cpu_reference_and_accumulates_totals() {
     let mut rng = Rng::new(15);
     let (n, k) = (7, 13);
     let c = case(n, k);
-    let mut sum = 0.0;
+    let (mut sum, mut top1, mut top5) = (0.0, 0.0, 0.0);
     for scale in [1.0, 30.0, 200.0] {
         let logits = rng.normals(n * k, scale);
         let labels: Vec<u32> = (0..n).map(|_| rng.below(k) as u32).collect();
@@ -70,11 +70,23 @@ fn cross_entropy_matches_cpu_reference_and_accumulates_totals() {
             &d_ref,
             1e-6,
         );
-        sum += loss_ref;
+        sum += loss_ref * n as f64;
+        for (row, &label) in logits.chunks(k).zip(&labels) {
+            let rank = row.iter().filter(|&&z| z > row[label as usize]).count();
+            top1 += f64::from(u8::from(rank < 1));
+            top5 += f64::from(u8::from(rank < 5));
+        }
     }
     let t = c.totals.read_f32(gpu()).unwrap();
     assert_close("running loss sum", &[t[totals::LOSS_SUM]], &[sum], 1e-6);
-    assert_eq!(t[totals::STEPS], 3.0);
+    assert_eq!(
+        (t[totals::TOP1], t[totals::TOP5]),
+        (top1 as f32, top5 as f32)
+    );
+    assert_eq!(
+        (t[totals::SAMPLES], t[totals::STEPS]),
+        (3.0 * n as f32, 3.0)
+    );
 }
 
 #[test]
@@ -114,6 +126,28 @@ fn cross_entropy_matches_pytorch_with_huge_logits() {
     assert!(loss.is_finite(), "logits near 1000 must not overflow");
     f.assert_matches("loss", &[loss], 10.0, 1e-7);
     f.assert_matches("dlogits", &dlogits, 10.0, 1e-6);
+}
+
+#[test]
+fn padding_labels_are_ignored_like_pytorch_ignore_index() {
+    use alexnet_wgpu::ops::cross_entropy::IGNORE_LABEL;
+    let mut rng = Rng::new(18);
+    let (n, k) = (4, 6);
+    let logits = rng.normals(n * k, 2.0);
+    let c = case(n, k);
+    let (loss, dlogits) = c.run(&logits, &[2, IGNORE_LABEL, 5, IGNORE_LABEL]);
+    let valid: Vec<f64> = [0, 2]
+        .iter()
+        .flat_map(|&i| to_f64(&logits[i * k..(i + 1) * k]))
+        .collect();
+    let (loss_ref, d_ref) = cpu::cross_entropy(&valid, 2, k, &[2, 5]);
+    assert_close("loss over valid samples", &[loss], &[loss_ref], 1e-6);
+    assert_close("dlogits of sample 0", &dlogits[..k], &d_ref[..k], 1e-6);
+    assert!(
+        dlogits[k..2 * k].iter().all(|&g| g == 0.0),
+        "a padding sample got a gradient"
+    );
+    assert_eq!(c.totals.read_f32(gpu()).unwrap()[totals::SAMPLES], 2.0);
 }
 
 #[test]
