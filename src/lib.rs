@@ -10,6 +10,7 @@ pub mod error;
 pub mod model;
 pub mod ops;
 pub mod runtime;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use runtime::{Gpu, GpuOptions, Program, Tensor};

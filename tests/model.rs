@@ -8,6 +8,7 @@ mod common;
 use alexnet_wgpu::model::{AlexNet, AlexNetConfig, Plan, PlanOptions};
 use alexnet_wgpu::ops::cross_entropy::totals;
 use alexnet_wgpu::runtime::Gpu;
+use alexnet_wgpu::train::{train_step, Optimizer, OptimizerConfig};
 use common::{gpu, Fixture};
 
 fn small_config() -> AlexNetConfig {
@@ -65,8 +66,10 @@ fn alexnet_small_matches_pytorch_through_two_sgd_steps() {
         let got = p.grad.read_f32(gpu).unwrap();
         f.assert_matches(&format!("grad.{}", p.name), &got, 10.0, 1e-6);
     }
-    plan.update.run(gpu).unwrap();
-    plan.train_step(gpu, 1).unwrap();
+    let mut sgd = Optimizer::new(gpu, &model, OptimizerConfig::sgd()).unwrap();
+    sgd.begin_step(gpu);
+    sgd.program().run(gpu).unwrap();
+    train_step(gpu, &plan, &mut sgd, 1).unwrap();
     for p in &model.params {
         let got = p.value.read_f32(gpu).unwrap();
         f.assert_matches(&format!("step2.{}", p.name), &got, 10.0, 2e-7);
@@ -85,11 +88,12 @@ fn a_second_plan_and_step_of_the_same_shapes_compile_no_pipeline() {
         input_grad: false,
     };
     let plan = Plan::new(gpu, &model, options).unwrap();
-    plan.train_step(gpu, 1).unwrap();
+    let mut sgd = Optimizer::new(gpu, &model, OptimizerConfig::sgd()).unwrap();
+    train_step(gpu, &plan, &mut sgd, 1).unwrap();
     let after_first = gpu.pipelines.stats();
-    plan.train_step(gpu, 2).unwrap();
+    train_step(gpu, &plan, &mut sgd, 2).unwrap();
     let again = Plan::new(gpu, &model, options).unwrap();
-    again.train_step(gpu, 3).unwrap();
+    train_step(gpu, &again, &mut sgd, 3).unwrap();
     gpu.wait().unwrap();
     let after_second = gpu.pipelines.stats();
     eprintln!("pipeline cache after one step: {after_first:?}; after more: {after_second:?}");
@@ -153,6 +157,8 @@ fn full_size_alexnet_trains_one_step_at_batch_one() {
             slice * 512
         );
     }
-    plan.update.run(gpu).unwrap();
+    let mut sgd = Optimizer::new(gpu, &model, OptimizerConfig::sgd()).unwrap();
+    sgd.begin_step(gpu);
+    sgd.program().run(gpu).unwrap();
     gpu.wait().unwrap();
 }

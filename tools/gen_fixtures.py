@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import zlib
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import torch
 import torch.nn as nn
@@ -317,26 +317,39 @@ def cross_entropy_case() -> None:
 SGD_HP = {"lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4}
 
 
-def sgd_case() -> None:
-    name = "sgd"
+def optimizer_case(name: str, make: Callable, hp: Mapping[str, object],
+                   state_keys: Sequence[str], steps: int) -> None:
+    """`steps` optimizer steps on one parameter from stored gradients; stores the
+    parameter after each step and the optimizer state after the last."""
     seed_for(name)
-    inputs = {"param": torch.randn(37), "grad1": torch.randn(37), "grad2": torch.randn(37)}
+    inputs = {"param": torch.randn(37)}
+    inputs.update({f"grad{i + 1}": torch.randn(37) for i in range(steps)})
 
     def compute(t: Tensors) -> Tensors:
         p = nn.Parameter(t["param"])
-        opt = torch.optim.SGD([p], **SGD_HP)
-        p.grad = t["grad1"]
-        opt.step()
-        step1 = p.detach().clone()
-        p.grad = t["grad2"]
-        opt.step()
-        return {
-            "param_step1": step1,
-            "param_step2": p.detach().clone(),
-            "momentum_step2": opt.state[p]["momentum_buffer"].detach().clone(),
-        }
+        opt = make([p], **hp)
+        out = {}
+        for i in range(steps):
+            p.grad = t[f"grad{i + 1}"]
+            opt.step()
+            out[f"param_step{i + 1}"] = p.detach().clone()
+        for key in state_keys:
+            out[f"{key}_step{steps}"] = opt.state[p][key].detach().clone()
+        return out
 
-    save_case(f"{name}.safetensors", inputs, compute, SGD_HP)
+    meta = {k: v for k, v in hp.items() if k != "betas"}
+    if "betas" in hp:
+        meta["beta1"], meta["beta2"] = hp["betas"]
+    meta["steps"] = steps
+    save_case(f"{name}.safetensors", inputs, compute, meta)
+
+
+def optimizer_cases() -> None:
+    optimizer_case("sgd", torch.optim.SGD, SGD_HP, ["momentum_buffer"], 2)
+    adam_hp = {"lr": 1e-2, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 5e-4}
+    optimizer_case("adam", torch.optim.Adam, adam_hp, ["exp_avg", "exp_avg_sq"], 3)
+    adamw_hp = {**adam_hp, "weight_decay": 1e-2}
+    optimizer_case("adamw", torch.optim.AdamW, adamw_hp, ["exp_avg", "exp_avg_sq"], 3)
 
 
 # --------------------------------------------------------------------------
@@ -469,7 +482,7 @@ def main() -> None:
     adaptive_avg_pool_cases()
     linear_case()
     cross_entropy_case()
-    sgd_case()
+    optimizer_cases()
     alexnet_case()
 
     print()

@@ -135,12 +135,11 @@ impl AlexNetConfig {
     }
 }
 
-/// A parameter with its gradient and optimizer state, all on the GPU.
+/// A parameter and its gradient, on the GPU. Optimizer state lives with the optimizer.
 pub struct Param {
     pub name: String,
     pub value: Tensor,
     pub grad: Tensor,
-    pub momentum: Tensor,
 }
 
 pub struct AlexNet {
@@ -150,7 +149,7 @@ pub struct AlexNet {
 }
 
 impl AlexNet {
-    /// Allocates the parameters (zero) and their gradient and momentum buffers.
+    /// Allocates the parameters (zero) and their gradients.
     pub fn new(gpu: &Gpu, config: AlexNetConfig) -> Result<Self> {
         let layers = config.layers()?;
         let mut params = Vec::new();
@@ -159,7 +158,6 @@ impl AlexNet {
                 params.push(Param {
                     value: Tensor::zeros(gpu, &name, &shape)?,
                     grad: Tensor::zeros(gpu, &format!("{name}.grad"), &shape)?,
-                    momentum: Tensor::zeros(gpu, &format!("{name}.momentum"), &shape)?,
                     name,
                 });
             }

@@ -8,7 +8,6 @@ use crate::model::layers::{Layer, LayerKind};
 use crate::ops;
 use crate::ops::cross_entropy::totals;
 use crate::ops::dropout::{DropoutConfig, StepSeed};
-use crate::ops::sgd::SgdHyper;
 use crate::runtime::{Dispatch, Gpu, Program, Tensor, Uniform};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,14 +44,12 @@ pub struct Plan {
     pub input_grad: Option<Tensor>,
     /// The dropout seed; rewrite it every step.
     pub seed: Uniform<StepSeed>,
-    /// SGD hyper-parameters; rewrite `lr` when a schedule changes it.
-    pub hyper: Uniform<SgdHyper>,
     pub forward: Program,
     /// Cross-entropy, its gradient, and the loss/accuracy totals.
     pub loss: Program,
-    /// Zeroes parameter gradients, then back-propagates through every layer.
+    /// Zeroes parameter gradients, then back-propagates through every layer (training
+    /// plans only). The optimizer's update is separate: see `train::Optimizer`.
     pub backward: Program,
-    pub update: Program,
 }
 
 impl Plan {
@@ -66,7 +63,6 @@ impl Plan {
         } = options;
         let input = Tensor::zeros(gpu, "input", &[batch, 3, image_h, image_w])?;
         let seed = Uniform::new(gpu, "dropout seed", &StepSeed::default());
-        let hyper = Uniform::new(gpu, "sgd hyper-parameters", &SgdHyper::default());
 
         let mut forward = Program::new();
         let mut acts = vec![input.clone()];
@@ -84,7 +80,7 @@ impl Plan {
         let stats = Tensor::zeros(gpu, "sample stats", &[batch, 3])?;
         let totals = Tensor::zeros(gpu, "loss totals", &[totals::LEN])?;
 
-        let (mut loss, mut backward, mut update) = (Program::new(), Program::new(), Program::new());
+        let (mut loss, mut backward) = (Program::new(), Program::new());
         let mut input_grad_tensor = None;
         let dlogits = Tensor::zeros(gpu, "logits.grad", logits.shape())?;
         loss.extend(ops::cross_entropy::cross_entropy(
@@ -118,15 +114,6 @@ impl Plan {
             if input_grad {
                 input_grad_tensor = Some(dy);
             }
-            for p in &model.params {
-                update.extend(ops::sgd::sgd_step(
-                    gpu,
-                    &hyper,
-                    &p.grad,
-                    &p.value,
-                    &p.momentum,
-                )?);
-            }
         }
         Ok(Self {
             options,
@@ -137,31 +124,28 @@ impl Plan {
             totals,
             input_grad: input_grad_tensor,
             seed,
-            hyper,
             forward,
             loss,
             backward,
-            update,
         })
     }
 
-    /// Forward, loss, backward and SGD update, recorded into one command encoder.
-    pub fn train_step(&self, gpu: &Gpu, seed: u32) -> Result<()> {
-        self.seed.write(gpu, &StepSeed { seed });
-        gpu.submit("a training step", |encoder| {
-            for program in [&self.forward, &self.loss, &self.backward, &self.update] {
-                program.record(encoder);
-            }
-        })
-    }
-
-    /// Forward, loss and backward without the update (gradients stay readable).
+    /// Forward, loss and backward, with `seed` for dropout; parameter gradients stay
+    /// readable afterwards.
     pub fn forward_backward(&self, gpu: &Gpu, seed: u32) -> Result<()> {
         self.seed.write(gpu, &StepSeed { seed });
         gpu.submit("a forward and backward pass", |encoder| {
             for program in [&self.forward, &self.loss, &self.backward] {
                 program.record(encoder);
             }
+        })
+    }
+
+    /// Forward and loss only: logits and the loss/accuracy totals, as for evaluation.
+    pub fn forward_loss(&self, gpu: &Gpu) -> Result<()> {
+        gpu.submit("a forward pass", |encoder| {
+            self.forward.record(encoder);
+            self.loss.record(encoder);
         })
     }
 }

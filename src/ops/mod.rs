@@ -6,6 +6,7 @@
 //! gradients are assigned (`=`), parameter gradients are added (`+=`), so the caller zeroes
 //! parameter gradients before a backward pass and may accumulate micro-batches.
 
+pub mod adam;
 pub mod adaptive_avg_pool;
 pub mod conv2d;
 pub mod cross_entropy;

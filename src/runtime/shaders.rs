@@ -12,10 +12,11 @@ pub enum Shader {
     Linear,
     CrossEntropy,
     Sgd,
+    Adam,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 9] = [
+    pub const ALL: [Shader; 10] = [
         Shader::Conv2d,
         Shader::Relu,
         Shader::Lrn,
@@ -25,6 +26,7 @@ impl Shader {
         Shader::Linear,
         Shader::CrossEntropy,
         Shader::Sgd,
+        Shader::Adam,
     ];
 
     pub fn name(self) -> &'static str {
@@ -38,6 +40,7 @@ impl Shader {
             Shader::Linear => "linear",
             Shader::CrossEntropy => "cross_entropy",
             Shader::Sgd => "sgd",
+            Shader::Adam => "adam",
         }
     }
 
@@ -52,6 +55,7 @@ impl Shader {
             Shader::Linear => include_str!("../../shaders/linear.wgsl"),
             Shader::CrossEntropy => include_str!("../../shaders/cross_entropy.wgsl"),
             Shader::Sgd => include_str!("../../shaders/sgd.wgsl"),
+            Shader::Adam => include_str!("../../shaders/adam.wgsl"),
         }
     }
 }

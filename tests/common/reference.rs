@@ -559,6 +559,42 @@ fn dropout_threshold(p: f32) -> u32 {
     (p as f64 * 4294967296.0).floor().min(4294967295.0) as u32
 }
 
+/// Adam/AdamW hyper-parameters (PyTorch's `torch.optim.Adam` / `AdamW`, amsgrad off).
+pub struct AdamParams {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    /// AdamW: decay the weights directly instead of adding wd·p to the gradient.
+    pub decoupled: bool,
+}
+
+/// One Adam step `t` (1-based), written as PyTorch's `_single_tensor_adam`:
+/// p -= lr / (1 - β1ᵗ) · m / (√v / √(1 - β2ᵗ) + eps).
+pub fn adam_step(
+    p: &mut [f64],
+    m: &mut [f64],
+    v: &mut [f64],
+    grad: &[f64],
+    a: &AdamParams,
+    t: i32,
+) {
+    let bc1 = 1.0 - a.beta1.powi(t);
+    let bc2_sqrt = (1.0 - a.beta2.powi(t)).sqrt();
+    for i in 0..p.len() {
+        let mut g = grad[i];
+        if a.decoupled {
+            p[i] *= 1.0 - a.lr * a.weight_decay;
+        } else {
+            g += a.weight_decay * p[i];
+        }
+        m[i] = a.beta1 * m[i] + (1.0 - a.beta1) * g;
+        v[i] = a.beta2 * v[i] + (1.0 - a.beta2) * g * g;
+        p[i] -= a.lr / bc1 * m[i] / (v[i].sqrt() / bc2_sqrt + a.eps);
+    }
+}
+
 /// Dropout's keep mask, computed exactly as the GPU shader does (see below). true = keep.
 ///
 /// keep = pcg_hash(index ^ pcg_hash(seed)) >= threshold(p). p = 0 keeps all.

@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod adam;
 mod adaptive_avg_pool;
 mod conv2d;
 mod cross_entropy;

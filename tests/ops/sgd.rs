@@ -62,5 +62,5 @@ fn sgd_matches_pytorch() {
     // PyTorch's float32 lies ~3e-8 from float64 here.
     f.assert_matches("param_step1", &after[0], 10.0, 2e-7);
     f.assert_matches("param_step2", &after[1], 10.0, 2e-7);
-    f.assert_matches("momentum_step2", &momentum, 10.0, 2e-7);
+    f.assert_matches("momentum_buffer_step2", &momentum, 10.0, 2e-7);
 }

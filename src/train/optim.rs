@@ -1,0 +1,188 @@
+//! Optimizers on the GPU: SGD with momentum (the paper's), Adam and AdamW, with PyTorch's
+//! semantics and PyTorch's state names (`momentum_buffer`, `exp_avg`, `exp_avg_sq`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::AlexNet;
+use crate::ops::adam::{adam_step, AdamHyper};
+use crate::ops::sgd::{sgd_step, SgdHyper};
+use crate::runtime::{Gpu, Program, Tensor, Uniform};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Sgd,
+    Adam,
+    AdamW,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerConfig {
+    pub kind: OptimizerKind,
+    pub lr: f64,
+    /// SGD only.
+    pub momentum: f64,
+    pub weight_decay: f64,
+    /// Adam/AdamW only.
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+}
+
+impl OptimizerConfig {
+    /// The paper's: SGD, lr 0.01, momentum 0.9, weight decay 5e-4.
+    pub fn sgd() -> Self {
+        Self {
+            kind: OptimizerKind::Sgd,
+            lr: 0.01,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+
+    /// PyTorch's Adam defaults, lr 1e-3, with the paper's weight decay as an L2 penalty.
+    pub fn adam() -> Self {
+        Self {
+            kind: OptimizerKind::Adam,
+            lr: 1e-3,
+            ..Self::sgd()
+        }
+    }
+
+    /// PyTorch's AdamW defaults: lr 1e-3, decoupled weight decay 1e-2.
+    pub fn adamw() -> Self {
+        Self {
+            kind: OptimizerKind::AdamW,
+            lr: 1e-3,
+            weight_decay: 1e-2,
+            ..Self::sgd()
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let finite_non_negative = |v: f64| v.is_finite() && v >= 0.0;
+        if !finite_non_negative(self.lr) || !finite_non_negative(self.weight_decay) {
+            return Err(Error::Config(format!(
+                "learning rate ({}) and weight decay ({}) must be finite and non-negative",
+                self.lr, self.weight_decay
+            )));
+        }
+        if !(0.0..1.0).contains(&self.momentum)
+            || !(0.0..1.0).contains(&self.beta1)
+            || !(0.0..1.0).contains(&self.beta2)
+        {
+            return Err(Error::Config(format!(
+                "momentum ({}) and betas ({}, {}) must lie in [0, 1)",
+                self.momentum, self.beta1, self.beta2
+            )));
+        }
+        Ok(())
+    }
+}
+
+enum Hyper {
+    Sgd(Uniform<SgdHyper>),
+    Adam(Uniform<AdamHyper>),
+}
+
+/// The state tensors of one parameter, named as in PyTorch's optimizer `state_dict`.
+pub struct ParamState {
+    pub param: String,
+    pub tensors: Vec<(&'static str, Tensor)>,
+}
+
+pub struct Optimizer {
+    pub config: OptimizerConfig,
+    /// Steps taken so far (Adam's t after the step being recorded).
+    pub step: u64,
+    pub state: Vec<ParamState>,
+    hyper: Hyper,
+    program: Program,
+}
+
+impl Optimizer {
+    /// Allocates zeroed state for every parameter of `model` and prepares the update.
+    pub fn new(gpu: &Gpu, model: &AlexNet, config: OptimizerConfig) -> Result<Self> {
+        config.validate()?;
+        let names: &[&'static str] = match config.kind {
+            OptimizerKind::Sgd => &["momentum_buffer"],
+            OptimizerKind::Adam | OptimizerKind::AdamW => &["exp_avg", "exp_avg_sq"],
+        };
+        let hyper = match config.kind {
+            OptimizerKind::Sgd => Hyper::Sgd(Uniform::new(gpu, "sgd", &SgdHyper::default())),
+            _ => Hyper::Adam(Uniform::new(gpu, "adam", &adam_hyper(&config, 1))),
+        };
+        let mut program = Program::new();
+        let mut state = Vec::with_capacity(model.params.len());
+        for p in &model.params {
+            let tensors = names
+                .iter()
+                .map(|&n| {
+                    Ok((
+                        n,
+                        Tensor::zeros(gpu, &format!("{}.{n}", p.name), p.value.shape())?,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            program.extend(match &hyper {
+                Hyper::Sgd(h) => sgd_step(gpu, h, &p.grad, &p.value, &tensors[0].1)?,
+                Hyper::Adam(h) => {
+                    adam_step(gpu, h, &p.grad, &p.value, &tensors[0].1, &tensors[1].1)?
+                }
+            });
+            state.push(ParamState {
+                param: p.name.clone(),
+                tensors,
+            });
+        }
+        Ok(Self {
+            config,
+            step: 0,
+            state,
+            hyper,
+            program,
+        })
+    }
+
+    /// Counts a step and writes its hyper-parameters (learning rate, bias corrections);
+    /// call it before recording [`Optimizer::program`] for that step.
+    pub fn begin_step(&mut self, gpu: &Gpu) {
+        self.step += 1;
+        match &self.hyper {
+            Hyper::Sgd(h) => h.write(
+                gpu,
+                &SgdHyper {
+                    lr: self.config.lr as f32,
+                    momentum: self.config.momentum as f32,
+                    weight_decay: self.config.weight_decay as f32,
+                },
+            ),
+            Hyper::Adam(h) => h.write(gpu, &adam_hyper(&self.config, self.step)),
+        }
+    }
+
+    /// The update of every parameter from its gradient.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    pub fn set_lr(&mut self, lr: f64) {
+        self.config.lr = lr;
+    }
+}
+
+fn adam_hyper(c: &OptimizerConfig, step: u64) -> AdamHyper {
+    AdamHyper::at_step(
+        c.lr,
+        c.beta1,
+        c.beta2,
+        c.eps,
+        c.weight_decay,
+        c.kind == OptimizerKind::AdamW,
+        step,
+    )
+}
