@@ -1,9 +1,9 @@
 //! The `alexnet` command-line tool: a thin layer over the library.
 
+mod cli;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-
-use alexnet_wgpu::runtime::{list_adapters, parse_backend, OPTIONAL_FEATURES};
 
 #[derive(Parser)]
 #[command(
@@ -24,47 +24,18 @@ enum Command {
         #[arg(long)]
         backend: Option<String>,
     },
+    /// Print the per-layer table: kernel/stride/pad/groups, output shape, parameters, multiply-adds.
+    Info(cli::info::InfoArgs),
+    /// Train AlexNet. With no --data, trains a reduced-width model on the embedded synthetic
+    /// dataset (no download) so the whole loop runs in minutes even on a software driver.
+    Train(Box<cli::train::TrainArgs>),
 }
 
 fn main() -> Result<()> {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match Cli::parse().command {
-        Command::Devices { backend } => devices(backend.as_deref()),
+        Command::Devices { backend } => cli::devices::run(backend.as_deref()),
+        Command::Info(args) => cli::info::run(&args),
+        Command::Train(args) => cli::train::run(*args),
     }
-}
-
-fn devices(backend: Option<&str>) -> Result<()> {
-    let backends = backend
-        .map(parse_backend)
-        .transpose()?
-        .unwrap_or(wgpu::Backends::all());
-    let adapters = list_adapters(backends);
-    if adapters.is_empty() {
-        anyhow::bail!(alexnet_wgpu::Error::NoAdapter {
-            tried: alexnet_wgpu::runtime::device::backend_names(backends),
-            name_filter: String::new(),
-        });
-    }
-    for adapter in adapters {
-        let info = adapter.get_info();
-        let limits = adapter.limits();
-        println!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
-        println!("  driver: {} {}", info.driver, info.driver_info);
-        println!(
-            "  max storage binding: {} MiB, max buffer: {} MiB, workgroup memory: {} KiB",
-            limits.max_storage_buffer_binding_size >> 20,
-            limits.max_buffer_size >> 20,
-            limits.max_compute_workgroup_storage_size >> 10
-        );
-        println!(
-            "  subgroup sizes: {}..{}",
-            adapter.get_info().subgroup_min_size,
-            adapter.get_info().subgroup_max_size
-        );
-        println!(
-            "  optional features used here: {:?}",
-            adapter.features() & OPTIONAL_FEATURES
-        );
-    }
-    Ok(())
 }

@@ -470,6 +470,34 @@ def alexnet_case() -> None:
 # --------------------------------------------------------------------------
 
 
+STATE_DICT = {"channels": [8, 16, 24, 24, 16], "fc": 64, "classes": 10, "input": 67, "batch": 2}
+
+
+def state_dict_case() -> None:
+    """A weights file as PyTorch users write it (`save_file(model.state_dict())`) and, in a
+    second file, an input with the logits PyTorch computes from those weights."""
+    name = "pytorch_state_dict"
+    seed_for(name)
+    cfg = STATE_DICT
+    model = AlexNetSmall(cfg["channels"], cfg["fc"], cfg["classes"])
+    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    meta = {"config": json.dumps(cfg, sort_keys=True), "written_by": "safetensors.torch"}
+    path = OUT_DIR / f"{name}.safetensors"
+    path.write_bytes(serialize(state, meta))
+    _written.append((path.name, path.stat().st_size, {}))
+
+    inputs: Tensors = {"input": torch.randn(cfg["batch"], 3, cfg["input"], cfg["input"])}
+
+    def compute(t: Tensors) -> Tensors:
+        net = AlexNetSmall(cfg["channels"], cfg["fc"], cfg["classes"]).to(t["input"].dtype)
+        net.load_state_dict({k: v.to(t["input"].dtype) for k, v in state.items()})
+        net.eval()
+        with torch.no_grad():
+            return {"logits": net(t["input"])}
+
+    save_case(f"{name}_logits.safetensors", inputs, compute, {"config": json.dumps(cfg, sort_keys=True)})
+
+
 def main() -> None:
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
@@ -484,6 +512,7 @@ def main() -> None:
     cross_entropy_case()
     optimizer_cases()
     alexnet_case()
+    state_dict_case()
 
     print()
     print(f"fixtures in {OUT_DIR.relative_to(ROOT)}  (f32_err = ||t32 - t64|| / ||t64||)")

@@ -8,7 +8,8 @@ use crate::ops::lrn::LrnConfig;
 use crate::ops::max_pool::MaxPoolConfig;
 use crate::runtime::{Gpu, Tensor};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Arch {
     /// The paper's: 96/256/384/384/256 channels, LRN after conv1 and conv2, groups 2 on
     /// conv2, conv4 and conv5.
@@ -18,7 +19,7 @@ pub enum Arch {
     TorchVision,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AlexNetConfig {
     pub arch: Arch,
     /// Output channels of conv1..conv5.
@@ -50,6 +51,23 @@ impl AlexNetConfig {
             channels: [64, 192, 384, 256, 256],
             ..Self::original(classes)
         }
+    }
+
+    /// The full-width channels of this architecture (to report a width multiplier).
+    pub fn arch_default_channels(&self) -> [usize; 5] {
+        match self.arch {
+            Arch::Original => Self::original(self.classes).channels,
+            Arch::TorchVision => Self::torchvision(self.classes).channels,
+        }
+    }
+
+    /// The same architecture with every convolution's channels and the hidden FC width
+    /// scaled by `width` (at least 2 channels, even where groups = 2), for small machines.
+    pub fn scaled(mut self, width: f64) -> Self {
+        let scale = |c: usize| (((c as f64 * width) / 2.0).round() as usize * 2).max(2);
+        self.channels = self.channels.map(scale);
+        self.fc_width = scale(self.fc_width);
+        self
     }
 
     /// The layer list, named as PyTorch's `features`, `avgpool`, `classifier`.

@@ -2,9 +2,13 @@
 //! update) planned once for a batch size and replayed every step.
 
 pub mod alexnet;
+pub mod init;
 pub mod layers;
 pub mod plan;
+pub mod summary;
+pub mod weights;
 
 pub use alexnet::{AlexNet, AlexNetConfig, Arch, Param};
+pub use init::Init;
 pub use layers::{Layer, LayerKind};
 pub use plan::{Plan, PlanOptions};

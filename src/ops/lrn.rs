@@ -6,7 +6,7 @@ use crate::ops::{expect_shape, launch, nchw, to_u32};
 use crate::runtime::{Arg, Dispatch, Gpu, Shader, Tensor};
 
 /// `torch.nn.LocalResponseNorm(size, alpha, beta, k)`.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LrnConfig {
     pub size: usize,
     pub alpha: f32,

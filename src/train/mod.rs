@@ -1,10 +1,14 @@
 //! Training: optimizers, learning-rate schedules, the loop, metrics, plots and checkpoints.
 
+pub mod checkpoint;
 pub mod metrics;
 pub mod optim;
 pub mod plot;
+pub mod schedule;
+pub mod trainer;
 
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
+pub use schedule::{LrScheduler, Schedule};
 
 use crate::error::Result;
 use crate::model::Plan;

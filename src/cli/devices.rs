@@ -1,0 +1,40 @@
+//! `alexnet devices`: every adapter wgpu finds, with what matters for compute.
+
+use alexnet_wgpu::runtime::device::backend_names;
+use alexnet_wgpu::runtime::{list_adapters, parse_backend, OPTIONAL_FEATURES};
+
+pub fn run(backend: Option<&str>) -> anyhow::Result<()> {
+    let backends = backend
+        .map(parse_backend)
+        .transpose()?
+        .unwrap_or(wgpu::Backends::all());
+    let adapters = list_adapters(backends);
+    if adapters.is_empty() {
+        anyhow::bail!(alexnet_wgpu::Error::NoAdapter {
+            tried: backend_names(backends),
+            name_filter: String::new(),
+        });
+    }
+    for adapter in adapters {
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        println!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
+        println!("  driver: {} {}", info.driver, info.driver_info);
+        println!(
+            "  max storage binding: {} MiB, max buffer: {} MiB, workgroup memory: {} KiB, invocations per workgroup: {}",
+            limits.max_storage_buffer_binding_size >> 20,
+            limits.max_buffer_size >> 20,
+            limits.max_compute_workgroup_storage_size >> 10,
+            limits.max_compute_invocations_per_workgroup
+        );
+        println!(
+            "  subgroup sizes: {}..{}",
+            info.subgroup_min_size, info.subgroup_max_size
+        );
+        println!(
+            "  optional features used here: {:?}",
+            adapter.features() & OPTIONAL_FEATURES
+        );
+    }
+    Ok(())
+}

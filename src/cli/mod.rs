@@ -1,0 +1,39 @@
+//! Subcommands of the `alexnet` tool, one module each.
+
+pub mod devices;
+pub mod info;
+pub mod train;
+
+use alexnet_wgpu::runtime::{parse_backend, Gpu, GpuOptions};
+use clap::Args;
+
+/// Adapter choice shared by every command that runs on a GPU.
+#[derive(Args, Clone, Debug, Default)]
+pub struct DeviceArgs {
+    /// Backend: vulkan, metal, dx12 or gl (default: WGPU_BACKEND, else all).
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Case-insensitive part of the adapter name (default: WGPU_ADAPTER_NAME).
+    #[arg(long)]
+    pub device: Option<String>,
+}
+
+impl DeviceArgs {
+    pub fn open(&self) -> anyhow::Result<Gpu> {
+        let options = GpuOptions {
+            backends: self.backend.as_deref().map(parse_backend).transpose()?,
+            adapter_name: self.device.clone(),
+            pipeline_cache_dir: None,
+        };
+        let gpu = Gpu::new(&options)?;
+        if gpu.is_cpu() {
+            log::warn!(
+                "adapter '{}' is a CPU (software) driver: expect about 1 GFLOP/s",
+                gpu.adapter_name()
+            );
+        } else {
+            log::info!("adapter: {}", gpu.adapter_name());
+        }
+        Ok(gpu)
+    }
+}

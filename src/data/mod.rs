@@ -1,0 +1,21 @@
+//! The data pipeline: where images come from, how they are transformed, and how batches reach
+//! the training loop.
+//!
+//! - [`dataset`]: the [`Dataset`] trait and its sources: [`ImageFolder`] (torchvision's
+//!   layout, one sub-folder per class), [`Cifar10`] (the binary batches), [`Idx`] (MNIST and
+//!   relatives), [`Subset`] and a stratified [`dataset::split`].
+//! - [`synthetic`]: [`Synthetic`], generated coloured shapes: the default dataset, no download.
+//! - [`transforms`]: torchvision's resize (bit-exact with Pillow's bilinear), crops, flips,
+//!   normalisation, PCA lighting, colour jitter, and the [`Augment`] pipeline.
+//! - [`loader`]: [`Loader`], worker threads with a bounded prefetch window, batches in order,
+//!   every random choice a pure function of `(seed, epoch, position)` so resuming reproduces.
+
+pub mod dataset;
+pub mod loader;
+pub mod synthetic;
+pub mod transforms;
+
+pub use dataset::{split, Cifar10, Dataset, Idx, ImageFolder, Subset};
+pub use loader::{Batch, Loader, LoaderConfig, OnBadSample};
+pub use synthetic::Synthetic;
+pub use transforms::{Augment, ColorJitter};

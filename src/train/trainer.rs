@@ -1,0 +1,432 @@
+//! The training loop: epochs of (load → forward → loss → backward → update) with the GPU
+//! fed by the prefetching loader, validation every epoch, metrics, plots, and checkpoints
+//! every epoch and on a stop request (Ctrl-C), from which `resume` continues exactly.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Augment, Dataset, Loader, LoaderConfig, OnBadSample};
+use crate::error::{Error, Result};
+use crate::model::{summary, AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
+use crate::ops::cross_entropy::{totals, IGNORE_LABEL};
+use crate::runtime::Gpu;
+use crate::train::checkpoint::{self, CheckpointState};
+use crate::train::metrics::{EpochMetrics, MetricsLog};
+use crate::train::optim::{Optimizer, OptimizerConfig};
+use crate::train::plot::plot_training;
+use crate::train::schedule::{LrScheduler, Schedule};
+use crate::train::train_step;
+
+/// Everything that defines a run; saved in every checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub model: AlexNetConfig,
+    pub init: Init,
+    pub image_size: usize,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: OptimizerConfig,
+    pub schedule: Schedule,
+    pub augment: Augment,
+    pub seed: u64,
+    pub workers: usize,
+    pub on_bad_sample: OnBadSample,
+    /// Steps between reads of the loss totals (the only readback in the loop).
+    pub log_every: usize,
+    pub out_dir: PathBuf,
+    /// Stop (with a checkpoint) after this many optimizer steps in total, as an interrupt would.
+    pub max_steps: Option<u64>,
+    pub show_progress: bool,
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(Error::Config("--batch-size must be at least 1".into()));
+        }
+        if self.epochs == 0 {
+            return Err(Error::Config("--epochs must be at least 1".into()));
+        }
+        let smallest = summary::smallest_input(&self.model)?;
+        if self.image_size < smallest {
+            return Err(Error::Config(format!(
+                "--image-size {} is below {smallest}, the smallest input this architecture accepts",
+                self.image_size
+            )));
+        }
+        self.optimizer.validate()?;
+        self.augment.check()
+    }
+
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.out_dir.join("checkpoint.safetensors")
+    }
+
+    pub fn metrics_path(&self) -> PathBuf {
+        self.out_dir.join("metrics.jsonl")
+    }
+}
+
+/// The result of a run (or of the part of it this call ran).
+pub struct TrainOutcome {
+    pub epochs: Vec<EpochMetrics>,
+    /// `(step, loss)` at every totals readback, for curves and resume checks.
+    pub step_losses: Vec<(u64, f32)>,
+    /// True when the run stopped early (stop request or `max_steps`) and can be resumed.
+    pub interrupted: bool,
+    pub checkpoint: PathBuf,
+    pub skipped: Vec<String>,
+}
+
+/// Trains `config.model` on `train`, validating on `val` every epoch. With `resume`, continues
+/// from that checkpoint. `stop` is polled after every step (the CLI sets it on Ctrl-C).
+pub fn train(
+    gpu: &Gpu,
+    config: &TrainConfig,
+    train_set: Arc<dyn Dataset>,
+    val_set: Arc<dyn Dataset>,
+    resume: Option<&Path>,
+    stop: Arc<AtomicBool>,
+) -> Result<TrainOutcome> {
+    config.validate()?;
+    if train_set.classes().len() != config.model.classes {
+        return Err(Error::Config(format!(
+            "the data has {} classes but the model {}",
+            train_set.classes().len(),
+            config.model.classes
+        )));
+    }
+    let model = AlexNet::new(gpu, config.model.clone())?;
+    model.initialize(gpu, config.init, config.seed)?;
+    let mut optimizer = Optimizer::new(gpu, &model, config.optimizer.clone())?;
+    let mut scheduler = LrScheduler::new(config.schedule.clone(), config.optimizer.lr);
+    let mut position = CheckpointState {
+        epoch: 0,
+        batch: 0,
+        step: 0,
+        epoch_loss_sum: 0.0,
+        epoch_top1: 0.0,
+        epoch_samples: 0.0,
+        config: serde_json::Value::Null,
+    };
+    let (mut metrics, mut history) = match resume {
+        Some(path) => {
+            position = checkpoint::load(gpu, path, &model, &mut optimizer)?;
+            if let Some(s) = position.config.get("scheduler") {
+                scheduler =
+                    serde_json::from_value(s.clone()).map_err(|e| Error::Config(e.to_string()))?;
+            }
+            log::info!(
+                "resuming {} at epoch {}, batch {}",
+                path.display(),
+                position.epoch + 1,
+                position.batch
+            );
+            MetricsLog::resume_at(&config.metrics_path(), position.epoch)?
+        }
+        None => (MetricsLog::create(&config.metrics_path())?, Vec::new()),
+    };
+
+    let plan_for = |training| {
+        let options = PlanOptions {
+            batch: config.batch_size,
+            image_h: config.image_size,
+            image_w: config.image_size,
+            training,
+            input_grad: false,
+        };
+        Plan::new(gpu, &model, options)
+    };
+    let train_plan = plan_for(true)?;
+    let eval_plan = plan_for(false)?;
+    let mut outcome = TrainOutcome {
+        epochs: Vec::new(),
+        step_losses: Vec::new(),
+        interrupted: false,
+        checkpoint: config.checkpoint_path(),
+        skipped: Vec::new(),
+    };
+
+    for epoch in position.epoch..config.epochs {
+        let lr = scheduler.lr(epoch);
+        optimizer.set_lr(lr);
+        let started = Instant::now();
+        let run = run_epoch(
+            gpu,
+            config,
+            &train_plan,
+            &mut optimizer,
+            &train_set,
+            epoch,
+            &mut position,
+            &stop,
+            &mut outcome,
+        )?;
+        if run.interrupted {
+            position.config = run_state(config, &scheduler)?;
+            checkpoint::save(
+                gpu,
+                &config.checkpoint_path(),
+                &model,
+                &optimizer,
+                &position,
+            )?;
+            outcome.interrupted = true;
+            return Ok(outcome);
+        }
+        let val = evaluate(gpu, config, &eval_plan, &val_set)?;
+        scheduler.observe(1.0 - val.top1);
+        let m = EpochMetrics {
+            epoch: epoch + 1,
+            step: optimizer.step,
+            lr,
+            train_loss: position.epoch_loss_sum / position.epoch_samples.max(1.0),
+            val_loss: val.loss,
+            val_top1: val.top1,
+            val_top5: val.top5,
+            train_top1: position.epoch_top1 / position.epoch_samples.max(1.0),
+            images_per_sec: run.images as f64 / started.elapsed().as_secs_f64(),
+            gpu_wait_secs: run.gpu_wait.as_secs_f64(),
+            epoch_secs: started.elapsed().as_secs_f64(),
+            skipped_samples: run.skipped,
+        };
+        log::info!(
+            "epoch {}: train loss {:.4}, val loss {:.4}, top-1 {:.1}%, top-5 {:.1}%, {:.1} img/s, GPU waited {:.1}s for data",
+            m.epoch,
+            m.train_loss,
+            m.val_loss,
+            100.0 * m.val_top1,
+            100.0 * m.val_top5,
+            m.images_per_sec,
+            m.gpu_wait_secs
+        );
+        metrics.write(&m)?;
+        history.push(m.clone());
+        outcome.epochs.push(m);
+        plot_training(&history, &config.out_dir)?;
+        position = CheckpointState {
+            epoch: epoch + 1,
+            batch: 0,
+            step: optimizer.step,
+            epoch_loss_sum: 0.0,
+            epoch_top1: 0.0,
+            epoch_samples: 0.0,
+            config: run_state(config, &scheduler)?,
+        };
+        checkpoint::save(
+            gpu,
+            &config.checkpoint_path(),
+            &model,
+            &optimizer,
+            &position,
+        )?;
+        if stop.load(Ordering::SeqCst) {
+            outcome.interrupted = epoch + 1 < config.epochs;
+            break;
+        }
+    }
+    gpu.save_pipeline_cache();
+    Ok(outcome)
+}
+
+/// What a checkpoint stores besides tensors: the config and the schedule's state.
+fn run_state(config: &TrainConfig, scheduler: &LrScheduler) -> Result<serde_json::Value> {
+    let as_json =
+        |v: serde_json::Result<serde_json::Value>| v.map_err(|e| Error::Config(e.to_string()));
+    Ok(serde_json::json!({
+        "train": as_json(serde_json::to_value(config))?,
+        "scheduler": as_json(serde_json::to_value(scheduler))?,
+    }))
+}
+
+struct EpochRun {
+    images: usize,
+    gpu_wait: Duration,
+    skipped: usize,
+    interrupted: bool,
+}
+
+/// Trains one epoch from `position.batch`, updating `position` after every step.
+#[allow(clippy::too_many_arguments)]
+fn run_epoch(
+    gpu: &Gpu,
+    config: &TrainConfig,
+    plan: &Plan,
+    optimizer: &mut Optimizer,
+    data: &Arc<dyn Dataset>,
+    epoch: usize,
+    position: &mut CheckpointState,
+    stop: &AtomicBool,
+    outcome: &mut TrainOutcome,
+) -> Result<EpochRun> {
+    let loader_config = LoaderConfig {
+        batch_size: config.batch_size,
+        shuffle: true,
+        drop_last: false,
+        augment: config.augment.clone(),
+        seed: config.seed,
+        workers: config.workers,
+        prefetch: config.workers.max(2),
+        on_bad_sample: config.on_bad_sample,
+    };
+    let batches = Loader::batches_per_epoch(data.len(), config.batch_size, false);
+    let mut loader = Loader::new(data.clone(), loader_config, epoch, position.batch)?;
+    let bar = progress_bar(
+        config,
+        batches,
+        position.batch,
+        &format!("epoch {}/{}", epoch + 1, config.epochs),
+    );
+    clear_totals(gpu, plan)?;
+    let mut images = 0;
+    let mut pending = 0;
+    let mut interrupted = false;
+    while let Some(batch) = loader.next_batch() {
+        let batch = batch?;
+        upload_batch(gpu, plan, config, &batch.images, &batch.labels)?;
+        let seed = step_seed(config.seed, optimizer.step);
+        train_step(gpu, plan, optimizer, seed)?;
+        images += batch.len;
+        pending += 1;
+        position.batch = batch.index + 1;
+        position.step = optimizer.step;
+        let stopping =
+            stop.load(Ordering::SeqCst) || config.max_steps.is_some_and(|m| optimizer.step >= m);
+        let last = position.batch == batches;
+        if pending >= config.log_every.max(1) || stopping || last {
+            let t = read_totals(gpu, plan, position)?;
+            outcome.step_losses.push((optimizer.step, t[totals::LOSS]));
+            pending = 0;
+            bar.set_message(format!(
+                "loss {:.4}  lr {:.2e}",
+                position.epoch_loss_sum / position.epoch_samples.max(1.0),
+                optimizer.config.lr
+            ));
+        }
+        bar.set_position(position.batch as u64);
+        if stopping && !last {
+            interrupted = true;
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    outcome.skipped.extend(loader.skipped().iter().cloned());
+    Ok(EpochRun {
+        images,
+        gpu_wait: loader.wait_time(),
+        skipped: loader.skipped().len(),
+        interrupted,
+    })
+}
+
+/// Adds the GPU's loss totals since the last read into `position`, then zeroes them.
+fn read_totals(gpu: &Gpu, plan: &Plan, position: &mut CheckpointState) -> Result<Vec<f32>> {
+    let t = plan.totals.read_f32(gpu)?;
+    position.epoch_loss_sum += f64::from(t[totals::LOSS_SUM]);
+    position.epoch_top1 += f64::from(t[totals::TOP1]);
+    position.epoch_samples += f64::from(t[totals::SAMPLES]);
+    clear_totals(gpu, plan)?;
+    Ok(t)
+}
+
+fn clear_totals(gpu: &Gpu, plan: &Plan) -> Result<()> {
+    plan.totals.write_f32(gpu, &[0.0; totals::LEN])
+}
+
+/// Writes a batch into the plan's input, padding a short batch with zero images whose label
+/// is ignored by the loss.
+fn upload_batch(
+    gpu: &Gpu,
+    plan: &Plan,
+    config: &TrainConfig,
+    images: &[f32],
+    labels: &[u32],
+) -> Result<()> {
+    let mut padded_images = images.to_vec();
+    padded_images.resize(plan.input.numel(), 0.0);
+    let mut padded_labels = labels.to_vec();
+    padded_labels.resize(config.batch_size, IGNORE_LABEL);
+    plan.input.write_f32(gpu, &padded_images)?;
+    gpu.queue.write_buffer(
+        plan.labels.buffer(),
+        0,
+        bytemuck::cast_slice(&padded_labels),
+    );
+    Ok(())
+}
+
+/// The dropout seed of optimizer step `step`: a pure function, so a resumed run draws the
+/// same masks.
+fn step_seed(seed: u64, step: u64) -> u32 {
+    let mut z = seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) as u32
+}
+
+pub struct Evaluation {
+    pub loss: f64,
+    pub top1: f64,
+    pub top5: f64,
+    pub samples: usize,
+}
+
+/// Loss, top-1 and top-5 over a whole dataset, with evaluation preprocessing.
+pub fn evaluate(
+    gpu: &Gpu,
+    config: &TrainConfig,
+    plan: &Plan,
+    data: &Arc<dyn Dataset>,
+) -> Result<Evaluation> {
+    let loader_config = LoaderConfig {
+        batch_size: config.batch_size,
+        shuffle: false,
+        drop_last: false,
+        augment: config.augment.eval(),
+        seed: config.seed,
+        workers: config.workers,
+        prefetch: config.workers.max(2),
+        on_bad_sample: config.on_bad_sample,
+    };
+    let mut loader = Loader::new(data.clone(), loader_config, 0, 0)?;
+    clear_totals(gpu, plan)?;
+    while let Some(batch) = loader.next_batch() {
+        let batch = batch?;
+        upload_batch(gpu, plan, config, &batch.images, &batch.labels)?;
+        plan.forward_loss(gpu)?;
+    }
+    let t = plan.totals.read_f32(gpu)?;
+    let n = f64::from(t[totals::SAMPLES]).max(1.0);
+    Ok(Evaluation {
+        loss: f64::from(t[totals::LOSS_SUM]) / n,
+        top1: f64::from(t[totals::TOP1]) / n,
+        top5: f64::from(t[totals::TOP5]) / n,
+        samples: t[totals::SAMPLES] as usize,
+    })
+}
+
+fn progress_bar(
+    config: &TrainConfig,
+    len: usize,
+    start: usize,
+    prefix: &str,
+) -> indicatif::ProgressBar {
+    if !config.show_progress {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} batches  {per_sec}  ETA {eta}  {msg}",
+        )
+        .expect("a valid progress template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(prefix.to_string());
+    bar.set_position(start as u64);
+    bar
+}

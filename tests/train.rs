@@ -1,0 +1,443 @@
+//! Training end to end: weights crossing to and from PyTorch, initialisation, the loop on the
+//! embedded data, the full-width model, and resuming from a checkpoint.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use alexnet_wgpu::data::{Augment, Dataset, OnBadSample, Synthetic};
+use alexnet_wgpu::model::{AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
+use alexnet_wgpu::ops::cross_entropy::totals;
+use alexnet_wgpu::runtime::Gpu;
+use alexnet_wgpu::train::trainer::{train, TrainConfig};
+use alexnet_wgpu::train::{train_step, Optimizer, OptimizerConfig, Schedule};
+use common::{assert_close, gpu, Fixture, Rng};
+
+fn fixture_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("alexnet-wgpu-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The model of `tests/fixtures/pytorch_state_dict*.safetensors`.
+fn state_dict_config() -> AlexNetConfig {
+    AlexNetConfig {
+        channels: [8, 16, 24, 24, 16],
+        fc_width: 64,
+        ..AlexNetConfig::original(10)
+    }
+}
+
+fn eval_logits(gpu: &Gpu, model: &AlexNet, input: &[f32], batch: usize, size: usize) -> Vec<f32> {
+    let options = PlanOptions {
+        batch,
+        image_h: size,
+        image_w: size,
+        training: false,
+        input_grad: false,
+    };
+    let plan = Plan::new(gpu, model, options).unwrap();
+    plan.input.write_f32(gpu, input).unwrap();
+    plan.forward.run(gpu).unwrap();
+    plan.logits.read_f32(gpu).unwrap()
+}
+
+#[test]
+fn weights_written_by_pytorch_load_and_give_pytorchs_logits() {
+    let gpu = gpu();
+    let model = AlexNet::new(gpu, state_dict_config()).unwrap();
+    model
+        .load_weights(gpu, &fixture_path("pytorch_state_dict.safetensors"))
+        .unwrap();
+    let io = Fixture::load("pytorch_state_dict_logits");
+    let logits = eval_logits(gpu, &model, &io.f32("input"), 2, 67);
+    io.assert_matches("logits", &logits, 10.0, 1e-6);
+}
+
+#[test]
+fn weights_written_here_load_in_pytorch() {
+    let gpu = gpu();
+    let model = AlexNet::new(gpu, state_dict_config()).unwrap();
+    model.initialize(gpu, Init::PyTorch, 7).unwrap();
+    let dir = scratch_dir("export");
+    let weights = dir.join("weights.safetensors");
+    model.save_weights(gpu, &weights).unwrap();
+
+    // Reloading our own file gives the same parameters, bit for bit.
+    let again = AlexNet::new(gpu, state_dict_config()).unwrap();
+    again.load_weights(gpu, &weights).unwrap();
+    for (a, b) in model.params.iter().zip(&again.params) {
+        assert_eq!(
+            a.value.read_f32(gpu).unwrap(),
+            b.value.read_f32(gpu).unwrap(),
+            "{}",
+            a.name
+        );
+    }
+
+    // PyTorch loads it with strict=True and computes the same logits (when PyTorch is
+    // installed; CI has no PyTorch, so there this half reports itself skipped).
+    let input = Rng::new(5).normals(2 * 3 * 67 * 67, 1.0);
+    let logits = eval_logits(gpu, &model, &input, 2, 67);
+    let io = dir.join("io.safetensors");
+    write_io(&io, &input, &logits);
+    let tools = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools");
+    let has_torch = std::process::Command::new("python3")
+        .args(["-c", "import torch, safetensors"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_torch {
+        eprintln!("skipped the PyTorch half: python3 with torch and safetensors is not installed");
+        return;
+    }
+    let out = std::process::Command::new("python3")
+        .arg(tools.join("check_weights.py"))
+        .args([&weights, &io])
+        .current_dir(&tools)
+        .output()
+        .unwrap();
+    eprintln!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "PyTorch rejected or disagreed with our weights file"
+    );
+}
+
+fn write_io(path: &Path, input: &[f32], logits: &[f32]) {
+    use safetensors::tensor::{Dtype, TensorView};
+    let cfg = state_dict_config();
+    let config = format!(
+        r#"{{"channels": {:?}, "fc": {}, "classes": {}}}"#,
+        cfg.channels, cfg.fc_width, cfg.classes
+    );
+    let input_bytes: Vec<u8> = bytemuck::cast_slice(input).to_vec();
+    let logit_bytes: Vec<u8> = bytemuck::cast_slice(logits).to_vec();
+    let views = vec![
+        (
+            "input",
+            TensorView::new(Dtype::F32, vec![2, 3, 67, 67], &input_bytes).unwrap(),
+        ),
+        (
+            "logits",
+            TensorView::new(Dtype::F32, vec![2, 10], &logit_bytes).unwrap(),
+        ),
+    ];
+    let meta = std::collections::HashMap::from([("config".to_string(), config)]);
+    safetensors::serialize_to_file(views, Some(meta), path).unwrap();
+}
+
+#[test]
+fn weight_file_errors_name_the_tensor_and_both_shapes() {
+    let gpu = gpu();
+    let dir = scratch_dir("bad-weights");
+    let small = AlexNet::new(gpu, state_dict_config()).unwrap();
+    let path = dir.join("w.safetensors");
+    small.save_weights(gpu, &path).unwrap();
+
+    let wider = AlexNet::new(
+        gpu,
+        AlexNetConfig {
+            fc_width: 32,
+            ..state_dict_config()
+        },
+    )
+    .unwrap();
+    let text = wider.load_weights(gpu, &path).err().unwrap().to_string();
+    assert!(
+        text.contains("classifier.1.weight")
+            && text.contains("[64, 576]")
+            && text.contains("[32, 576]"),
+        "{text}"
+    );
+
+    let tv = AlexNet::new(
+        gpu,
+        AlexNetConfig {
+            channels: [8, 16, 24, 24, 16],
+            fc_width: 64,
+            ..AlexNetConfig::torchvision(10)
+        },
+    )
+    .unwrap();
+    let text = tv.load_weights(gpu, &path).err().unwrap().to_string();
+    assert!(
+        text.contains("features.") && text.contains("not parameters of this model"),
+        "{text}"
+    );
+
+    let text = small.load_weights(gpu, &dir).err().unwrap().to_string();
+    assert!(text.contains("is a folder"), "{text}");
+
+    let bytes = std::fs::read(&path).unwrap();
+    let truncated = dir.join("truncated.safetensors");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let text = small
+        .load_weights(gpu, &truncated)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("truncated.safetensors") && text.contains("not a valid safetensors"),
+        "{text}"
+    );
+
+    let text = small
+        .load_weights(gpu, &dir.join("missing.safetensors"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(text.contains("missing.safetensors"), "{text}");
+}
+
+#[test]
+fn initialisation_follows_pytorch_and_the_paper_and_is_reproducible() {
+    let gpu = gpu();
+    let model = AlexNet::new(gpu, state_dict_config()).unwrap();
+    model.initialize(gpu, Init::Paper, 3).unwrap();
+    let ones = [
+        "features.4.bias",
+        "features.10.bias",
+        "features.12.bias",
+        "classifier.1.bias",
+        "classifier.4.bias",
+    ];
+    for p in &model.params {
+        let v = p.value.read_f32(gpu).unwrap();
+        if p.name.ends_with("bias") {
+            let want = if ones.contains(&p.name.as_str()) {
+                1.0
+            } else {
+                0.0
+            };
+            assert!(
+                v.iter().all(|&b| b == want),
+                "{}: paper bias should be {want}",
+                p.name
+            );
+        } else {
+            let std =
+                (v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
+            assert!(
+                (std - 0.01).abs() < 0.002,
+                "{}: paper weight std {std}",
+                p.name
+            );
+        }
+    }
+    model.initialize(gpu, Init::PyTorch, 3).unwrap();
+    let w = model
+        .param("classifier.1.weight")
+        .unwrap()
+        .value
+        .read_f32(gpu)
+        .unwrap();
+    let bound = 1.0 / (576f32).sqrt();
+    assert!(w.iter().all(|v| v.abs() <= bound) && w.iter().any(|v| v.abs() > 0.9 * bound));
+    let again = AlexNet::new(gpu, state_dict_config()).unwrap();
+    again.initialize(gpu, Init::PyTorch, 3).unwrap();
+    assert_eq!(
+        w,
+        again
+            .param("classifier.1.weight")
+            .unwrap()
+            .value
+            .read_f32(gpu)
+            .unwrap()
+    );
+}
+
+/// A small but complete run: the seed's topology at a quarter of its width on 64×64 images.
+fn demo_config(out_dir: PathBuf, epochs: usize) -> TrainConfig {
+    TrainConfig {
+        model: AlexNetConfig::original(10).scaled(0.25),
+        init: Init::Kaiming,
+        image_size: 64,
+        epochs,
+        batch_size: 32,
+        optimizer: OptimizerConfig::adam(),
+        schedule: Schedule::Cosine {
+            epochs,
+            min_lr: 0.0,
+        },
+        augment: Augment::imagenet(64),
+        seed: 1,
+        workers: 2,
+        on_bad_sample: OnBadSample::Stop,
+        log_every: 10,
+        out_dir,
+        max_steps: None,
+        show_progress: false,
+    }
+}
+
+#[test]
+fn training_on_the_embedded_data_rises_well_above_chance() {
+    let gpu = gpu();
+    let out = scratch_dir("demo");
+    let config = demo_config(out.clone(), 6);
+    let train_set: Arc<dyn Dataset> = Arc::new(Synthetic::new(2000, 64, 1, 0));
+    let val_set: Arc<dyn Dataset> = Arc::new(Synthetic::new(500, 64, 1, 1));
+    let outcome = train(
+        gpu,
+        &config,
+        train_set,
+        val_set,
+        None,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap();
+    for m in &outcome.epochs {
+        eprintln!(
+            "epoch {}: train loss {:.3}, val loss {:.3}, top-1 {:.1}%, top-5 {:.1}%, {:.1} img/s",
+            m.epoch,
+            m.train_loss,
+            m.val_loss,
+            100.0 * m.val_top1,
+            100.0 * m.val_top5,
+            m.images_per_sec
+        );
+    }
+    let last = outcome.epochs.last().unwrap();
+    // Ten balanced classes: chance is 10% top-1.
+    assert!(
+        last.val_top1 >= 0.2,
+        "validation top-1 {:.1}% is not well above the 10% of chance",
+        100.0 * last.val_top1
+    );
+    assert!(last.train_loss < outcome.epochs[0].train_loss);
+    for file in [
+        "checkpoint.safetensors",
+        "metrics.jsonl",
+        "metrics.csv",
+        "loss.png",
+        "top1.png",
+        "top5.png",
+        "lr.png",
+    ] {
+        assert!(out.join(file).is_file(), "{file} was not written");
+    }
+}
+
+#[test]
+fn the_full_width_model_lowers_its_loss_over_a_few_steps() {
+    let gpu = gpu();
+    let mut config = AlexNetConfig::original(10);
+    config.dropout = 0.0;
+    let model = AlexNet::new(gpu, config).unwrap();
+    model.initialize(gpu, Init::PyTorch, 11).unwrap();
+    let (batch, size) = (4, 64);
+    let options = PlanOptions {
+        batch,
+        image_h: size,
+        image_w: size,
+        training: true,
+        input_grad: false,
+    };
+    let plan = Plan::new(gpu, &model, options).unwrap();
+    let data = Synthetic::new(batch, size, 2, 0);
+    let augment = Augment::imagenet(size).eval();
+    let mut images = Vec::new();
+    for i in 0..batch {
+        let mut rng = alexnet_wgpu::data::transforms::SampleRng::new(0, 0, i as u64);
+        images.extend(augment.apply(&data.load(i).unwrap(), &mut rng));
+    }
+    let labels: Vec<u32> = (0..batch).map(|i| data.label(i) as u32).collect();
+    plan.input.write_f32(gpu, &images).unwrap();
+    gpu.queue
+        .write_buffer(plan.labels.buffer(), 0, bytemuck::cast_slice(&labels));
+    let mut sgd = Optimizer::new(gpu, &model, OptimizerConfig::sgd()).unwrap();
+    let mut losses = Vec::new();
+    for step in 0..5 {
+        train_step(gpu, &plan, &mut sgd, step).unwrap();
+        losses.push(plan.totals.read_f32(gpu).unwrap()[totals::LOSS]);
+    }
+    eprintln!("full width, batch {batch}, {size}x{size}: losses {losses:?}");
+    assert!(losses.iter().all(|l| l.is_finite()));
+    assert!(losses[4] < losses[0], "loss did not fall: {losses:?}");
+}
+
+#[test]
+fn a_stopped_and_resumed_run_reproduces_the_uninterrupted_loss_sequence() {
+    let gpu = gpu();
+    let train_set: Arc<dyn Dataset> = Arc::new(Synthetic::new(96, 64, 3, 0));
+    let val_set: Arc<dyn Dataset> = Arc::new(Synthetic::new(32, 64, 3, 1));
+    let small = |out: PathBuf| TrainConfig {
+        model: AlexNetConfig::original(10).scaled(0.125),
+        batch_size: 16,
+        log_every: 1,
+        ..demo_config(out, 2)
+    };
+    let never = || Arc::new(AtomicBool::new(false));
+
+    let whole = small(scratch_dir("whole"));
+    let reference = train(
+        gpu,
+        &whole,
+        train_set.clone(),
+        val_set.clone(),
+        None,
+        never(),
+    )
+    .unwrap();
+    assert_eq!(reference.step_losses.len(), 12);
+
+    // Stop mid-way through the second epoch (6 batches per epoch), as Ctrl-C would...
+    let out = scratch_dir("resumed");
+    let stopped = TrainConfig {
+        max_steps: Some(8),
+        ..small(out.clone())
+    };
+    let first = train(
+        gpu,
+        &stopped,
+        train_set.clone(),
+        val_set.clone(),
+        None,
+        never(),
+    )
+    .unwrap();
+    assert!(first.interrupted);
+    // ...and resume from the checkpoint it wrote.
+    let resumed = small(out.clone());
+    let rest = train(
+        gpu,
+        &resumed,
+        train_set,
+        val_set,
+        Some(&out.join("checkpoint.safetensors")),
+        never(),
+    )
+    .unwrap();
+    let joined: Vec<(u64, f32)> = first
+        .step_losses
+        .iter()
+        .chain(&rest.step_losses)
+        .copied()
+        .collect();
+    eprintln!(
+        "uninterrupted: {:?}\nresumed:       {joined:?}",
+        reference.step_losses
+    );
+    assert_eq!(joined, reference.step_losses, "the resumed run diverged");
+    let a = reference.epochs.last().unwrap();
+    let b = rest.epochs.last().unwrap();
+    assert_close(
+        "final validation loss",
+        &[b.val_loss as f32],
+        &[a.val_loss],
+        0.0,
+    );
+}
