@@ -14,6 +14,9 @@ use crate::runtime::{Gpu, Tensor};
 /// Prefix of optimizer-state tensors inside a checkpoint; weight loading skips them.
 pub const OPTIMIZER_PREFIX: &str = "optimizer.";
 
+/// Tensors by name, each as (shape, values converted to f32).
+pub type HostTensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
+
 /// Reads a safetensors file, with errors that name it.
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {
     let fail = |message: String| Error::File {
@@ -27,13 +30,7 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// The tensors of a safetensors buffer as f32 (F32, F64, F16 and BF16 are converted).
-pub fn parse(
-    path: &Path,
-    bytes: &[u8],
-) -> Result<(
-    HashMap<String, (Vec<usize>, Vec<f32>)>,
-    HashMap<String, String>,
-)> {
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<(HostTensors, HashMap<String, String>)> {
     let fail = |message: String| Error::Safetensors {
         path: path.display().to_string(),
         message,
@@ -101,12 +98,7 @@ impl AlexNet {
         self.load_tensors(gpu, path, &tensors)
     }
 
-    pub(crate) fn load_tensors(
-        &self,
-        gpu: &Gpu,
-        path: &Path,
-        tensors: &HashMap<String, (Vec<usize>, Vec<f32>)>,
-    ) -> Result<()> {
+    pub(crate) fn load_tensors(&self, gpu: &Gpu, path: &Path, tensors: &HostTensors) -> Result<()> {
         let fail = |message: String| Error::Safetensors {
             path: path.display().to_string(),
             message,

@@ -45,7 +45,8 @@ impl LrScheduler {
             schedule,
             base_lr,
             plateau_lr: base_lr,
-            best_error: f64::INFINITY,
+            // Not infinity: JSON (checkpoint metadata) has no infinity.
+            best_error: f64::MAX,
             bad_epochs: 0,
         }
     }
@@ -121,6 +122,13 @@ mod tests {
         assert_eq!(s.lr(0), 1.0);
         assert!((s.lr(2) - 0.5).abs() < 1e-12);
         assert!(s.lr(4).abs() < 1e-12);
+    }
+
+    #[test]
+    fn state_survives_json() {
+        let s = LrScheduler::new(Schedule::Constant, 0.1);
+        let back: LrScheduler = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
     }
 
     #[test]
