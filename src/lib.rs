@@ -8,6 +8,7 @@
 
 pub mod data;
 pub mod error;
+pub mod infer;
 pub mod model;
 pub mod ops;
 pub mod runtime;

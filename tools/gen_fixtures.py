@@ -360,7 +360,7 @@ ALEX = {
     "channels": [12, 32, 48, 48, 32],
     "fc": 128,
     "classes": 10,
-    "input": 195,
+    "input": 163,  # 40 -> pool 19 -> 19 -> pool 9 -> 9 -> pool 4, adaptive 4 -> 6
     "batch": 2,
 }
 # Extra gain on the default (kaiming_uniform a=sqrt(5)) conv/linear weights.

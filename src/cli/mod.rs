@@ -1,5 +1,6 @@
 //! Subcommands of the `alexnet` tool, one module each.
 
+pub mod classify;
 pub mod devices;
 pub mod info;
 pub mod train;

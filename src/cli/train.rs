@@ -436,6 +436,23 @@ fn open_data(args: &TrainArgs, image_size: usize) -> Result<Data> {
     }
 }
 
+/// The evaluation split of a labelled set: CIFAR-10's test batch, IDX's t10k files, an image
+/// folder's `val/` (or the folder itself).
+pub fn open_eval_data(root: &Path) -> Result<Arc<dyn Dataset>> {
+    if !root.is_dir() {
+        bail!("--data {}: not a folder", root.display());
+    }
+    Ok(if looks_like_cifar(root) {
+        Arc::new(Cifar10::open(root, false)?)
+    } else if looks_like_idx(root) {
+        Arc::new(Idx::open_dir(root, false)?)
+    } else if root.join("val").is_dir() {
+        Arc::new(ImageFolder::open(&root.join("val"))?)
+    } else {
+        Arc::new(ImageFolder::open(root)?)
+    })
+}
+
 fn looks_like_cifar(root: &Path) -> bool {
     ["", "cifar-10-batches-bin"].iter().any(|sub| {
         root.join(sub).join("data_batch_1.bin").is_file()

@@ -269,6 +269,11 @@ pub fn crop(img: &RgbImage, left: i64, top: i64, w: usize, h: usize) -> RgbImage
     out
 }
 
+/// Where CenterCrop's window starts along an axis of `len` pixels for a crop of `size ≤ len`.
+pub fn center_offset(len: usize, size: usize) -> usize {
+    round_half_even_div2(len as i64 - size as i64).max(0) as usize
+}
+
 /// Python 3's `round` (half to even) of `x / 2` for an integer `x`, as CenterCrop computes
 /// `int(round((image_height - crop_height) / 2.0))`.
 fn round_half_even_div2(x: i64) -> i64 {

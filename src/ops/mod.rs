@@ -14,6 +14,7 @@ pub mod dropout;
 pub mod linear;
 pub mod lrn;
 pub mod max_pool;
+pub mod preprocess;
 pub mod relu;
 pub mod sgd;
 

@@ -22,6 +22,8 @@ pub enum Arg<'a> {
     Uniform(&'a wgpu::Buffer),
     Read(TensorSlice<'a>),
     Write(TensorSlice<'a>),
+    /// A 2-D float texture read with `textureLoad` (an app's rendered frame).
+    Texture(&'a wgpu::TextureView),
 }
 
 /// Everything needed to prepare one dispatch. `params` is the op's parameter struct, bound
@@ -53,6 +55,7 @@ impl Gpu {
             Arg::Uniform(_) => Access::Uniform,
             Arg::Read(_) => Access::Read,
             Arg::Write(_) => Access::ReadWrite,
+            Arg::Texture(_) => Access::Texture,
         }));
         let workgroup = WORKGROUP_SIZE.min(self.limits().max_compute_invocations_per_workgroup);
         let kernel = self.pipelines.get(
@@ -80,6 +83,7 @@ impl Gpu {
             let resource = match arg {
                 Arg::Uniform(b) => b.as_entire_binding(),
                 Arg::Read(s) | Arg::Write(s) => wgpu::BindingResource::Buffer(s.binding(self)?),
+                Arg::Texture(view) => wgpu::BindingResource::TextureView(view),
             };
             entries.push(wgpu::BindGroupEntry {
                 binding: i as u32 + 1,

@@ -17,6 +17,8 @@ pub enum Access {
     Uniform,
     Read,
     ReadWrite,
+    /// A non-filtered 2-D float texture (`texture_2d<f32>` read with `textureLoad`).
+    Texture,
 }
 
 /// What identifies a compiled pipeline.
@@ -192,17 +194,7 @@ impl PipelineCache {
                 .map(|(i, access)| wgpu::BindGroupLayoutEntry {
                     binding: i as u32,
                     visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: match access {
-                            Access::Uniform => wgpu::BufferBindingType::Uniform,
-                            Access::Read => wgpu::BufferBindingType::Storage { read_only: true },
-                            Access::ReadWrite => {
-                                wgpu::BufferBindingType::Storage { read_only: false }
-                            }
-                        },
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
+                    ty: binding_type(*access),
                     count: None,
                 })
                 .collect();
@@ -246,5 +238,23 @@ impl PipelineCache {
                 path.display()
             ),
         }
+    }
+}
+
+fn binding_type(access: Access) -> wgpu::BindingType {
+    let buffer = |ty| wgpu::BindingType::Buffer {
+        ty,
+        has_dynamic_offset: false,
+        min_binding_size: None,
+    };
+    match access {
+        Access::Uniform => buffer(wgpu::BufferBindingType::Uniform),
+        Access::Read => buffer(wgpu::BufferBindingType::Storage { read_only: true }),
+        Access::ReadWrite => buffer(wgpu::BufferBindingType::Storage { read_only: false }),
+        Access::Texture => wgpu::BindingType::Texture {
+            sample_type: wgpu::TextureSampleType::Float { filterable: false },
+            view_dimension: wgpu::TextureViewDimension::D2,
+            multisampled: false,
+        },
     }
 }

@@ -13,10 +13,11 @@ pub enum Shader {
     CrossEntropy,
     Sgd,
     Adam,
+    Preprocess,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 10] = [
+    pub const ALL: [Shader; 11] = [
         Shader::Conv2d,
         Shader::Relu,
         Shader::Lrn,
@@ -27,6 +28,7 @@ impl Shader {
         Shader::CrossEntropy,
         Shader::Sgd,
         Shader::Adam,
+        Shader::Preprocess,
     ];
 
     pub fn name(self) -> &'static str {
@@ -41,6 +43,7 @@ impl Shader {
             Shader::CrossEntropy => "cross_entropy",
             Shader::Sgd => "sgd",
             Shader::Adam => "adam",
+            Shader::Preprocess => "preprocess",
         }
     }
 
@@ -56,6 +59,7 @@ impl Shader {
             Shader::CrossEntropy => include_str!("../../shaders/cross_entropy.wgsl"),
             Shader::Sgd => include_str!("../../shaders/sgd.wgsl"),
             Shader::Adam => include_str!("../../shaders/adam.wgsl"),
+            Shader::Preprocess => include_str!("../../shaders/preprocess.wgsl"),
         }
     }
 }
