@@ -33,6 +33,8 @@ enum Command {
     Classify(cli::classify::ClassifyArgs),
     /// Top-1/top-5 accuracy of weights on a labelled set, optionally with the ten-crop test.
     Eval(cli::classify::EvalArgs),
+    /// Inference and training speed, plain vs tiled kernels, per-layer times, peak memory.
+    Bench(cli::bench::BenchArgs),
 }
 
 fn main() -> Result<()> {
@@ -43,5 +45,6 @@ fn main() -> Result<()> {
         Command::Train(args) => cli::train::run(*args),
         Command::Classify(args) => cli::classify::run_classify(&args),
         Command::Eval(args) => cli::classify::run_eval(&args),
+        Command::Bench(args) => cli::bench::run_bench(&args),
     }
 }

@@ -78,7 +78,8 @@ fn alexnet_small_matches_pytorch_through_two_sgd_steps() {
 
 #[test]
 fn a_second_plan_and_step_of_the_same_shapes_compile_no_pipeline() {
-    let gpu = gpu();
+    // A device of its own: other tests in this binary compile pipelines concurrently.
+    let gpu = &Gpu::new(&Default::default()).unwrap();
     let model = AlexNet::new(gpu, small_config()).unwrap();
     let options = PlanOptions {
         batch: 2,

@@ -1,5 +1,6 @@
 //! Subcommands of the `alexnet` tool, one module each.
 
+pub mod bench;
 pub mod classify;
 pub mod devices;
 pub mod info;
@@ -25,6 +26,7 @@ impl DeviceArgs {
             backends: self.backend.as_deref().map(parse_backend).transpose()?,
             adapter_name: self.device.clone(),
             pipeline_cache_dir: None,
+            kernels: Default::default(),
         };
         let gpu = Gpu::new(&options)?;
         if gpu.is_cpu() {

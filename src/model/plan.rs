@@ -50,6 +50,9 @@ pub struct Plan {
     /// Zeroes parameter gradients, then back-propagates through every layer (training
     /// plans only). The optimizer's update is separate: see `train::Optimizer`.
     pub backward: Program,
+    /// `(layer name, dispatch count)` in program order, to attribute profiled dispatches.
+    pub forward_spans: Vec<(String, usize)>,
+    pub backward_spans: Vec<(String, usize)>,
 }
 
 impl Plan {
@@ -65,12 +68,15 @@ impl Plan {
         let seed = Uniform::new(gpu, "dropout seed", &StepSeed::default());
 
         let mut forward = Program::new();
+        let mut forward_spans = Vec::new();
+        let mut backward_spans = Vec::new();
         let mut acts = vec![input.clone()];
         let mut saved = Vec::with_capacity(model.layers.len());
         for (index, layer) in model.layers.iter().enumerate() {
             let x = acts.last().unwrap().clone();
             let (y, keep, dispatches) =
                 layer_forward(gpu, model, layer, index, &x, training, &seed)?;
+            forward_spans.push((layer.name.clone(), dispatches.len()));
             forward.extend(dispatches);
             acts.push(y);
             saved.push(keep);
@@ -105,6 +111,7 @@ impl Plan {
                     index,
                     &seed,
                 )?;
+                backward_spans.push((layer.name.clone(), dispatches.len()));
                 backward.extend(dispatches);
                 match dx {
                     Some(dx) => dy = dx,
@@ -127,6 +134,8 @@ impl Plan {
             forward,
             loss,
             backward,
+            forward_spans,
+            backward_spans,
         })
     }
 

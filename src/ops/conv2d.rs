@@ -1,8 +1,9 @@
 //! Conv2d (`shaders/conv2d.wgsl`): forward, and the gradients of input, weight and bias.
 
 use crate::error::{Error, Result};
+use crate::ops::gemm::{self, Geometry, Rows};
 use crate::ops::{expect_shape, launch, nchw, to_u32};
-use crate::runtime::{Arg, Dispatch, Gpu, Shader, Tensor};
+use crate::runtime::{Arg, Dispatch, Gpu, Kernels, Shader, Tensor};
 
 /// A 2-D convolution's hyper-parameters, as `torch.nn.Conv2d` takes them (square kernel).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,6 +123,33 @@ fn check(
     })
 }
 
+impl Conv2dParams {
+    fn geometry(&self) -> Geometry {
+        Geometry {
+            batch: self.batch as usize,
+            in_channels: self.in_channels as usize,
+            in_h: self.in_h as usize,
+            in_w: self.in_w as usize,
+            out_channels: self.out_channels as usize,
+            out_h: self.out_h as usize,
+            out_w: self.out_w as usize,
+            kernel_h: self.kernel_h as usize,
+            kernel_w: self.kernel_w as usize,
+            stride: self.stride as usize,
+            padding: self.padding as usize,
+            groups: self.groups as usize,
+        }
+    }
+
+    /// Every weight row, grouped: the tiled kernel's view of an unsliced weight.
+    fn all_rows(&self) -> Rows {
+        Rows {
+            offset: 0,
+            per_group: (self.out_channels / self.groups) as usize,
+        }
+    }
+}
+
 /// `y = conv2d(x, w) + b`.
 ///
 /// # Shapes
@@ -169,6 +197,34 @@ pub fn conv2d_backward(
 ) -> Result<Vec<Dispatch>> {
     let p = check(cfg, x, dw, db, dy)?;
     expect_shape("conv2d", w, dw.shape())?;
+    if let Some(dx) = dx {
+        expect_shape("conv2d", dx, x.shape())?;
+    }
+    if gpu.kernels == Kernels::Tiled {
+        let g = p.geometry();
+        let mut dispatches = Vec::with_capacity(4);
+        if let Some(dx) = dx {
+            dispatches.push(gemm::backward_input(
+                gpu,
+                &g,
+                dy,
+                w.all(),
+                dx,
+                p.all_rows(),
+                false,
+            )?);
+        }
+        dispatches.extend(gemm::backward_weight(
+            gpu,
+            &g,
+            dy,
+            x,
+            dw.all(),
+            p.all_rows(),
+        )?);
+        dispatches.push(gemm::backward_bias(gpu, &g, dy, db)?);
+        return Ok(dispatches);
+    }
     let mut dispatches = Vec::with_capacity(3);
     if let Some(dx) = dx {
         expect_shape("conv2d", dx, x.shape())?;

@@ -3,8 +3,18 @@
 //! one dispatch per slice.
 
 use crate::error::{Error, Result};
+use crate::ops::gemm::{self, Geometry, Rows};
 use crate::ops::{expect_shape, launch, to_u32};
-use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, Shader, Tensor};
+use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, Kernels, Shader, Tensor};
+
+/// Below this batch a linear layer is matrix-vector work (and its weight gradient an outer
+/// product): a 64-wide GEMM tile would be mostly empty, so the one-output-per-invocation
+/// kernels (a GEMV and a rank-N update) run instead.
+const GEMV_BELOW_BATCH: usize = 64;
+
+fn use_tiled(gpu: &Gpu, batch: usize) -> bool {
+    gpu.kernels == Kernels::Tiled && batch >= GEMV_BELOW_BATCH
+}
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -74,6 +84,24 @@ pub fn linear_forward(
 ) -> Result<Vec<Dispatch>> {
     let dims = check(x, w, y)?;
     expect_shape("linear", b, &[dims.2])?;
+    if use_tiled(gpu, dims.0) {
+        let g = Geometry::linear(dims.0, dims.1, dims.2);
+        return per_row_slice(gpu, dims, |_, first, rows| {
+            let w_rows = w.slice(first * dims.1, rows * dims.1);
+            gemm::forward(
+                gpu,
+                &g,
+                x,
+                w_rows,
+                b,
+                y,
+                Rows {
+                    offset: first,
+                    per_group: rows,
+                },
+            )
+        });
+    }
     per_row_slice(gpu, dims, |p, first, rows| {
         let w_rows = w.slice(first * dims.1, rows * dims.1);
         let args = [
@@ -110,9 +138,14 @@ pub fn linear_backward(
     let (n, in_f, out_f) = dims;
     expect_shape("linear", dw, w.shape())?;
     expect_shape("linear", db, &[out_f])?;
-    let mut dispatches = Vec::new();
     if let Some(dx) = dx {
         expect_shape("linear", dx, x.shape())?;
+    }
+    if use_tiled(gpu, n) {
+        return linear_backward_tiled(gpu, dims, x, w, dy, dx, dw, db);
+    }
+    let mut dispatches = Vec::new();
+    if let Some(dx) = dx {
         dispatches.extend(per_row_slice(gpu, dims, |p, first, rows| {
             let w_rows = w.slice(first * in_f, rows * in_f);
             let args = [Arg::Read(dy.all()), Arg::Read(w_rows), Arg::Write(dx.all())];
@@ -155,5 +188,51 @@ pub fn linear_backward(
         &args,
         out_f,
     )?);
+    Ok(dispatches)
+}
+
+/// The tiled backward: per weight slice, the input gradient (accumulated over slices) and
+/// that slice's weight gradient; then the bias gradient.
+#[allow(clippy::too_many_arguments)]
+fn linear_backward_tiled(
+    gpu: &Gpu,
+    dims: (usize, usize, usize),
+    x: &Tensor,
+    w: &Tensor,
+    dy: &Tensor,
+    dx: Option<&Tensor>,
+    dw: &Tensor,
+    db: &Tensor,
+) -> Result<Vec<Dispatch>> {
+    let (n, in_f, out_f) = dims;
+    let g = Geometry::linear(n, in_f, out_f);
+    let mut dispatches = Vec::new();
+    for (k, (first, rows)) in binding_chunks(gpu, out_f, in_f).into_iter().enumerate() {
+        let (start, len) = (first * in_f, rows * in_f);
+        let r = Rows {
+            offset: first,
+            per_group: rows,
+        };
+        if let Some(dx) = dx {
+            dispatches.push(gemm::backward_input(
+                gpu,
+                &g,
+                dy,
+                w.slice(start, len),
+                dx,
+                r,
+                k > 0,
+            )?);
+        }
+        dispatches.extend(gemm::backward_weight(
+            gpu,
+            &g,
+            dy,
+            x,
+            dw.slice(start, len),
+            r,
+        )?);
+    }
+    dispatches.push(gemm::backward_bias(gpu, &g, dy, db)?);
     Ok(dispatches)
 }

@@ -6,12 +6,24 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::runtime::pipeline::PipelineCache;
+use crate::runtime::tensor::MemoryCounter;
 
 /// Optional features we use where the adapter has them; never required.
 pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
     .union(wgpu::Features::SUBGROUP)
     .union(wgpu::Features::TIMESTAMP_QUERY)
     .union(wgpu::Features::PIPELINE_CACHE);
+
+/// Which implementation the convolution and linear ops dispatch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kernels {
+    /// One invocation per output element: simple, and the oracle the tiled kernels are
+    /// tested against and benchmarked beside.
+    Plain,
+    /// Tiled implicit GEMM (`shaders/gemm.wgsl`).
+    #[default]
+    Tiled,
+}
 
 /// How to choose an adapter. `Default` honours `WGPU_BACKEND` and `WGPU_ADAPTER_NAME`.
 #[derive(Clone, Debug, Default)]
@@ -22,6 +34,7 @@ pub struct GpuOptions {
     pub adapter_name: Option<String>,
     /// Where to keep the driver's pipeline cache; `None` means the user cache directory.
     pub pipeline_cache_dir: Option<PathBuf>,
+    pub kernels: Kernels,
 }
 
 /// Parses a backend name as the `--backend` flag spells it.
@@ -42,6 +55,9 @@ pub struct Gpu {
     /// `None` for a wrapped device whose adapter we never saw.
     pub adapter_info: Option<wgpu::AdapterInfo>,
     pub pipelines: PipelineCache,
+    pub kernels: Kernels,
+    /// Tensor storage alive on this device, and its peak.
+    pub memory: Arc<MemoryCounter>,
 }
 
 impl Gpu {
@@ -108,6 +124,8 @@ impl Gpu {
             queue,
             adapter_info: Some(info),
             pipelines,
+            kernels: options.kernels,
+            memory: Arc::default(),
         })
     }
 
@@ -121,7 +139,15 @@ impl Gpu {
             queue,
             adapter_info: None,
             pipelines,
+            kernels: Kernels::default(),
+            memory: Arc::default(),
         }
+    }
+
+    /// The same device with another kernel choice (for benchmarks and oracle tests).
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        self.kernels = kernels;
+        self
     }
 
     pub fn limits(&self) -> wgpu::Limits {

@@ -48,8 +48,34 @@ pub struct Dispatch {
 }
 
 impl Gpu {
-    /// Compiles (or fetches) the pipeline and creates the bind group for one kernel call.
+    /// Compiles (or fetches) the pipeline and creates the bind group for a one-invocation-per-
+    /// element kernel: `call.threads` invocations of `WG` (an override) per workgroup.
     pub fn prepare(&self, call: KernelCall<'_>) -> Result<Dispatch> {
+        let workgroup = WORKGROUP_SIZE.min(self.limits().max_compute_invocations_per_workgroup);
+        let grid = self.grid(call.threads, workgroup)?;
+        self.prepare_with(call, &[("WG", f64::from(workgroup))], grid)
+    }
+
+    /// As [`Gpu::prepare`] for a kernel with a fixed workgroup size and an explicit grid
+    /// (the tiled GEMM: one workgroup per output tile).
+    pub fn prepare_grid(&self, call: KernelCall<'_>, grid: [usize; 3]) -> Result<Dispatch> {
+        let max = self.limits().max_compute_workgroups_per_dimension as usize;
+        if grid.iter().any(|&g| g > max) {
+            return Err(Error::Config(format!(
+                "{}: grid {grid:?} exceeds {max} workgroups per dimension",
+                call.entry
+            )));
+        }
+        let grid = grid.map(|g| g.max(1) as u32);
+        self.prepare_with(call, &[], grid)
+    }
+
+    fn prepare_with(
+        &self,
+        call: KernelCall<'_>,
+        constants: &[(&'static str, f64)],
+        workgroups: [u32; 3],
+    ) -> Result<Dispatch> {
         let mut accesses = vec![Access::Uniform];
         accesses.extend(call.args.iter().map(|a| match a {
             Arg::Uniform(_) => Access::Uniform,
@@ -57,14 +83,9 @@ impl Gpu {
             Arg::Write(_) => Access::ReadWrite,
             Arg::Texture(_) => Access::Texture,
         }));
-        let workgroup = WORKGROUP_SIZE.min(self.limits().max_compute_invocations_per_workgroup);
-        let kernel = self.pipelines.get(
-            &self.device,
-            call.shader,
-            call.entry,
-            &[("WG", f64::from(workgroup))],
-            &accesses,
-        )?;
+        let kernel =
+            self.pipelines
+                .get(&self.device, call.shader, call.entry, constants, &accesses)?;
         // Uniform buffers are read in 16-byte rows; pad so the struct never reads past the end.
         let mut params = call.params.to_vec();
         params.resize(params.len().div_ceil(16).max(1) * 16, 0);
@@ -99,7 +120,7 @@ impl Gpu {
             label: call.entry,
             pipeline: kernel.pipeline,
             bind_group,
-            workgroups: self.grid(call.threads, workgroup)?,
+            workgroups,
             _params: params_buffer,
         })
     }
@@ -188,6 +209,48 @@ impl Program {
                 }
             }
         }
+    }
+
+    /// Number of dispatches (what [`Program::record_timed`] needs two queries each for).
+    pub fn dispatch_count(&self) -> usize {
+        self.commands
+            .iter()
+            .filter(|c| matches!(c, Command::Dispatch(_)))
+            .count()
+    }
+
+    /// Records every dispatch in its own compute pass with GPU timestamps at its start and
+    /// end, queries `2·i` and `2·i + 1` of `queries` from `first_query`; returns each
+    /// dispatch's entry point in order. For profiling: separate passes cost a little.
+    pub fn record_timed(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        queries: &wgpu::QuerySet,
+        first_query: u32,
+    ) -> Vec<&'static str> {
+        let mut labels = Vec::new();
+        for command in &self.commands {
+            match command {
+                Command::Clear(tensor) => encoder.clear_buffer(tensor.buffer(), 0, None),
+                Command::Dispatch(d) => {
+                    let at = first_query + 2 * labels.len() as u32;
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some(d.label),
+                        timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                            query_set: queries,
+                            beginning_of_pass_write_index: Some(at),
+                            end_of_pass_write_index: Some(at + 1),
+                        }),
+                    });
+                    pass.set_pipeline(&d.pipeline);
+                    pass.set_bind_group(0, &d.bind_group, &[]);
+                    let [x, y, z] = d.workgroups;
+                    pass.dispatch_workgroups(x, y, z);
+                    labels.push(d.label);
+                }
+            }
+        }
+        labels
     }
 
     /// Records and submits the program on its own, reporting validation errors.

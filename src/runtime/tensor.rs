@@ -5,6 +5,7 @@
 //! ops that read such a tensor bind it in aligned slices (`Tensor::slice`) and dispatch once
 //! per slice.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -16,9 +17,51 @@ pub enum DType {
     U32,
 }
 
+/// Bytes of tensor storage alive on a device now, and the most there has been.
+#[derive(Debug, Default)]
+pub struct MemoryCounter {
+    current: AtomicU64,
+    peak: AtomicU64,
+}
+
+impl MemoryCounter {
+    pub fn current(&self) -> u64 {
+        self.current.load(Ordering::Relaxed)
+    }
+
+    pub fn peak(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    /// Starts a new peak measurement from what is alive now.
+    pub fn reset_peak(&self) {
+        self.peak.store(self.current(), Ordering::Relaxed);
+    }
+
+    fn add(&self, bytes: u64) {
+        let now = self.current.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+    }
+}
+
+/// A buffer that tells its device's counter when it is freed.
+#[derive(Debug)]
+struct TrackedBuffer {
+    buffer: wgpu::Buffer,
+    counter: Arc<MemoryCounter>,
+}
+
+impl Drop for TrackedBuffer {
+    fn drop(&mut self) {
+        self.counter
+            .current
+            .fetch_sub(self.buffer.size(), Ordering::Relaxed);
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Tensor {
-    buffer: Arc<wgpu::Buffer>,
+    buffer: Arc<TrackedBuffer>,
     shape: Vec<usize>,
     dtype: DType,
     name: Arc<str>,
@@ -52,7 +95,7 @@ impl Tensor {
         let t = Self::zeros_u32(gpu, name, shape)?;
         t.check_len(data.len())?;
         gpu.queue
-            .write_buffer(&t.buffer, 0, bytemuck::cast_slice(data));
+            .write_buffer(t.buffer(), 0, bytemuck::cast_slice(data));
         Ok(t)
     }
 
@@ -76,8 +119,12 @@ impl Tensor {
                 | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        gpu.memory.add(bytes);
         Ok(Self {
-            buffer: Arc::new(buffer),
+            buffer: Arc::new(TrackedBuffer {
+                buffer,
+                counter: gpu.memory.clone(),
+            }),
             shape: shape.to_vec(),
             dtype,
             name: name.into(),
@@ -101,7 +148,7 @@ impl Tensor {
     }
 
     pub fn buffer(&self) -> &wgpu::Buffer {
-        &self.buffer
+        &self.buffer.buffer
     }
 
     /// The same storage under another shape with as many elements (flatten is this).
@@ -149,7 +196,7 @@ impl Tensor {
     pub fn write_f32(&self, gpu: &Gpu, data: &[f32]) -> Result<()> {
         self.check_len(data.len())?;
         gpu.queue
-            .write_buffer(&self.buffer, 0, bytemuck::cast_slice(data));
+            .write_buffer(self.buffer(), 0, bytemuck::cast_slice(data));
         Ok(())
     }
 
@@ -177,7 +224,7 @@ impl Tensor {
         let mut encoder = gpu
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
-        encoder.copy_buffer_to_buffer(&self.buffer, 0, &staging, 0, bytes);
+        encoder.copy_buffer_to_buffer(self.buffer(), 0, &staging, 0, bytes);
         gpu.queue.submit([encoder.finish()]);
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
@@ -235,7 +282,7 @@ impl TensorSlice<'_> {
             });
         }
         Ok(wgpu::BufferBinding {
-            buffer: &self.tensor.buffer,
+            buffer: self.tensor.buffer(),
             offset,
             size: wgpu::BufferSize::new(size),
         })

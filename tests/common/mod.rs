@@ -23,6 +23,24 @@ pub fn gpu() -> &'static Gpu {
     })
 }
 
+/// The same adapter with the plain (one-invocation-per-output) kernels: the oracle the tiled
+/// kernels are checked against, itself checked against the same references.
+pub fn plain_gpu() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        let options = GpuOptions {
+            kernels: alexnet_wgpu::runtime::Kernels::Plain,
+            ..Default::default()
+        };
+        Gpu::new(&options).expect("a wgpu adapter (install mesa-vulkan-drivers)")
+    })
+}
+
+/// Both kernel families, for tests that must hold for each.
+pub fn gpus() -> [(&'static str, &'static Gpu); 2] {
+    [("tiled", gpu()), ("plain", plain_gpu())]
+}
+
 /// Runs prepared dispatches once and waits.
 pub fn run(gpu: &Gpu, dispatches: impl IntoIterator<Item = Dispatch>) {
     let mut program = Program::new();

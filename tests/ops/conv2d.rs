@@ -2,7 +2,9 @@ use alexnet_wgpu::ops::conv2d::{conv2d_backward, conv2d_forward, Conv2dConfig};
 
 use crate::common::gradcheck::{self, program, GradCase};
 use crate::common::reference::{self as cpu, to_f64};
-use crate::common::{assert_close, gpu, Fixture, Rng};
+use alexnet_wgpu::Gpu;
+
+use crate::common::{assert_close, gpus, Fixture, Rng};
 
 /// (input shape, config) — AlexNet's conv1, conv2, conv3/4 forms plus odd sizes.
 fn cases() -> Vec<([usize; 4], Conv2dConfig)> {
@@ -21,11 +23,19 @@ fn cases() -> Vec<([usize; 4], Conv2dConfig)> {
         ([2, 6, 5, 6], cfg(6, 6, 3, 1, 1, 1)),
         ([1, 6, 6, 5], cfg(6, 9, 3, 1, 1, 3)),
         ([2, 2, 4, 3], cfg(2, 4, 1, 1, 0, 1)),
+        // A weight-gradient reduction of 4·47·47 = 8836 terms: the tiled kernel splits it.
+        ([4, 3, 47, 47], cfg(3, 4, 3, 1, 1, 1)),
     ]
 }
 
-fn case(xs: [usize; 4], cfg: Conv2dConfig, x: Vec<f32>, w: Vec<f32>, b: Vec<f32>) -> GradCase {
-    let gpu = gpu();
+fn case(
+    gpu: &'static Gpu,
+    xs: [usize; 4],
+    cfg: Conv2dConfig,
+    x: Vec<f32>,
+    w: Vec<f32>,
+    b: Vec<f32>,
+) -> GradCase {
     let (oh, ow) = cfg.output_hw(xs[2], xs[3]).unwrap();
     let inputs = vec![
         ("x", xs.to_vec(), x),
@@ -45,21 +55,32 @@ fn case(xs: [usize; 4], cfg: Conv2dConfig, x: Vec<f32>, w: Vec<f32>, b: Vec<f32>
     )
 }
 
-fn random_case(rng: &mut Rng, xs: [usize; 4], cfg: Conv2dConfig) -> (GradCase, [Vec<f32>; 3]) {
+fn random_case(
+    gpu: &'static Gpu,
+    rng: &mut Rng,
+    xs: [usize; 4],
+    cfg: Conv2dConfig,
+) -> (GradCase, [Vec<f32>; 3]) {
     let ws = cfg.weight_shape();
     let x = rng.normals(xs.iter().product(), 1.0);
     let w = rng.normals(ws.iter().product(), 0.3);
     let b = rng.normals(cfg.out_channels, 1.0);
-    (case(xs, cfg, x.clone(), w.clone(), b.clone()), [x, w, b])
+    (
+        case(gpu, xs, cfg, x.clone(), w.clone(), b.clone()),
+        [x, w, b],
+    )
 }
 
 #[test]
 fn conv2d_forward_and_backward_match_cpu_reference() {
     let mut rng = Rng::new(1);
-    for (xs, cfg) in cases() {
-        let (c, [x, w, b]) = random_case(&mut rng, xs, cfg);
+    for ((kernels, gpu), (xs, cfg)) in gpus()
+        .into_iter()
+        .flat_map(|g| cases().into_iter().map(move |c| (g, c)))
+    {
+        let (c, [x, w, b]) = random_case(gpu, &mut rng, xs, cfg);
         let dy = rng.normals(c.output.numel(), 1.0);
-        let (y, grads) = c.evaluate(gpu(), &[&x, &w, &b], &dy);
+        let (y, grads) = c.evaluate(gpu, &[&x, &w, &b], &dy);
         let p = cpu::Conv2dParams {
             stride: cfg.stride,
             padding: cfg.padding,
@@ -70,7 +91,7 @@ fn conv2d_forward_and_backward_match_cpu_reference() {
         let (dx, dw, db) = cpu::conv2d_backward(&to_f64(&x), xs, &to_f64(&w), ws, &to_f64(&dy), &p);
         // f32 sums of up to C/G·K² terms: PyTorch's own float32 lands ~1e-7 from float64.
         let tol = 1e-5;
-        let what = format!("conv2d {xs:?} {cfg:?}");
+        let what = format!("conv2d ({kernels}) {xs:?} {cfg:?}");
         assert_close(&format!("{what} y"), &y, &y_ref, tol);
         assert_close(&format!("{what} dx"), &grads[0], &dx, tol);
         assert_close(&format!("{what} dweight"), &grads[1], &dw, tol);
@@ -81,11 +102,20 @@ fn conv2d_forward_and_backward_match_cpu_reference() {
 #[test]
 fn conv2d_backward_matches_finite_differences() {
     let mut rng = Rng::new(2);
-    for (xs, cfg) in cases().into_iter().skip(1).take(3) {
-        let (c, _) = random_case(&mut rng, xs, cfg);
-        // Conv is linear in each input, so only f32 rounding of the forward separates the two
-        // (observed ~2e-5): 1e-3.
-        gradcheck::check(gpu(), &format!("conv2d {cfg:?}"), &c, 24, 1e-2, 1e-3);
+    for (kernels, gpu) in gpus() {
+        for (xs, cfg) in cases().into_iter().skip(1).take(3) {
+            let (c, _) = random_case(gpu, &mut rng, xs, cfg);
+            // Conv is linear in each input, so only f32 rounding of the forward separates the
+            // two (observed ~2e-5): 1e-3.
+            gradcheck::check(
+                gpu,
+                &format!("conv2d ({kernels}) {cfg:?}"),
+                &c,
+                24,
+                1e-2,
+                1e-3,
+            );
+        }
     }
 }
 
@@ -107,16 +137,49 @@ fn conv2d_matches_pytorch() {
             padding: f.meta_usize("padding"),
             groups: f.meta_usize("groups"),
         };
-        let c = case(xs, cfg, f.f32("x"), f.f32("weight"), f.f32("bias"));
-        let (y, g) = c.evaluate(
-            gpu(),
-            &[&f.f32("x"), &f.f32("weight"), &f.f32("bias")],
-            &f.f32("dy"),
+        let inputs = [f.f32("x"), f.f32("weight"), f.f32("bias")];
+        for (kernels, gpu) in gpus() {
+            eprintln!("{kernels} kernels:");
+            let c = case(
+                gpu,
+                xs,
+                cfg,
+                inputs[0].clone(),
+                inputs[1].clone(),
+                inputs[2].clone(),
+            );
+            let (y, g) = c.evaluate(gpu, &[&inputs[0], &inputs[1], &inputs[2]], &f.f32("dy"));
+            // Within 10× PyTorch's float32 error (~1e-7 here), never asked below 1e-6.
+            f.assert_matches("y", &y, 10.0, 1e-6);
+            f.assert_matches("dx", &g[0], 10.0, 1e-6);
+            f.assert_matches("dweight", &g[1], 10.0, 1e-6);
+            f.assert_matches("dbias", &g[2], 10.0, 1e-6);
+        }
+    }
+}
+
+#[test]
+fn conv2d_input_gradient_is_assigned_and_parameter_gradients_accumulate() {
+    let mut rng = Rng::new(3);
+    for (kernels, gpu) in gpus() {
+        let (xs, cfg) = cases()[2];
+        let (c, [x, w, b]) = random_case(gpu, &mut rng, xs, cfg);
+        let dy = rng.normals(c.output.numel(), 1.0);
+        let (_, once) = c.evaluate(gpu, &[&x, &w, &b], &dy);
+        c.backward.run(gpu).unwrap();
+        let twice: Vec<Vec<f32>> = c.grads.iter().map(|g| g.read_f32(gpu).unwrap()).collect();
+        assert_eq!(
+            twice[0], once[0],
+            "{kernels}: dx must be overwritten, not accumulated"
         );
-        // Within 10× PyTorch's float32 error (~1e-7 here), never asked below 1e-6.
-        f.assert_matches("y", &y, 10.0, 1e-6);
-        f.assert_matches("dx", &g[0], 10.0, 1e-6);
-        f.assert_matches("dweight", &g[1], 10.0, 1e-6);
-        f.assert_matches("dbias", &g[2], 10.0, 1e-6);
+        for (i, name) in [(1, "dweight"), (2, "dbias")] {
+            let doubled: Vec<f64> = once[i].iter().map(|&v| 2.0 * f64::from(v)).collect();
+            assert_close(
+                &format!("{kernels}: {name} after two backward passes"),
+                &twice[i],
+                &doubled,
+                1e-6,
+            );
+        }
     }
 }

@@ -2,10 +2,19 @@ use alexnet_wgpu::ops::linear::{linear_backward, linear_forward};
 
 use crate::common::gradcheck::{self, GradCase};
 use crate::common::reference::{self as cpu, to_f64};
-use crate::common::{assert_close, gpu, Fixture, Rng};
+use alexnet_wgpu::Gpu;
 
-fn case(n: usize, in_f: usize, out_f: usize, x: Vec<f32>, w: Vec<f32>, b: Vec<f32>) -> GradCase {
-    let gpu = gpu();
+use crate::common::{assert_close, gpus, Fixture, Rng};
+
+fn case(
+    gpu: &'static Gpu,
+    n: usize,
+    in_f: usize,
+    out_f: usize,
+    x: Vec<f32>,
+    w: Vec<f32>,
+    b: Vec<f32>,
+) -> GradCase {
     let inputs = vec![
         ("x", vec![n, in_f], x),
         ("weight", vec![out_f, in_f], w),
@@ -18,12 +27,18 @@ fn case(n: usize, in_f: usize, out_f: usize, x: Vec<f32>, w: Vec<f32>, b: Vec<f3
     })
 }
 
-fn random(rng: &mut Rng, n: usize, in_f: usize, out_f: usize) -> (GradCase, [Vec<f32>; 3]) {
+fn random(
+    gpu: &'static Gpu,
+    rng: &mut Rng,
+    n: usize,
+    in_f: usize,
+    out_f: usize,
+) -> (GradCase, [Vec<f32>; 3]) {
     let x = rng.normals(n * in_f, 1.0);
     let w = rng.normals(out_f * in_f, 0.2);
     let b = rng.normals(out_f, 1.0);
     (
-        case(n, in_f, out_f, x.clone(), w.clone(), b.clone()),
+        case(gpu, n, in_f, out_f, x.clone(), w.clone(), b.clone()),
         [x, w, b],
     )
 }
@@ -31,15 +46,26 @@ fn random(rng: &mut Rng, n: usize, in_f: usize, out_f: usize) -> (GradCase, [Vec
 #[test]
 fn linear_forward_and_backward_match_cpu_reference() {
     let mut rng = Rng::new(11);
-    for (n, in_f, out_f) in [(3, 10, 7), (1, 37, 5), (5, 64, 33)] {
-        let (c, [x, w, b]) = random(&mut rng, n, in_f, out_f);
+    // Batches of 64 and more take the tiled GEMM; smaller ones the GEMV kernels.
+    let shapes = [
+        (3, 10, 7),
+        (1, 37, 5),
+        (5, 64, 33),
+        (70, 50, 33),
+        (64, 130, 65),
+    ];
+    for ((kernels, gpu), (n, in_f, out_f)) in gpus()
+        .into_iter()
+        .flat_map(|g| shapes.into_iter().map(move |s| (g, s)))
+    {
+        let (c, [x, w, b]) = random(gpu, &mut rng, n, in_f, out_f);
         let dy = rng.normals(n * out_f, 1.0);
-        let (y, g) = c.evaluate(gpu(), &[&x, &w, &b], &dy);
+        let (y, g) = c.evaluate(gpu, &[&x, &w, &b], &dy);
         let (x64, w64) = (to_f64(&x), to_f64(&w));
         let y_ref = cpu::linear_forward(&x64, n, in_f, &w64, out_f, &to_f64(&b));
         let (dx, dw, db) = cpu::linear_backward(&x64, n, in_f, &w64, out_f, &to_f64(&dy));
-        let what = format!("linear {n}x{in_f}->{out_f}");
-        // Dot products of ≤ 64 terms in f32: ~1e-7 relative, as PyTorch's float32.
+        let what = format!("linear ({kernels}) {n}x{in_f}->{out_f}");
+        // Dot products of ≤ 130 terms in f32: ~1e-7 relative, as PyTorch's float32.
         assert_close(&format!("{what} y"), &y, &y_ref, 1e-6);
         assert_close(&format!("{what} dx"), &g[0], &dx, 1e-6);
         assert_close(&format!("{what} dweight"), &g[1], &dw, 1e-6);
@@ -49,8 +75,19 @@ fn linear_forward_and_backward_match_cpu_reference() {
 
 #[test]
 fn linear_backward_matches_finite_differences() {
-    let (c, _) = random(&mut Rng::new(12), 4, 9, 6);
-    gradcheck::check(gpu(), "linear", &c, 30, 1e-2, 1e-3);
+    for (kernels, gpu) in gpus() {
+        for batch in [4, 64] {
+            let (c, _) = random(gpu, &mut Rng::new(12), batch, 9, 6);
+            gradcheck::check(
+                gpu,
+                &format!("linear ({kernels}) batch {batch}"),
+                &c,
+                30,
+                1e-2,
+                1e-3,
+            );
+        }
+    }
 }
 
 #[test]
@@ -58,15 +95,23 @@ fn linear_matches_pytorch() {
     let f = Fixture::load("linear");
     let [n, in_f]: [usize; 2] = f.shape("x").try_into().unwrap();
     let out_f = f.shape("weight")[0];
-    let c = case(n, in_f, out_f, f.f32("x"), f.f32("weight"), f.f32("bias"));
-    let (y, g) = c.evaluate(
-        gpu(),
-        &[&f.f32("x"), &f.f32("weight"), &f.f32("bias")],
-        &f.f32("dy"),
-    );
-    // Within 10× PyTorch's float32 error (~4e-8), never asked below 5e-7.
-    f.assert_matches("y", &y, 10.0, 5e-7);
-    f.assert_matches("dx", &g[0], 10.0, 5e-7);
-    f.assert_matches("dweight", &g[1], 10.0, 5e-7);
-    f.assert_matches("dbias", &g[2], 10.0, 5e-7);
+    let inputs = [f.f32("x"), f.f32("weight"), f.f32("bias")];
+    for (kernels, gpu) in gpus() {
+        eprintln!("{kernels} kernels:");
+        let c = case(
+            gpu,
+            n,
+            in_f,
+            out_f,
+            inputs[0].clone(),
+            inputs[1].clone(),
+            inputs[2].clone(),
+        );
+        let (y, g) = c.evaluate(gpu, &[&inputs[0], &inputs[1], &inputs[2]], &f.f32("dy"));
+        // Within 10× PyTorch's float32 error (~4e-8), never asked below 5e-7.
+        f.assert_matches("y", &y, 10.0, 5e-7);
+        f.assert_matches("dx", &g[0], 10.0, 5e-7);
+        f.assert_matches("dweight", &g[1], 10.0, 5e-7);
+        f.assert_matches("dbias", &g[2], 10.0, 5e-7);
+    }
 }

@@ -1,0 +1,289 @@
+//! The benchmark behind `alexnet bench`: inference and training images/s and achieved
+//! GFLOP/s for the plain kernels (the baseline) and the tiled ones on the same adapter in the
+//! same run, the speed-up ratio, peak GPU memory, start-up (pipeline compile) time, and per-
+//! layer GPU times from timestamp queries where the adapter has them.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::model::summary::summarize;
+use crate::model::{AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
+use crate::runtime::{Gpu, GpuOptions, Kernels, Program};
+use crate::train::{train_step, Optimizer, OptimizerConfig};
+
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    pub models: Vec<AlexNetConfig>,
+    pub image_size: usize,
+    pub inference_batches: Vec<usize>,
+    pub training_batches: Vec<usize>,
+    /// Timed iterations per measurement (after one warm-up).
+    pub iterations: usize,
+    pub profile_layers: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Measurement {
+    pub model: String,
+    pub mode: &'static str,
+    pub batch: usize,
+    pub kernels: &'static str,
+    pub images_per_sec: f64,
+    pub seconds_per_iteration: f64,
+    pub gflops: f64,
+    pub peak_memory_bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Speedup {
+    pub model: String,
+    pub mode: &'static str,
+    pub batch: usize,
+    pub tiled_over_plain: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerTime {
+    pub model: String,
+    pub mode: &'static str,
+    pub batch: usize,
+    pub kernels: &'static str,
+    pub layer: String,
+    pub milliseconds: f64,
+    pub gflops: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub adapter: String,
+    pub backend: String,
+    pub driver: String,
+    pub image_size: usize,
+    pub first_plan_seconds: f64,
+    pub pipelines_compiled: u64,
+    pub pipeline_compile_seconds: f64,
+    pub driver_pipeline_cache: bool,
+    pub measurements: Vec<Measurement>,
+    pub speedups: Vec<Speedup>,
+    pub layers: Vec<LayerTime>,
+}
+
+/// A program to profile, its `(layer, dispatch count)` spans, and a suffix for its layers.
+type Profiled<'a> = (&'a Program, &'a [(String, usize)], &'static str);
+
+fn kernel_name(k: Kernels) -> &'static str {
+    match k {
+        Kernels::Plain => "plain",
+        Kernels::Tiled => "tiled",
+    }
+}
+
+fn model_name(c: &AlexNetConfig) -> String {
+    let full = c.arch_default_channels();
+    format!("{:?} x{:.3}", c.arch, c.channels[0] as f64 / full[0] as f64).to_lowercase()
+}
+
+/// Runs every measurement with the plain kernels, then with the tiled ones, each on a fresh
+/// device of the adapter `options` selects.
+pub fn run(options: &GpuOptions, cfg: &BenchConfig) -> Result<Report> {
+    let mut measurements = Vec::new();
+    let mut layers = Vec::new();
+    let mut startup = None;
+    let mut adapter = None;
+    for kernels in [Kernels::Plain, Kernels::Tiled] {
+        let gpu = Gpu::new(&GpuOptions {
+            kernels,
+            ..options.clone()
+        })?;
+        adapter = gpu.adapter_info.clone();
+        for model_cfg in &cfg.models {
+            let model = AlexNet::new(&gpu, model_cfg.clone())?;
+            model.initialize(&gpu, Init::PyTorch, 0)?;
+            let macs: u64 = summarize(model_cfg, cfg.image_size)?
+                .iter()
+                .map(|r| r.multiply_adds)
+                .sum();
+            let cases = cfg
+                .inference_batches
+                .iter()
+                .map(|&b| (false, b))
+                .chain(cfg.training_batches.iter().map(|&b| (true, b)));
+            for (training, batch) in cases {
+                let start = Instant::now();
+                gpu.memory.reset_peak();
+                let plan = Plan::new(
+                    &gpu,
+                    &model,
+                    PlanOptions {
+                        batch,
+                        image_h: cfg.image_size,
+                        image_w: cfg.image_size,
+                        training,
+                        input_grad: false,
+                    },
+                )?;
+                let mut optimizer = if training {
+                    Some(Optimizer::new(&gpu, &model, OptimizerConfig::sgd())?)
+                } else {
+                    None
+                };
+                let mut step = |gpu: &Gpu| -> Result<()> {
+                    match optimizer.as_mut() {
+                        Some(o) => train_step(gpu, &plan, o, 0),
+                        None => plan.forward.run(gpu),
+                    }
+                };
+                step(&gpu)?;
+                gpu.wait()?;
+                if startup.is_none() && kernels == Kernels::Tiled {
+                    let stats = gpu.pipelines.stats();
+                    startup = Some((
+                        start.elapsed().as_secs_f64(),
+                        stats.misses,
+                        stats.compile_time.as_secs_f64(),
+                        gpu.pipelines.has_driver_cache(),
+                    ));
+                }
+                let timed = Instant::now();
+                for _ in 0..cfg.iterations {
+                    step(&gpu)?;
+                }
+                gpu.wait()?;
+                let per_iter = timed.elapsed().as_secs_f64() / cfg.iterations.max(1) as f64;
+                let flops_per_image = 2.0 * macs as f64 * if training { 3.0 } else { 1.0 };
+                let mode = if training { "training" } else { "inference" };
+                measurements.push(Measurement {
+                    model: model_name(model_cfg),
+                    mode,
+                    batch,
+                    kernels: kernel_name(kernels),
+                    images_per_sec: batch as f64 / per_iter,
+                    seconds_per_iteration: per_iter,
+                    gflops: flops_per_image * batch as f64 / per_iter / 1e9,
+                    peak_memory_bytes: gpu.memory.peak(),
+                });
+                log::info!("{:?}", measurements.last().unwrap());
+                if cfg.profile_layers
+                    && gpu
+                        .device
+                        .features()
+                        .contains(wgpu::Features::TIMESTAMP_QUERY)
+                {
+                    let programs: Vec<Profiled<'_>> = if training {
+                        vec![
+                            (&plan.forward, &plan.forward_spans, ""),
+                            (&plan.backward, &plan.backward_spans, " (backward)"),
+                        ]
+                    } else {
+                        vec![(&plan.forward, &plan.forward_spans, "")]
+                    };
+                    let row_macs: BTreeMap<String, u64> = summarize(model_cfg, cfg.image_size)?
+                        .into_iter()
+                        .map(|r| (r.name, r.multiply_adds))
+                        .collect();
+                    for (layer, ms) in profile(&gpu, &programs)? {
+                        let base = layer.trim_end_matches(" (backward)");
+                        let factor = if layer.ends_with("(backward)") {
+                            2.0
+                        } else {
+                            1.0
+                        };
+                        let gflops = row_macs
+                            .get(base)
+                            .filter(|&&m| m > 0 && ms > 0.0)
+                            .map(|&m| factor * 2.0 * m as f64 * batch as f64 / (ms * 1e-3) / 1e9);
+                        layers.push(LayerTime {
+                            model: model_name(model_cfg),
+                            mode,
+                            batch,
+                            kernels: kernel_name(kernels),
+                            layer,
+                            milliseconds: ms,
+                            gflops,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let speedups = speedups(&measurements);
+    let (first_plan_seconds, pipelines_compiled, pipeline_compile_seconds, driver_pipeline_cache) =
+        startup.unwrap_or_default();
+    let info = adapter.ok_or_else(|| Error::Config("no adapter".into()))?;
+    Ok(Report {
+        adapter: info.name,
+        backend: format!("{:?}", info.backend),
+        driver: format!("{} {}", info.driver, info.driver_info),
+        image_size: cfg.image_size,
+        first_plan_seconds,
+        pipelines_compiled,
+        pipeline_compile_seconds,
+        driver_pipeline_cache,
+        measurements,
+        speedups,
+        layers,
+    })
+}
+
+fn speedups(measurements: &[Measurement]) -> Vec<Speedup> {
+    measurements
+        .iter()
+        .filter(|m| m.kernels == "tiled")
+        .filter_map(|t| {
+            let base = measurements.iter().find(|p| {
+                p.kernels == "plain" && p.model == t.model && p.mode == t.mode && p.batch == t.batch
+            })?;
+            Some(Speedup {
+                model: t.model.clone(),
+                mode: t.mode,
+                batch: t.batch,
+                tiled_over_plain: t.images_per_sec / base.images_per_sec,
+            })
+        })
+        .collect()
+}
+
+/// Milliseconds per layer for one run of `programs`, from timestamps around each dispatch.
+fn profile(gpu: &Gpu, programs: &[Profiled<'_>]) -> Result<Vec<(String, f64)>> {
+    let count: usize = programs.iter().map(|(p, _, _)| p.dispatch_count()).sum();
+    let queries = gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
+        label: Some("profile"),
+        ty: wgpu::QueryType::Timestamp,
+        count: (2 * count) as u32,
+    });
+    let bytes = (2 * count * 8) as u64;
+    let resolve = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("timestamps"),
+        size: bytes,
+        usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let readback = crate::runtime::Tensor::zeros(gpu, "timestamps", &[2 * count * 2])?;
+    gpu.submit("profiling", |encoder| {
+        let mut first = 0;
+        for (program, _, _) in programs {
+            first += 2 * program.record_timed(encoder, &queries, first).len() as u32;
+        }
+        encoder.resolve_query_set(&queries, 0..(2 * count) as u32, &resolve, 0);
+        encoder.copy_buffer_to_buffer(&resolve, 0, readback.buffer(), 0, bytes);
+    })?;
+    let raw: Vec<u64> = bytemuck::cast_slice(&readback.read_u32(gpu)?).to_vec();
+    let period_ns = f64::from(gpu.queue.get_timestamp_period());
+    let mut times = Vec::new();
+    let mut index = 0;
+    for (_, spans, suffix) in programs {
+        for (layer, n) in spans.iter() {
+            let ms: f64 = (index..index + n)
+                .map(|i| raw[2 * i + 1].saturating_sub(raw[2 * i]) as f64 * period_ns / 1e6)
+                .sum();
+            index += n;
+            if *n > 0 {
+                times.push((format!("{layer}{suffix}"), ms));
+            }
+        }
+    }
+    Ok(times)
+}

@@ -1,0 +1,291 @@
+//! Tiled implicit GEMM (`shaders/gemm.wgsl`): the fast path of Conv2d and Linear — forward,
+//! input gradient, weight gradient (split-K with a deterministic reduction) and the bias
+//! gradient. The conv2d and linear modules choose it when `gpu.kernels` is `Tiled`; a linear
+//! layer is the 1×1 convolution of a 1×1 image.
+
+use crate::error::Result;
+use crate::ops::{launch, to_u32};
+use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Shader, Tensor, TensorSlice};
+
+/// Output tile of one workgroup (must match `BM`, `BN` in the shader).
+const TILE_M: usize = 64;
+const TILE_N: usize = 64;
+/// Reduction depth of one tile step (`BK`).
+const TILE_K: usize = 16;
+/// Aim for weight-gradient reductions of about this length per workgroup.
+const SPLIT_K_TARGET: usize = 2048;
+
+/// A convolution's shape (a linear layer: every spatial size 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub batch: usize,
+    pub in_channels: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub out_channels: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    pub kernel_h: usize,
+    pub kernel_w: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub groups: usize,
+}
+
+impl Geometry {
+    pub fn linear(batch: usize, in_features: usize, out_features: usize) -> Self {
+        Self {
+            batch,
+            in_channels: in_features,
+            in_h: 1,
+            in_w: 1,
+            out_channels: out_features,
+            out_h: 1,
+            out_w: 1,
+            kernel_h: 1,
+            kernel_w: 1,
+            stride: 1,
+            padding: 0,
+            groups: 1,
+        }
+    }
+
+    fn taps(&self) -> usize {
+        self.kernel_h * self.kernel_w
+    }
+
+    fn cin_per_group(&self) -> usize {
+        self.in_channels / self.groups
+    }
+}
+
+/// Which rows of the weight a dispatch sees: `rows_per_group` rows per group, the first of
+/// them global row `row_offset` (0 unless the weight is bound in slices).
+#[derive(Clone, Copy, Debug)]
+pub struct Rows {
+    pub offset: usize,
+    pub per_group: usize,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct GemmParams {
+    geometry: [u32; 12],
+    row_offset: u32,
+    rows_per_group: u32,
+    accumulate: u32,
+    relu: u32,
+    k_split: u32,
+    k_chunk: u32,
+}
+
+fn params(
+    g: &Geometry,
+    rows: Rows,
+    accumulate: bool,
+    relu: bool,
+    k_split: usize,
+    k_chunk: usize,
+) -> Result<GemmParams> {
+    let v = [
+        g.batch,
+        g.in_channels,
+        g.in_h,
+        g.in_w,
+        g.out_channels,
+        g.out_h,
+        g.out_w,
+        g.kernel_h,
+        g.kernel_w,
+        g.stride,
+        g.padding,
+        g.groups,
+    ];
+    let mut geometry = [0u32; 12];
+    for (dst, &src) in geometry.iter_mut().zip(&v) {
+        *dst = to_u32("gemm", "size", src)?;
+    }
+    to_u32(
+        "gemm",
+        "input elements",
+        g.batch * g.in_channels * g.in_h * g.in_w,
+    )?;
+    to_u32(
+        "gemm",
+        "output elements",
+        g.batch * g.out_channels * g.out_h * g.out_w,
+    )?;
+    Ok(GemmParams {
+        geometry,
+        row_offset: rows.offset as u32,
+        rows_per_group: rows.per_group as u32,
+        accumulate: u32::from(accumulate),
+        relu: u32::from(relu),
+        k_split: k_split as u32,
+        k_chunk: k_chunk as u32,
+    })
+}
+
+/// A GEMM dispatch over an `m × n` output per group, `depth` workgroups deep.
+fn tiled(
+    gpu: &Gpu,
+    entry: &'static str,
+    p: &GemmParams,
+    args: &[Arg<'_>],
+    m: usize,
+    n: usize,
+    depth: usize,
+) -> Result<Dispatch> {
+    gpu.prepare_grid(
+        KernelCall {
+            shader: Shader::Gemm,
+            entry,
+            params: bytemuck::bytes_of(p),
+            args,
+            threads: 0,
+        },
+        [n.div_ceil(TILE_N), m.div_ceil(TILE_M), depth],
+    )
+}
+
+/// `y = conv(x, w rows) + b` (optionally ReLU'd) for the output channels `rows` covers.
+pub fn forward(
+    gpu: &Gpu,
+    g: &Geometry,
+    x: &Tensor,
+    w: TensorSlice<'_>,
+    b: &Tensor,
+    y: &Tensor,
+    rows: Rows,
+) -> Result<Dispatch> {
+    let p = params(g, rows, false, false, 1, 0)?;
+    let args = [
+        Arg::Read(w),
+        Arg::Read(x.all()),
+        Arg::Read(b.all()),
+        Arg::Write(y.all()),
+    ];
+    let n = g.batch * g.out_h * g.out_w;
+    tiled(gpu, "gemm_forward", &p, &args, rows.per_group, n, g.groups)
+}
+
+/// `dx (+)= conv_transpose(dy, w rows)`: `accumulate` adds to what earlier slices wrote.
+pub fn backward_input(
+    gpu: &Gpu,
+    g: &Geometry,
+    dy: &Tensor,
+    w: TensorSlice<'_>,
+    dx: &Tensor,
+    rows: Rows,
+    accumulate: bool,
+) -> Result<Dispatch> {
+    let p = params(g, rows, accumulate, false, 1, 0)?;
+    // Binding 3 is unused by this entry point; any buffer fills it.
+    let args = [
+        Arg::Read(w),
+        Arg::Read(dy.all()),
+        Arg::Read(w),
+        Arg::Write(dx.all()),
+    ];
+    let n = g.batch * g.in_h * g.in_w;
+    tiled(
+        gpu,
+        "gemm_backward_input",
+        &p,
+        &args,
+        g.cin_per_group(),
+        n,
+        g.groups,
+    )
+}
+
+/// `dw rows += dyᵀ · im2col(x)`, split along the reduction when it is long, with the
+/// partial sums reduced in a fixed order.
+pub fn backward_weight(
+    gpu: &Gpu,
+    g: &Geometry,
+    dy: &Tensor,
+    x: &Tensor,
+    dw: TensorSlice<'_>,
+    rows: Rows,
+) -> Result<Vec<Dispatch>> {
+    let reduction = g.batch * g.out_h * g.out_w;
+    let row_len = g.cin_per_group() * g.taps();
+    let k_split = reduction.div_ceil(SPLIT_K_TARGET).clamp(1, 64);
+    let k_chunk = reduction.div_ceil(k_split).div_ceil(TILE_K) * TILE_K;
+    let k_split = reduction.div_ceil(k_chunk);
+    let p = params(g, rows, false, false, k_split, k_chunk)?;
+    let weights = g.groups * rows.per_group * row_len;
+    let depth = g.groups * k_split;
+    if k_split == 1 {
+        let args = [
+            Arg::Read(dy.all()),
+            Arg::Read(x.all()),
+            Arg::Read(dy.all()),
+            Arg::Write(dw),
+        ];
+        return Ok(vec![tiled(
+            gpu,
+            "gemm_backward_weight",
+            &p,
+            &args,
+            rows.per_group,
+            row_len,
+            depth,
+        )?]);
+    }
+    let partial = Tensor::zeros(gpu, "split-k partial sums", &[k_split, weights])?;
+    let args = [
+        Arg::Read(dy.all()),
+        Arg::Read(x.all()),
+        Arg::Read(dy.all()),
+        Arg::Write(partial.all()),
+    ];
+    let split = tiled(
+        gpu,
+        "gemm_backward_weight",
+        &p,
+        &args,
+        rows.per_group,
+        row_len,
+        depth,
+    )?;
+    #[repr(C)]
+    #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct ReduceParams {
+        count: u32,
+        splits: u32,
+    }
+    let rp = ReduceParams {
+        count: weights as u32,
+        splits: k_split as u32,
+    };
+    let args = [Arg::Read(partial.all()), Arg::Write(dw)];
+    let reduce = launch(gpu, Shader::Gemm, "gemm_splitk_reduce", &rp, &args, weights)?;
+    Ok(vec![split, reduce])
+}
+
+/// `db += Σ_{b, pixel} dy`, one workgroup per output channel.
+pub fn backward_bias(gpu: &Gpu, g: &Geometry, dy: &Tensor, db: &Tensor) -> Result<Dispatch> {
+    let rows = Rows {
+        offset: 0,
+        per_group: g.out_channels / g.groups,
+    };
+    let p = params(g, rows, false, false, 1, 0)?;
+    let args = [
+        Arg::Read(dy.all()),
+        Arg::Read(dy.all()),
+        Arg::Read(dy.all()),
+        Arg::Write(db.all()),
+    ];
+    gpu.prepare_grid(
+        KernelCall {
+            shader: Shader::Gemm,
+            entry: "gemm_bias_reduce",
+            params: bytemuck::bytes_of(&p),
+            args: &args,
+            threads: 0,
+        },
+        [g.out_channels, 1, 1],
+    )
+}
