@@ -14,10 +14,11 @@ pub enum Shader {
     Sgd,
     Adam,
     Preprocess,
+    Finite,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 11] = [
+    pub const ALL: [Shader; 12] = [
         Shader::Conv2d,
         Shader::Relu,
         Shader::Lrn,
@@ -29,6 +30,7 @@ impl Shader {
         Shader::Sgd,
         Shader::Adam,
         Shader::Preprocess,
+        Shader::Finite,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +46,7 @@ impl Shader {
             Shader::Sgd => "sgd",
             Shader::Adam => "adam",
             Shader::Preprocess => "preprocess",
+            Shader::Finite => "finite",
         }
     }
 
@@ -60,6 +63,7 @@ impl Shader {
             Shader::Sgd => include_str!("../../shaders/sgd.wgsl"),
             Shader::Adam => include_str!("../../shaders/adam.wgsl"),
             Shader::Preprocess => include_str!("../../shaders/preprocess.wgsl"),
+            Shader::Finite => include_str!("../../shaders/finite.wgsl"),
         }
     }
 }
