@@ -18,7 +18,7 @@ use std::sync::Arc;
 use alexnet_wgpu::data::{Augment, Dataset, OnBadSample, Synthetic};
 use alexnet_wgpu::model::{AlexNetConfig, Init};
 use alexnet_wgpu::train::trainer::{train, TrainConfig};
-use alexnet_wgpu::train::{OptimizerConfig, Schedule};
+use alexnet_wgpu::train::{OnNonFinite, OptimizerConfig, Schedule};
 use alexnet_wgpu::{Gpu, GpuOptions};
 
 fn main() -> anyhow::Result<()> {
@@ -43,6 +43,7 @@ fn main() -> anyhow::Result<()> {
         seed: 0,
         workers: 2,
         on_bad_sample: OnBadSample::Stop,
+        on_nan: OnNonFinite::Stop,
         log_every: 10,
         out_dir: "runs/example-train".into(),
         max_steps: None,

@@ -71,6 +71,35 @@ pub enum Error {
 
     #[error("invalid configuration: {0}")]
     Config(String),
+
+    /// The device was lost (driver reset, GPU removed, watchdog) or destroyed; every later
+    /// call on this `Gpu` fails with this error. Checkpoints already written are intact.
+    #[error("the GPU device was lost ({reason}); restart the program and resume from the last checkpoint")]
+    DeviceLost { reason: String },
+
+    /// A batch needs more GPU memory (or a larger buffer) than the device has.
+    #[error(
+        "batch size {batch} does not fit on this GPU: {detail}; about {needed_bytes} bytes were          needed. {hint}"
+    )]
+    OutOfMemory {
+        batch: usize,
+        needed_bytes: u64,
+        detail: String,
+        hint: String,
+    },
+
+    /// A NaN or infinity appeared in the loss or a gradient during training.
+    #[error(
+        "non-finite value (NaN or Inf) at step {step} in {}; {action}",
+        tensors.join(", ")
+    )]
+    NonFinite {
+        step: u64,
+        /// `loss` and/or `<parameter>.grad`, in the order the check scans them.
+        tensors: Vec<String>,
+        /// What happened to the run and its checkpoint.
+        action: String,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

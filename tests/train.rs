@@ -12,7 +12,7 @@ use alexnet_wgpu::model::{AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
 use alexnet_wgpu::ops::cross_entropy::totals;
 use alexnet_wgpu::runtime::Gpu;
 use alexnet_wgpu::train::trainer::{train, TrainConfig};
-use alexnet_wgpu::train::{train_step, Optimizer, OptimizerConfig, Schedule};
+use alexnet_wgpu::train::{train_step, OnNonFinite, Optimizer, OptimizerConfig, Schedule};
 use common::{assert_close, gpu, Fixture, Rng};
 
 fn fixture_path(name: &str) -> PathBuf {
@@ -276,6 +276,7 @@ fn demo_config(out_dir: PathBuf, epochs: usize) -> TrainConfig {
         seed: 1,
         workers: 2,
         on_bad_sample: OnBadSample::Stop,
+        on_nan: OnNonFinite::Stop,
         log_every: 10,
         out_dir,
         max_steps: None,

@@ -9,7 +9,7 @@ use alexnet_wgpu::data::{
 };
 use alexnet_wgpu::model::{AlexNetConfig, Init};
 use alexnet_wgpu::train::trainer::{train, TrainConfig};
-use alexnet_wgpu::train::{OptimizerConfig, Schedule};
+use alexnet_wgpu::train::{OnNonFinite, OptimizerConfig, Schedule};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
@@ -102,6 +102,10 @@ pub struct TrainArgs {
     /// What to do with an unreadable image: stop (default) or skip (counted and logged).
     #[arg(long, default_value = "stop")]
     pub on_bad_image: String,
+    /// What to do when the loss or a gradient turns NaN/Inf: stop (default; the last good
+    /// checkpoint is kept) or rollback (reload it with a 10x lower learning rate, up to 3 times).
+    #[arg(long, default_value = "stop")]
+    pub on_nan: String,
     /// Embedded demo: training and validation images.
     #[arg(long, default_value_t = 2000)]
     pub train_size: usize,
@@ -154,6 +158,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(path) = &resume {
         config = resumed_config(path, config)?;
     }
+    // Bad flags fail here, before minutes of adapter start-up and data loading.
+    config.validate()?;
     println!(
         "{}; {} training / {} validation images; {:?} AlexNet at width {:.2}, {}x{} input; {} epochs, batch {}, {:?} lr {}",
         data.description,
@@ -334,6 +340,7 @@ fn build_config(
         seed: args.seed,
         workers,
         on_bad_sample: args.on_bad_image.parse::<OnBadSample>()?,
+        on_nan: args.on_nan.parse::<OnNonFinite>()?,
         log_every: args.log_every,
         out_dir: args.out.clone(),
         max_steps: None,

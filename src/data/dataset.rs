@@ -47,6 +47,14 @@ fn file_err(path: &Path, message: impl Into<String>) -> Error {
 // Image decoding
 // ---------------------------------------------------------------------------------------------
 
+/// The most pixels an image may have: Pillow's `MAX_IMAGE_PIXELS`, above which it warns of a
+/// decompression bomb. A 20000×20000 header is refused before any pixel is allocated.
+pub const MAX_IMAGE_PIXELS: u64 = 89_478_485;
+
+/// The most bytes the decoder may allocate for one image (a 16-bit RGBA image of
+/// [`MAX_IMAGE_PIXELS`] needs 716 MB).
+const MAX_DECODE_BYTES: u64 = 1 << 30;
+
 /// Decodes an encoded image (format detected from the content, as PIL does) to RGB8.
 ///
 /// Grayscale, grayscale+alpha, RGBA, 16-bit and palette images convert to RGB8; alpha is
@@ -56,7 +64,7 @@ fn file_err(path: &Path, message: impl Into<String>) -> Error {
 ///
 /// # Errors
 /// [`Error::File`] naming `path` for an empty file, an unknown or unsupported format (this
-/// build decodes JPEG and PNG) or corrupt/truncated data.
+/// build decodes JPEG and PNG), corrupt/truncated data, or more than [`MAX_IMAGE_PIXELS`].
 pub fn decode_image(bytes: &[u8], path: &Path) -> Result<RgbImage> {
     if bytes.is_empty() {
         return Err(file_err(
@@ -83,7 +91,38 @@ pub fn decode_image(bytes: &[u8], path: &Path) -> Result<RgbImage> {
             ),
         ));
     }
-    let reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    if format == image::ImageFormat::Jpeg && jpeg_is_truncated(bytes) {
+        // The decoder would fill the missing rows with grey; Pillow (so torchvision) refuses.
+        return Err(file_err(
+            path,
+            "truncated Jpeg image (no end-of-image marker after the last scan); expected a \
+             complete file",
+        ));
+    }
+    let reader = || image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    // The header alone says how big the image claims to be: refuse a decompression bomb (or a
+    // corrupt header) before the decoder allocates for it.
+    let (w, h) = reader().into_dimensions().map_err(|e| {
+        file_err(
+            path,
+            format!("corrupt or truncated {format:?} header ({e}); expected a decodable image"),
+        )
+    })?;
+    if u64::from(w) * u64::from(h) > MAX_IMAGE_PIXELS {
+        return Err(file_err(
+            path,
+            format!(
+                "image claims {w}x{h} pixels ({} million); expected at most {} million pixels \
+                 (Pillow's decompression-bomb limit)",
+                u64::from(w) * u64::from(h) / 1_000_000,
+                MAX_IMAGE_PIXELS / 1_000_000
+            ),
+        ));
+    }
+    let mut reader = reader();
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
     let img = reader.decode().map_err(|e| {
         file_err(
             path,
@@ -101,6 +140,16 @@ pub fn decode_image(bytes: &[u8], path: &Path) -> Result<RgbImage> {
         ));
     }
     Ok(img.into_rgb8())
+}
+
+/// True when a JPEG has no end-of-image marker (FF D9) after its last start-of-scan (FF DA).
+/// Entropy-coded data stuffs every FF byte with 00, so FF D9 there is always a marker; an
+/// EXIF thumbnail's own markers come before the main image's last scan.
+fn jpeg_is_truncated(bytes: &[u8]) -> bool {
+    let Some(last_scan) = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]) else {
+        return false; // no scan at all: the decoder reports that itself
+    };
+    !bytes[last_scan..].windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 /// Reads and decodes an image file; see [`decode_image`].

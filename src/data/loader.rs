@@ -35,7 +35,7 @@ impl std::str::FromStr for OnBadSample {
             "stop" => Ok(OnBadSample::Stop),
             "skip" => Ok(OnBadSample::Skip),
             _ => Err(Error::Config(format!(
-                "on-bad-sample '{s}': expected 'stop' or 'skip'"
+                "--on-bad-image '{s}': expected 'stop' or 'skip'"
             ))),
         }
     }
@@ -148,6 +148,7 @@ impl Shared {
                 });
             }
             let img = ds.load(index)?;
+            self.config.augment.check_input(img.width(), img.height())?;
             let mut rng = SampleRng::new(self.config.seed, self.epoch, position as u64);
             Ok((self.config.augment.apply(&img, &mut rng), label as u32))
         }));

@@ -470,6 +470,9 @@ pub fn adjust_saturation(chw: &mut [f32], factor: f32) {
 // The pipeline
 // ---------------------------------------------------------------------------------------------
 
+/// The largest image the first resize may produce (the same bound as decoding's).
+const MAX_RESIZED_PIXELS: u64 = super::dataset::MAX_IMAGE_PIXELS;
+
 /// The per-sample pipeline.
 ///
 /// - train: `Resize(resize)` → random `image_size` crop → random horizontal flip (if `flip`)
@@ -519,6 +522,27 @@ impl Augment {
             train: false,
             ..self.clone()
         }
+    }
+
+    /// Refuses an input whose first resize would be absurdly large: resizing the shorter side
+    /// of a 1×20000 strip to 256 would make a 256×5,120,000 image (3.9 GB).
+    ///
+    /// # Errors
+    /// [`Error::Config`] saying the size, the resized size and the limit.
+    pub fn check_input(&self, width: u32, height: u32) -> Result<()> {
+        let (short, long) = (width.min(height) as u64, width.max(height) as u64);
+        let resized_long = (long * self.resize as u64).div_ceil(short.max(1));
+        let pixels = resized_long * self.resize as u64;
+        if pixels > MAX_RESIZED_PIXELS {
+            return Err(Error::Config(format!(
+                "image is {width}x{height}: resizing its shorter side to {} would make it {}x{resized_long} \
+                 pixels; expected an aspect ratio under about 1:{}",
+                self.resize,
+                self.resize,
+                MAX_RESIZED_PIXELS / (self.resize as u64).pow(2).max(1)
+            )));
+        }
+        Ok(())
     }
 
     /// Floats per output image: `3 · image_size²`.

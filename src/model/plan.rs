@@ -64,6 +64,8 @@ impl Plan {
             training,
             input_grad,
         } = options;
+        // Preparing dispatches on a lost device would panic inside wgpu; fail typed first.
+        gpu.check()?;
         let input = Tensor::zeros(gpu, "input", &[batch, 3, image_h, image_w])?;
         let seed = Uniform::new(gpu, "dropout seed", &StepSeed::default());
 

@@ -11,6 +11,7 @@ pub mod adaptive_avg_pool;
 pub mod conv2d;
 pub mod cross_entropy;
 pub mod dropout;
+pub mod finite;
 pub mod gemm;
 pub mod linear;
 pub mod lrn;

@@ -1,8 +1,14 @@
 //! The device context: choose an adapter, open a device with the adapter's own limits, and
 //! keep the pipeline cache beside it. `Gpu::from_device` wraps a device an app already owns.
+//!
+//! wgpu's default reaction to an error nobody captured is a panic, which would take down a
+//! host application (or a days-long training run) over one bad dispatch. Every `Gpu`
+//! therefore installs its own uncaptured-error handler and device-lost callback: they log
+//! and record what happened, and the next [`Gpu::check`] (called by `wait`, reads and every
+//! training step) returns it as a typed [`Error`].
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::runtime::pipeline::PipelineCache;
@@ -58,6 +64,44 @@ pub struct Gpu {
     pub kernels: Kernels,
     /// Tensor storage alive on this device, and its peak.
     pub memory: Arc<MemoryCounter>,
+    /// What the device's callbacks have reported; see [`Gpu::check`].
+    health: Arc<Health>,
+}
+
+/// Errors wgpu reported through callbacks rather than return values.
+#[derive(Default)]
+struct Health {
+    /// Why the device was lost, once it is.
+    lost: Mutex<Option<String>>,
+    /// Uncaptured errors not yet returned by [`Gpu::check`].
+    errors: Mutex<Vec<String>>,
+}
+
+impl Health {
+    /// Installs the handlers on `device`. Replaces any handler an app set before: the
+    /// library's calls then return these errors instead of panicking.
+    fn install(device: &wgpu::Device) -> Arc<Self> {
+        let health = Arc::new(Health::default());
+        let h = health.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            log::error!("uncaptured GPU error: {e}");
+            lock(&h.errors).push(e.to_string());
+        }));
+        let h = health.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            // Dropping the device reports `Destroyed` too; only a real loss is worth a warning.
+            if reason != wgpu::DeviceLostReason::Destroyed {
+                log::error!("GPU device lost ({reason:?}): {message}");
+            }
+            *lock(&h.lost) = Some(format!("{reason:?}: {message}"));
+        });
+        health
+    }
+}
+
+/// A poisoned lock here only means a callback panicked mid-push; the data is still usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Gpu {
@@ -119,6 +163,7 @@ impl Gpu {
             Some(dir.join(key))
         });
         let pipelines = PipelineCache::new(&device, cache_file);
+        let health = Health::install(&device);
         Ok(Self {
             device,
             queue,
@@ -126,14 +171,20 @@ impl Gpu {
             pipelines,
             kernels: options.kernels,
             memory: Arc::default(),
+            health,
         })
     }
 
     /// Wraps a device and queue the caller already owns (a graphics app's), so the network
     /// runs on the same GPU the app renders with. No driver pipeline cache is kept on disk,
     /// since we cannot tell which adapter the device came from.
+    ///
+    /// Installs an uncaptured-error handler and a device-lost callback on the device (wgpu
+    /// keeps one of each, so they replace the app's): errors are logged and returned by the
+    /// library's next call instead of panicking the app.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Self {
         let pipelines = PipelineCache::new(&device, None);
+        let health = Health::install(&device);
         Self {
             device,
             queue,
@@ -141,6 +192,7 @@ impl Gpu {
             pipelines,
             kernels: Kernels::default(),
             memory: Arc::default(),
+            health,
         }
     }
 
@@ -148,6 +200,40 @@ impl Gpu {
     pub fn with_kernels(mut self, kernels: Kernels) -> Self {
         self.kernels = kernels;
         self
+    }
+
+    /// Returns the error the device's callbacks reported since the last call, if any:
+    /// [`Error::DeviceLost`] once the device is lost (and for ever after), else the first
+    /// uncaptured error as [`Error::Gpu`].
+    pub fn check(&self) -> Result<()> {
+        if lock(&self.health.lost).is_none() && !lock(&self.health.errors).is_empty() {
+            // A destroyed device reports its loss only when polled; poll once so the caller
+            // sees the loss rather than the validation errors it caused.
+            let _ = self.device.poll(wgpu::PollType::Poll);
+        }
+        if let Some(reason) = lock(&self.health.lost).clone() {
+            return Err(Error::DeviceLost { reason });
+        }
+        let mut errors = lock(&self.health.errors);
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let message = errors.join("; ");
+        errors.clear();
+        Err(Error::Gpu {
+            context: "an earlier operation (reported asynchronously)".into(),
+            message,
+        })
+    }
+
+    /// Runs `f` (which creates buffers) inside an out-of-memory error scope. Returns `f`'s
+    /// result and, separately, the driver's out-of-memory message if it reported one, so the
+    /// caller can say which batch size would fit.
+    pub fn with_oom_scope<T>(&self, f: impl FnOnce() -> Result<T>) -> (Result<T>, Option<String>) {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let result = f();
+        let oom = pollster::block_on(scope.pop()).map(|e| e.to_string());
+        (result, oom)
     }
 
     pub fn limits(&self) -> wgpu::Limits {
@@ -180,13 +266,14 @@ impl Gpu {
 
     /// Blocks until every submitted command has finished; surfaces device loss as an error.
     pub fn wait(&self) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map(|_| ())
-            .map_err(|e| Error::Gpu {
-                context: "waiting for the queue".into(),
-                message: e.to_string(),
-            })
+        self.check()?;
+        let polled = self.device.poll(wgpu::PollType::wait_indefinitely());
+        // A poll that fails because the device died reports the loss, not the poll.
+        self.check()?;
+        polled.map(|_| ()).map_err(|e| Error::Gpu {
+            context: "waiting for the queue".into(),
+            message: e.to_string(),
+        })
     }
 
     /// Writes the driver's pipeline cache to disk, if the adapter keeps one.

@@ -15,10 +15,11 @@ pub enum Shader {
     Adam,
     Preprocess,
     Gemm,
+    Finite,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 12] = [
+    pub const ALL: [Shader; 13] = [
         Shader::Conv2d,
         Shader::Relu,
         Shader::Lrn,
@@ -31,6 +32,7 @@ impl Shader {
         Shader::Adam,
         Shader::Preprocess,
         Shader::Gemm,
+        Shader::Finite,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +49,7 @@ impl Shader {
             Shader::Adam => "adam",
             Shader::Preprocess => "preprocess",
             Shader::Gemm => "gemm",
+            Shader::Finite => "finite",
         }
     }
 
@@ -64,6 +67,7 @@ impl Shader {
             Shader::Adam => include_str!("../../shaders/adam.wgsl"),
             Shader::Preprocess => include_str!("../../shaders/preprocess.wgsl"),
             Shader::Gemm => include_str!("../../shaders/gemm.wgsl"),
+            Shader::Finite => include_str!("../../shaders/finite.wgsl"),
         }
     }
 }

@@ -234,7 +234,11 @@ impl Tensor {
             tensor: self.name.to_string(),
             message,
         };
-        gpu.wait().map_err(|e| fail(e.to_string()))?;
+        // A lost device stays a typed error, so callers can tell it from a bad read.
+        gpu.wait().map_err(|e| match e {
+            Error::DeviceLost { .. } => e,
+            e => fail(e.to_string()),
+        })?;
         rx.recv()
             .map_err(|e| fail(e.to_string()))?
             .map_err(|e| fail(e.to_string()))?;

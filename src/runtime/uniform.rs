@@ -3,8 +3,6 @@
 
 use std::marker::PhantomData;
 
-use wgpu::util::DeviceExt;
-
 use crate::runtime::device::Gpu;
 
 pub struct Uniform<T: bytemuck::Pod> {
@@ -14,15 +12,17 @@ pub struct Uniform<T: bytemuck::Pod> {
 
 impl<T: bytemuck::Pod> Uniform<T> {
     pub fn new(gpu: &Gpu, label: &str, value: &T) -> Self {
-        let mut bytes = bytemuck::bytes_of(value).to_vec();
-        bytes.resize(bytes.len().div_ceil(16).max(1) * 16, 0);
-        let buffer = gpu
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: &bytes,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            });
+        let size = (std::mem::size_of::<T>().div_ceil(16).max(1) * 16) as u64;
+        // Not `create_buffer_init`: on a lost device its mapping fails and wgpu panics. A
+        // plain buffer plus a queued write degrades to an error the next `Gpu::check` returns.
+        let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        gpu.queue
+            .write_buffer(&buffer, 0, bytemuck::bytes_of(value));
         Self {
             buffer,
             _value: PhantomData,

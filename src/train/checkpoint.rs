@@ -32,8 +32,16 @@ pub struct CheckpointState {
     pub epoch_loss_sum: f64,
     pub epoch_top1: f64,
     pub epoch_samples: f64,
+    /// Factor on the scheduled learning rate; each NaN rollback multiplies it by 0.1.
+    /// Checkpoints written before it existed read as 1.
+    #[serde(default = "one")]
+    pub lr_scale: f64,
     /// The training configuration, as the trainer serialises it.
     pub config: serde_json::Value,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// Saves weights, optimizer state and `state` to `path` atomically.

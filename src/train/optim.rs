@@ -64,12 +64,12 @@ impl OptimizerConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
-        let finite_non_negative = |v: f64| v.is_finite() && v >= 0.0;
-        if !finite_non_negative(self.lr) || !finite_non_negative(self.weight_decay) {
-            return Err(Error::Config(format!(
-                "learning rate ({}) and weight decay ({}) must be finite and non-negative",
-                self.lr, self.weight_decay
-            )));
+        for (flag, value) in [("--lr", self.lr), ("--weight-decay", self.weight_decay)] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(Error::Config(format!(
+                    "{flag} {value}: expected a finite, non-negative number"
+                )));
+            }
         }
         if !(0.0..1.0).contains(&self.momentum)
             || !(0.0..1.0).contains(&self.beta1)
@@ -108,6 +108,7 @@ impl Optimizer {
     /// Allocates zeroed state for every parameter of `model` and prepares the update.
     pub fn new(gpu: &Gpu, model: &AlexNet, config: OptimizerConfig) -> Result<Self> {
         config.validate()?;
+        gpu.check()?;
         let names: &[&'static str] = match config.kind {
             OptimizerKind::Sgd => &["momentum_buffer"],
             OptimizerKind::Adam | OptimizerKind::AdamW => &["exp_avg", "exp_avg_sq"],

@@ -15,11 +15,12 @@ use crate::model::{summary, AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
 use crate::ops::cross_entropy::{totals, IGNORE_LABEL};
 use crate::runtime::Gpu;
 use crate::train::checkpoint::{self, CheckpointState};
+use crate::train::guard::{NonFiniteGuard, NonFiniteReport, OnNonFinite, MAX_ROLLBACKS};
 use crate::train::metrics::{EpochMetrics, MetricsLog};
 use crate::train::optim::{Optimizer, OptimizerConfig};
 use crate::train::plot::plot_training;
 use crate::train::schedule::{LrScheduler, Schedule};
-use crate::train::train_step;
+use crate::train::train_step_checked;
 
 /// Everything that defines a run; saved in every checkpoint.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,6 +36,9 @@ pub struct TrainConfig {
     pub seed: u64,
     pub workers: usize,
     pub on_bad_sample: OnBadSample,
+    /// What to do when the loss or a gradient turns NaN/Inf (default: stop).
+    #[serde(default)]
+    pub on_nan: OnNonFinite,
     /// Steps between reads of the loss totals (the only readback in the loop).
     pub log_every: usize,
     pub out_dir: PathBuf,
@@ -80,10 +84,29 @@ pub struct TrainOutcome {
     pub interrupted: bool,
     pub checkpoint: PathBuf,
     pub skipped: Vec<String>,
+    /// Each NaN/Inf rollback, in order (only with [`OnNonFinite::Rollback`]).
+    pub rollbacks: Vec<Rollback>,
+}
+
+/// One rollback after non-finite values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rollback {
+    pub report: NonFiniteReport,
+    /// The step of the checkpoint it went back to.
+    pub to_step: u64,
+    /// The learning-rate factor from then on.
+    pub lr_scale: f64,
 }
 
 /// Trains `config.model` on `train`, validating on `val` every epoch. With `resume`, continues
 /// from that checkpoint. `stop` is polled after every step (the CLI sets it on Ctrl-C).
+///
+/// # Errors
+/// Bad configuration or data ([`Error::Config`], [`Error::File`]), a batch that does not fit
+/// ([`Error::OutOfMemory`], with the batch size that would), a lost device
+/// ([`Error::DeviceLost`]), and NaN/Inf in the loss or a gradient ([`Error::NonFinite`], with
+/// the step and the tensors) unless `config.on_nan` rolls back. A checkpoint is never written
+/// with non-finite weights: on any of these errors the last one on disk is the last good one.
 pub fn train(
     gpu: &Gpu,
     config: &TrainConfig,
@@ -111,15 +134,12 @@ pub fn train(
         epoch_loss_sum: 0.0,
         epoch_top1: 0.0,
         epoch_samples: 0.0,
+        lr_scale: 1.0,
         config: serde_json::Value::Null,
     };
     let (mut metrics, mut history) = match resume {
         Some(path) => {
-            position = checkpoint::load(gpu, path, &model, &mut optimizer)?;
-            if let Some(s) = position.config.get("scheduler") {
-                scheduler =
-                    serde_json::from_value(s.clone()).map_err(|e| Error::Config(e.to_string()))?;
-            }
+            position = restore(gpu, path, &model, &mut optimizer, &mut scheduler)?;
             log::info!(
                 "resuming {} at epoch {}, batch {}",
                 path.display(),
@@ -131,34 +151,41 @@ pub fn train(
         None => (MetricsLog::create(&config.metrics_path())?, Vec::new()),
     };
 
-    let plan_for = |training| {
-        let options = PlanOptions {
-            batch: config.batch_size,
-            image_h: config.image_size,
-            image_w: config.image_size,
-            training,
-            input_grad: false,
-        };
-        Plan::new(gpu, &model, options)
-    };
-    let train_plan = plan_for(true)?;
-    let eval_plan = plan_for(false)?;
+    let (train_plan, eval_plan) = plans_that_fit(gpu, &model, config)?;
+    let guard = NonFiniteGuard::new(gpu, &model, &train_plan)?;
     let mut outcome = TrainOutcome {
         epochs: Vec::new(),
         step_losses: Vec::new(),
         interrupted: false,
         checkpoint: config.checkpoint_path(),
         skipped: Vec::new(),
+        rollbacks: Vec::new(),
     };
+    // The checkpoint on disk this run may fall back to, and its step.
+    let mut last_good = resume.map(|p| (p.to_path_buf(), position.step));
+    if config.on_nan == OnNonFinite::Rollback {
+        // Rolling back needs something to roll back to, even before the first epoch ends.
+        position.config = run_state(config, &scheduler)?;
+        checkpoint::save(
+            gpu,
+            &config.checkpoint_path(),
+            &model,
+            &optimizer,
+            &position,
+        )?;
+        last_good = Some((config.checkpoint_path(), position.step));
+    }
 
-    for epoch in position.epoch..config.epochs {
-        let lr = scheduler.lr(epoch);
+    let mut epoch = position.epoch;
+    while epoch < config.epochs {
+        let lr = scheduler.lr(epoch) * position.lr_scale;
         optimizer.set_lr(lr);
         let started = Instant::now();
         let run = run_epoch(
             gpu,
             config,
             &train_plan,
+            &guard,
             &mut optimizer,
             &train_set,
             epoch,
@@ -166,6 +193,46 @@ pub fn train(
             &stop,
             &mut outcome,
         )?;
+        if let Some(report) = run.non_finite {
+            let action = match config.on_nan {
+                OnNonFinite::Rollback if outcome.rollbacks.len() < MAX_ROLLBACKS => None,
+                OnNonFinite::Rollback => Some(format!(
+                    "gave up after {MAX_ROLLBACKS} rollbacks; the checkpoint {} is the last good state",
+                    config.checkpoint_path().display()
+                )),
+                OnNonFinite::Stop => Some(stop_action(last_good.as_ref())),
+            };
+            if let Some(action) = action {
+                return Err(Error::NonFinite {
+                    step: report.step,
+                    tensors: report.tensors,
+                    action,
+                });
+            }
+            let scale = position.lr_scale * 0.1;
+            position = restore(
+                gpu,
+                &config.checkpoint_path(),
+                &model,
+                &mut optimizer,
+                &mut scheduler,
+            )?;
+            position.lr_scale = scale;
+            guard.reset(gpu)?;
+            log::warn!(
+                "non-finite values at step {} in {}: rolled back to step {} and lowered the learning rate x0.1 (scale now {scale:e})",
+                report.step,
+                report.tensors.join(", "),
+                position.step
+            );
+            outcome.rollbacks.push(Rollback {
+                report,
+                to_step: position.step,
+                lr_scale: scale,
+            });
+            epoch = position.epoch;
+            continue;
+        }
         if run.interrupted {
             position.config = run_state(config, &scheduler)?;
             checkpoint::save(
@@ -215,6 +282,7 @@ pub fn train(
             epoch_loss_sum: 0.0,
             epoch_top1: 0.0,
             epoch_samples: 0.0,
+            lr_scale: position.lr_scale,
             config: run_state(config, &scheduler)?,
         };
         checkpoint::save(
@@ -224,13 +292,146 @@ pub fn train(
             &optimizer,
             &position,
         )?;
+        last_good = Some((config.checkpoint_path(), position.step));
         if stop.load(Ordering::SeqCst) {
             outcome.interrupted = epoch + 1 < config.epochs;
             break;
         }
+        epoch += 1;
     }
     gpu.save_pipeline_cache();
     Ok(outcome)
+}
+
+/// The rest of a [`Error::NonFinite`] message when the run stops.
+fn stop_action(last_good: Option<&(PathBuf, u64)>) -> String {
+    let kept = match last_good {
+        Some((path, step)) => format!(
+            "the last good checkpoint {} (step {step}) is kept",
+            path.display()
+        ),
+        None => "no checkpoint had been written yet".to_string(),
+    };
+    format!(
+        "training stopped and {kept}. Lower --lr, or pass --on-nan rollback to reload the last \
+         checkpoint with a 10x lower learning rate"
+    )
+}
+
+/// Loads a checkpoint into `model`, `optimizer` and `scheduler`; returns its position.
+fn restore(
+    gpu: &Gpu,
+    path: &Path,
+    model: &AlexNet,
+    optimizer: &mut Optimizer,
+    scheduler: &mut LrScheduler,
+) -> Result<CheckpointState> {
+    let position = checkpoint::load(gpu, path, model, optimizer)?;
+    if let Some(s) = position.config.get("scheduler") {
+        *scheduler = serde_json::from_value(s.clone()).map_err(|e| Error::Config(e.to_string()))?;
+    }
+    Ok(position)
+}
+
+/// The training and evaluation plans at `config.batch_size`, or, when they do not fit on the
+/// device, [`Error::OutOfMemory`] naming a batch size that does.
+fn plans_that_fit(gpu: &Gpu, model: &AlexNet, config: &TrainConfig) -> Result<(Plan, Plan)> {
+    let plans = |batch: usize| {
+        gpu.with_oom_scope(|| {
+            let plan = |training| {
+                let options = PlanOptions {
+                    batch,
+                    image_h: config.image_size,
+                    image_w: config.image_size,
+                    training,
+                    input_grad: false,
+                };
+                Plan::new(gpu, model, options)
+            };
+            Ok((plan(true)?, plan(false)?))
+        })
+    };
+    let batch = config.batch_size;
+    let needed = plan_bytes(model, config, batch);
+    let detail = match plans(batch) {
+        (Ok(p), None) => return Ok(p),
+        (
+            Err(Error::BufferTooLarge {
+                tensor,
+                bytes,
+                limit,
+            }),
+            _,
+        ) => {
+            // Every plan tensor grows linearly with the batch: the largest one per sample
+            // says how many samples fit under the limit.
+            let fits = (limit / largest_tensor_per_sample(model, config).max(1)) as usize;
+            return Err(out_of_memory(
+                batch,
+                needed,
+                format!("tensor '{tensor}' would need {bytes} bytes, more than one buffer may hold here ({limit} bytes)"),
+                fits,
+            ));
+        }
+        (Err(e), None) => return Err(e),
+        (_, Some(oom)) => oom,
+    };
+    // The driver ran out of memory: halve until both plans fit, and name that size.
+    let mut fits = batch / 2;
+    while fits > 0 && !matches!(plans(fits), (Ok(_), None)) {
+        fits /= 2;
+    }
+    Err(out_of_memory(
+        batch,
+        needed,
+        format!("the driver reported: {detail}"),
+        fits,
+    ))
+}
+
+fn out_of_memory(batch: usize, needed_bytes: u64, detail: String, fits: usize) -> Error {
+    let hint = if fits == 0 {
+        "Not even a batch of 1 fits: lower --image-size or --width.".to_string()
+    } else {
+        format!(
+            "A batch of {fits} should fit: use --batch-size {fits} (or a smaller --image-size)."
+        )
+    };
+    Error::OutOfMemory {
+        batch,
+        needed_bytes,
+        detail,
+        hint,
+    }
+}
+
+/// Bytes per sample of the largest activation a plan allocates (the input or a layer output).
+fn largest_tensor_per_sample(model: &AlexNet, config: &TrainConfig) -> u64 {
+    let input = 3 * config.image_size * config.image_size;
+    let largest = summary::summarize(&model.config, config.image_size)
+        .map(|rows| {
+            rows.iter()
+                .map(|r| r.output.iter().product::<usize>())
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    4 * input.max(largest) as u64
+}
+
+/// Rough bytes the two plans need at `batch`: every layer output, its gradient and the
+/// forward state, per sample, plus the input. An estimate for messages, not an allocator.
+fn plan_bytes(model: &AlexNet, config: &TrainConfig, batch: usize) -> u64 {
+    let per_sample: usize = summary::summarize(&model.config, config.image_size)
+        .map(|rows| {
+            rows.iter()
+                .map(|r| r.output.iter().product::<usize>())
+                .sum()
+        })
+        .unwrap_or(0)
+        + 3 * config.image_size * config.image_size;
+    // Training keeps output, gradient and saved state; evaluation one more output.
+    (per_sample as u64) * 4 * 4 * batch as u64
 }
 
 /// What a checkpoint stores besides tensors: the config and the schedule's state.
@@ -248,6 +449,8 @@ struct EpochRun {
     gpu_wait: Duration,
     skipped: usize,
     interrupted: bool,
+    /// Set when the guard found NaN/Inf; the epoch ended there.
+    non_finite: Option<NonFiniteReport>,
 }
 
 /// Trains one epoch from `position.batch`, updating `position` after every step.
@@ -256,6 +459,7 @@ fn run_epoch(
     gpu: &Gpu,
     config: &TrainConfig,
     plan: &Plan,
+    guard: &NonFiniteGuard,
     optimizer: &mut Optimizer,
     data: &Arc<dyn Dataset>,
     epoch: usize,
@@ -285,11 +489,12 @@ fn run_epoch(
     let mut images = 0;
     let mut pending = 0;
     let mut interrupted = false;
+    let mut non_finite = None;
     while let Some(batch) = loader.next_batch() {
         let batch = batch?;
         upload_batch(gpu, plan, config, &batch.images, &batch.labels)?;
         let seed = step_seed(config.seed, optimizer.step);
-        train_step(gpu, plan, optimizer, seed)?;
+        train_step_checked(gpu, plan, optimizer, seed, Some(guard))?;
         images += batch.len;
         pending += 1;
         position.batch = batch.index + 1;
@@ -297,7 +502,12 @@ fn run_epoch(
         let stopping =
             stop.load(Ordering::SeqCst) || config.max_steps.is_some_and(|m| optimizer.step >= m);
         let last = position.batch == batches;
+        // Every checkpoint is preceded by this read, so none is written after a bad step.
         if pending >= config.log_every.max(1) || stopping || last {
+            non_finite = guard.read(gpu)?;
+            if non_finite.is_some() {
+                break;
+            }
             let t = read_totals(gpu, plan, position)?;
             outcome.step_losses.push((optimizer.step, t[totals::LOSS]));
             pending = 0;
@@ -314,12 +524,16 @@ fn run_epoch(
         }
     }
     bar.finish_and_clear();
+    for s in loader.skipped() {
+        log::warn!("skipped a bad sample: {s}");
+    }
     outcome.skipped.extend(loader.skipped().iter().cloned());
     Ok(EpochRun {
         images,
         gpu_wait: loader.wait_time(),
         skipped: loader.skipped().len(),
         interrupted,
+        non_finite,
     })
 }
 

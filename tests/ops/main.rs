@@ -10,6 +10,7 @@ mod adaptive_avg_pool;
 mod conv2d;
 mod cross_entropy;
 mod dropout;
+mod finite;
 mod linear;
 mod lrn;
 mod max_pool;
