@@ -993,6 +993,73 @@ fn a_batch_too_large_for_the_device_is_a_typed_error_with_a_batch_that_fits() {
 }
 
 // =============================================================================================
+// SIGTERM
+// =============================================================================================
+
+#[cfg(unix)]
+#[test]
+fn sigterm_writes_a_checkpoint_and_exits_0_saying_how_to_resume() {
+    let out = tmpdir("sigterm");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_alexnet"))
+        .args([
+            "train",
+            "--width",
+            "0.125",
+            "--batch-size",
+            "4",
+            "--train-size",
+            "400",
+        ])
+        .args([
+            "--val-size",
+            "20",
+            "--epochs",
+            "50",
+            "--workers",
+            "1",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The metrics log is created once training (and so the signal handler) has started.
+    let started = Instant::now();
+    while !out.join("metrics.jsonl").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "training never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!(
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(0));
+    assert_mentions(
+        &stdout,
+        &[
+            "stopped; checkpoint in",
+            "Resume with: alexnet train --resume",
+        ],
+    );
+    let model = AlexNet::new(gpu(), AlexNetConfig::original(10).scaled(0.125)).unwrap();
+    model
+        .load_weights(gpu(), &out.join("checkpoint.safetensors"))
+        .unwrap();
+}
+
+// =============================================================================================
 // A crash during a checkpoint write
 // =============================================================================================
 

@@ -337,7 +337,7 @@ fn restore(
 /// device, [`Error::OutOfMemory`] naming a batch size that does.
 fn plans_that_fit(gpu: &Gpu, model: &AlexNet, config: &TrainConfig) -> Result<(Plan, Plan)> {
     let plans = |batch: usize| {
-        let (plans, oom) = gpu.with_oom_scope(|| {
+        gpu.with_oom_scope(|| {
             let plan = |training| {
                 let options = PlanOptions {
                     batch,
@@ -349,10 +349,10 @@ fn plans_that_fit(gpu: &Gpu, model: &AlexNet, config: &TrainConfig) -> Result<(P
                 Plan::new(gpu, model, options)
             };
             Ok((plan(true)?, plan(false)?))
-        });
-        (plans, oom)
+        })
     };
     let batch = config.batch_size;
+    let needed = plan_bytes(model, config, batch);
     let detail = match plans(batch) {
         (Ok(p), None) => return Ok(p),
         (
@@ -368,7 +368,7 @@ fn plans_that_fit(gpu: &Gpu, model: &AlexNet, config: &TrainConfig) -> Result<(P
             let fits = (limit / largest_tensor_per_sample(model, config).max(1)) as usize;
             return Err(out_of_memory(
                 batch,
-                bytes,
+                needed,
                 format!("tensor '{tensor}' would need {bytes} bytes, more than one buffer may hold here ({limit} bytes)"),
                 fits,
             ));
@@ -377,7 +377,6 @@ fn plans_that_fit(gpu: &Gpu, model: &AlexNet, config: &TrainConfig) -> Result<(P
         (_, Some(oom)) => oom,
     };
     // The driver ran out of memory: halve until both plans fit, and name that size.
-    let needed = plan_bytes(model, config, batch);
     let mut fits = batch / 2;
     while fits > 0 && !matches!(plans(fits), (Ok(_), None)) {
         fits /= 2;
