@@ -79,7 +79,9 @@ pub enum Error {
 
     /// A batch needs more GPU memory (or a larger buffer) than the device has.
     #[error(
-        "batch size {batch} does not fit on this GPU: {detail}; about {needed_bytes} bytes were          needed. {hint}"
+        "batch size {batch} does not fit on this GPU: {detail}; the batch needs about \
+         {:.1} GB in all. {hint}",
+        *needed_bytes as f64 / 1e9
     )]
     OutOfMemory {
         batch: usize,

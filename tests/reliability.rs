@@ -972,7 +972,7 @@ fn a_batch_too_large_for_the_device_is_a_typed_error_with_a_batch_that_fits() {
         &[
             "batch size 100000 does not fit",
             "tensor 'input'",
-            "use --batch-size",
+            "or less: larger batches need one buffer over the limit",
         ],
     );
     let Error::OutOfMemory { batch, hint, .. } = e else {

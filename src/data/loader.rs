@@ -155,6 +155,11 @@ impl Shared {
         match outcome {
             Ok(Ok(x)) => Ok(x),
             Ok(Err(e @ Error::File { .. })) => Err(e),
+            // A size check's complaint is about this file, not the configuration.
+            Ok(Err(Error::Config(message))) => Err(Error::File {
+                path: ds.describe(index),
+                message,
+            }),
             Ok(Err(e)) => Err(Error::File {
                 path: ds.describe(index),
                 message: e.to_string(),

@@ -93,7 +93,12 @@ impl Health {
             if reason != wgpu::DeviceLostReason::Destroyed {
                 log::error!("GPU device lost ({reason:?}): {message}");
             }
-            *lock(&h.lost) = Some(format!("{reason:?}: {message}"));
+            let reason = if message.is_empty() {
+                format!("{reason:?}")
+            } else {
+                format!("{reason:?}: {message}")
+            };
+            *lock(&h.lost) = Some(reason);
         });
         health
     }

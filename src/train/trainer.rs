@@ -371,6 +371,7 @@ fn plans_that_fit(gpu: &Gpu, model: &AlexNet, config: &TrainConfig) -> Result<(P
                 needed,
                 format!("tensor '{tensor}' would need {bytes} bytes, more than one buffer may hold here ({limit} bytes)"),
                 fits,
+                false,
             ));
         }
         (Err(e), None) => return Err(e),
@@ -386,16 +387,26 @@ fn plans_that_fit(gpu: &Gpu, model: &AlexNet, config: &TrainConfig) -> Result<(P
         needed,
         format!("the driver reported: {detail}"),
         fits,
+        true,
     ))
 }
 
-fn out_of_memory(batch: usize, needed_bytes: u64, detail: String, fits: usize) -> Error {
-    let hint = if fits == 0 {
-        "Not even a batch of 1 fits: lower --image-size or --width.".to_string()
-    } else {
-        format!(
-            "A batch of {fits} should fit: use --batch-size {fits} (or a smaller --image-size)."
-        )
+/// `fits` is the largest batch known to fit: every buffer under the limit (`probed` false),
+/// or both plans actually allocated (`probed` true).
+fn out_of_memory(
+    batch: usize,
+    needed_bytes: u64,
+    detail: String,
+    fits: usize,
+    probed: bool,
+) -> Error {
+    let hint = match (fits, probed) {
+        (0, _) => "Not even a batch of 1 fits: lower --image-size or --width.".to_string(),
+        (n, true) => format!("A batch of {n} fits: use --batch-size {n}."),
+        (n, false) => format!(
+            "Use --batch-size {n} or less: larger batches need one buffer over the limit \
+             (total memory may bind sooner)."
+        ),
     };
     Error::OutOfMemory {
         batch,
