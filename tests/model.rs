@@ -1,5 +1,5 @@
 //! The whole AlexNet stack: the seed's topology with widths cut (12/32/48/48/32 channels,
-//! FC 128, 10 classes, input 163×163, batch 2) against PyTorch — logits, loss, the gradient
+//! FC 128, 10 classes, input 163×163, batch 1) against PyTorch — logits, loss, the gradient
 //! of every parameter and of the input, and the parameters after two SGD steps — plus the
 //! pipeline cache's promise that a second step compiles nothing, and the full-size model.
 
