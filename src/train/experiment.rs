@@ -419,3 +419,45 @@ fn html(experiment: &Experiment, results: &[VariantResult]) -> String {
     }
     s + "</ul>\n</body></html>\n"
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[data]
+out = "x"
+[train]
+epochs = 2
+pool = "avg3"
+[[variant]]
+name = "a"
+[[variant]]
+name = "b"
+pool = "max2"
+"#;
+
+    #[test]
+    fn variants_override_the_shared_settings() {
+        let exp = Experiment::parse(GOOD).unwrap();
+        let v = exp.variant_settings();
+        assert_eq!((v[0].pool.as_deref(), v[0].epochs), (Some("avg3"), Some(2)));
+        assert_eq!((v[1].pool.as_deref(), v[1].epochs), (Some("max2"), Some(2)));
+    }
+
+    #[test]
+    fn a_bad_file_names_the_line_and_the_key() {
+        let typo = GOOD.replace("pool = \"max2\"", "pooling = \"max2\"");
+        let err = Experiment::parse(&typo).unwrap_err();
+        assert!(err.contains("line 11") && err.contains("pooling"), "{err}");
+        let wrong_type = GOOD.replace("epochs = 2", "epochs = \"two\"");
+        let err = Experiment::parse(&wrong_type).unwrap_err();
+        assert!(err.contains("line 5") && err.contains("integer"), "{err}");
+        let twice = GOOD.replace("name = \"b\"", "name = \"a\"");
+        assert!(Experiment::parse(&twice)
+            .unwrap_err()
+            .contains("used twice"));
+        let none = "[data]\nout = \"x\"\n";
+        assert!(Experiment::parse(none).unwrap_err().contains("variant"));
+    }
+}
