@@ -452,7 +452,7 @@ pool = "max2"
         assert!(err.contains("line 11") && err.contains("pooling"), "{err}");
         let wrong_type = GOOD.replace("epochs = 2", "epochs = \"two\"");
         let err = Experiment::parse(&wrong_type).unwrap_err();
-        assert!(err.contains("line 5") && err.contains("integer"), "{err}");
+        assert!(err.contains("line 5") && err.contains("expected usize"), "{err}");
         let twice = GOOD.replace("name = \"b\"", "name = \"a\"");
         assert!(Experiment::parse(&twice)
             .unwrap_err()
