@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use alexnet_wgpu::train::experiment::{self, Experiment, Settings};
+use alexnet_wgpu::train::experiment::{self, Experiment, Settings, VariantResult};
+use alexnet_wgpu::train::metrics::read_metrics;
 use alexnet_wgpu::train::trainer::TrainConfig;
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, ValueEnum};
@@ -23,6 +24,9 @@ pub struct ExperimentArgs {
     /// Only check the file and print each variant's configuration.
     #[arg(long)]
     pub dry_run: bool,
+    /// Rebuild the report from the variants' metrics.jsonl of an earlier run, training nothing.
+    #[arg(long)]
+    pub report_only: bool,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -45,6 +49,9 @@ pub fn run(args: &ExperimentArgs) -> Result<()> {
     if args.dry_run {
         return Ok(());
     }
+    if args.report_only {
+        return rebuild_report(&exp, &configs);
+    }
     println!(
         "{}; {} training / {} validation images; {} variants; report in {}",
         data.description,
@@ -64,6 +71,18 @@ pub fn run(args: &ExperimentArgs) -> Result<()> {
         results.len(),
         exp.data.out.join("report.md").display()
     );
+    Ok(())
+}
+
+fn rebuild_report(exp: &Experiment, configs: &[(String, String, TrainConfig)]) -> Result<()> {
+    let mut results = Vec::new();
+    for (name, summary, config) in configs {
+        let epochs = read_metrics(&config.metrics_path())
+            .with_context(|| format!("variant '{name}': run the experiment first"))?;
+        results.push(VariantResult::new(name, summary, epochs));
+    }
+    experiment::write_report(exp, &results)?;
+    println!("report in {}", exp.data.out.join("report.md").display());
     Ok(())
 }
 
