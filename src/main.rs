@@ -29,6 +29,10 @@ enum Command {
     /// Train AlexNet. With no --data, trains a reduced-width model on the embedded synthetic
     /// dataset (no download) so the whole loop runs in minutes even on a software driver.
     Train(Box<cli::train::TrainArgs>),
+    /// Train several variants (activation, pooling, normalisation, regularisation,
+    /// augmentation, optimizer and schedule) on the same data and seed, and write one report
+    /// with a table and every variant's curves on the same axes.
+    Experiment(cli::experiment::ExperimentArgs),
     /// Print the top-5 classes of images (torchvision's preprocessing; ImageNet names built in).
     Classify(cli::classify::ClassifyArgs),
     /// Top-1/top-5 accuracy of weights on a labelled set, optionally with the ten-crop test.
@@ -43,6 +47,7 @@ fn main() -> Result<()> {
         Command::Devices { backend } => cli::devices::run(backend.as_deref()),
         Command::Info(args) => cli::info::run(&args),
         Command::Train(args) => cli::train::run(*args),
+        Command::Experiment(args) => cli::experiment::run(&args),
         Command::Classify(args) => cli::classify::run_classify(&args),
         Command::Eval(args) => cli::classify::run_eval(&args),
         Command::Bench(args) => cli::bench::run_bench(&args),

@@ -1,5 +1,5 @@
 //! The whole AlexNet stack: the seed's topology with widths cut (12/32/48/48/32 channels,
-//! FC 128, 10 classes, input 163×163, batch 2) against PyTorch — logits, loss, the gradient
+//! FC 128, 10 classes, input 163×163, batch 1) against PyTorch — logits, loss, the gradient
 //! of every parameter and of the input, and the parameters after two SGD steps — plus the
 //! pipeline cache's promise that a second step compiles nothing, and the full-size model.
 
@@ -162,4 +162,112 @@ fn full_size_alexnet_trains_one_step_at_batch_one() {
     sgd.begin_step(gpu);
     sgd.program().run(gpu).unwrap();
     gpu.wait().unwrap();
+}
+
+/// Every activation, pool and norm option builds, plans at its smallest input and trains a
+/// step to a finite loss; BatchNorm's running statistics move in training, stay put in
+/// evaluation, and go through a weights file under PyTorch's buffer names.
+#[test]
+fn model_variants_train_and_batch_norm_buffers_round_trip() {
+    use alexnet_wgpu::model::{summary, Activation, Norm, Pool};
+    let gpu = gpu();
+    let variants = [
+        (
+            Activation::LeakyRelu { slope: 0.1 },
+            Pool::Max2,
+            Norm::BatchNorm,
+        ),
+        (Activation::Elu { alpha: 1.0 }, Pool::Avg3, Norm::None),
+        (Activation::Relu, Pool::Avg2, Norm::Lrn),
+    ];
+    for (activation, pool, norm) in variants {
+        let config = AlexNetConfig {
+            channels: [4, 8, 8, 8, 8],
+            fc_width: 16,
+            activation,
+            pool,
+            norm: Some(norm),
+            ..small_config()
+        };
+        let what = format!("{activation:?}/{pool:?}/{norm:?}");
+        let size = summary::smallest_input(&config).unwrap();
+        let model = AlexNet::new(gpu, config).unwrap();
+        model
+            .initialize(gpu, alexnet_wgpu::model::Init::Kaiming, 1)
+            .unwrap();
+        let options = |training| PlanOptions {
+            batch: 2,
+            image_h: size,
+            image_w: size,
+            training,
+            input_grad: false,
+        };
+        let plan = Plan::new(gpu, &model, options(true)).unwrap();
+        let eval = Plan::new(gpu, &model, options(false)).unwrap();
+        let input: Vec<f32> = (0..plan.input.numel())
+            .map(|i| (i % 7) as f32 - 3.0)
+            .collect();
+        plan.input.write_f32(gpu, &input).unwrap();
+        gpu.queue
+            .write_buffer(plan.labels.buffer(), 0, bytemuck::cast_slice(&[1u32, 2]));
+        let mut opt = Optimizer::new(gpu, &model, OptimizerConfig::sgd()).unwrap();
+        train_step(gpu, &plan, &mut opt, 7).unwrap();
+        let loss = plan.totals.read_f32(gpu).unwrap()[totals::LOSS];
+        assert!(loss.is_finite(), "{what}: loss {loss}");
+        if norm != Norm::BatchNorm {
+            assert!(
+                model.buffers.is_empty(),
+                "{what}: buffers without BatchNorm"
+            );
+            continue;
+        }
+        let names: Vec<&str> = model.buffers.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "features.2.running_mean",
+                "features.2.running_var",
+                "features.2.num_batches_tracked",
+                "features.6.running_mean",
+                "features.6.running_var",
+                "features.6.num_batches_tracked",
+            ],
+            "{what}: PyTorch's buffer names at LRN's indices"
+        );
+        let var = |m: &AlexNet| {
+            m.buffer("features.2.running_var")
+                .unwrap()
+                .value
+                .read_f32(gpu)
+        };
+        let after_train = var(&model).unwrap();
+        assert!(
+            after_train.iter().any(|&v| v != 1.0),
+            "{what}: running_var did not move"
+        );
+        eval.input.write_f32(gpu, &input).unwrap();
+        eval.forward_loss(gpu).unwrap();
+        assert_eq!(
+            var(&model).unwrap(),
+            after_train,
+            "{what}: evaluation changed the statistics"
+        );
+        let path = std::env::temp_dir().join(format!("bn-{}.safetensors", std::process::id()));
+        model.save_weights(gpu, &path).unwrap();
+        let copy = AlexNet::new(gpu, model.config.clone()).unwrap();
+        copy.load_weights(gpu, &path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        for b in &model.buffers {
+            let loaded = copy.buffer(&b.name).unwrap().value.read_f32(gpu).unwrap();
+            assert_eq!(loaded, b.value.read_f32(gpu).unwrap(), "{what}: {}", b.name);
+        }
+        assert_eq!(
+            copy.buffer("features.6.num_batches_tracked")
+                .unwrap()
+                .value
+                .read_f32(gpu)
+                .unwrap(),
+            [1.0]
+        );
+    }
 }

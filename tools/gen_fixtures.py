@@ -271,6 +271,73 @@ def check_max_pool_ties(name: str, x: torch.Tensor, kernel: int, stride: int,
     print(f"{name}: {ties}/{idx64.numel()} windows have tied maxima; first-max rule holds")
 
 
+def activation_cases() -> None:
+    """LeakyReLU and ELU, inputs kept 1e-3 away from the kink at 0."""
+    cases = [
+        ("leaky_relu", lambda x: F.leaky_relu(x, 0.1), {"slope": 0.1}),
+        ("elu", lambda x: F.elu(x, 0.7), {"alpha": 0.7}),
+    ]
+    for name, op, meta in cases:
+        seed_for(name)
+        x = torch.randn(2, 3, 5, 7) * 2
+        x = torch.where(x >= 0, x + 1e-3, x - 1e-3)
+        op_case(f"{name}.safetensors", op, {"x": x}, meta)
+
+
+def avg_pool_cases() -> None:
+    cases = [
+        # fname, x shape, kernel, stride, padding (count_include_pad=True, PyTorch's default)
+        ("avg_pool_3x3s2", (2, 3, 9, 11), 3, 2, 0),
+        ("avg_pool_2x2s2", (1, 2, 8, 7), 2, 2, 0),
+        ("avg_pool_3x3s2_pad1", (1, 3, 7, 6), 3, 2, 1),
+    ]
+    for name, xs, kernel, stride, padding in cases:
+        seed_for(name)
+
+        def op(x, kernel=kernel, stride=stride, padding=padding):
+            return F.avg_pool2d(x, kernel, stride, padding, count_include_pad=True)
+
+        op_case(f"{name}.safetensors", op, {"x": torch.randn(xs)},
+                {"kernel": kernel, "stride": stride, "padding": padding})
+
+
+def batch_norm_case() -> None:
+    """BatchNorm2d in training mode (y, gradients, running statistics after one batch)
+    and then in evaluation mode on a second input with the updated statistics."""
+    name = "batch_norm"
+    seed_for(name)
+    c = 3
+    inputs = {
+        "x": torch.randn(2, c, 5, 4) * 3 + 1.5,
+        "weight": torch.randn(c),
+        "bias": torch.randn(c),
+        "running_mean": torch.randn(c) * 0.5,
+        "running_var": torch.rand(c) + 0.5,
+        "x_eval": torch.randn(2, c, 5, 4) * 3 + 1.5,
+    }
+    inputs["dy"] = torch.randn(2, c, 5, 4)
+
+    def compute(t: Tensors) -> Tensors:
+        bn = nn.BatchNorm2d(c, eps=1e-5, momentum=0.1).to(t["x"].dtype)
+        with torch.no_grad():
+            bn.weight.copy_(t["weight"])
+            bn.bias.copy_(t["bias"])
+            bn.running_mean.copy_(t["running_mean"])
+            bn.running_var.copy_(t["running_var"])
+        x = t["x"].requires_grad_()
+        bn.train()
+        y = bn(x)
+        dx, dw, db = torch.autograd.grad((y * t["dy"]).sum(), [x, bn.weight, bn.bias])
+        bn.eval()
+        with torch.no_grad():
+            y_eval = bn(t["x_eval"])
+        return {"y": y, "dx": dx, "dweight": dw, "dbias": db,
+                "running_mean_after": bn.running_mean.clone(),
+                "running_var_after": bn.running_var.clone(), "y_eval": y_eval}
+
+    save_case(f"{name}.safetensors", inputs, compute, {"eps": 1e-5, "momentum": 0.1})
+
+
 def adaptive_avg_pool_cases() -> None:
     out_hw = (6, 6)
     cases = [
@@ -361,7 +428,7 @@ ALEX = {
     "fc": 128,
     "classes": 10,
     "input": 163,  # 40 -> pool 19 -> 19 -> pool 9 -> 9 -> pool 4, adaptive 4 -> 6
-    "batch": 2,
+    "batch": 1,
 }
 # Extra gain on the default (kaiming_uniform a=sqrt(5)) conv/linear weights.
 # The default init has variance 1/(3 fan_in), which shrinks activations at
@@ -507,6 +574,9 @@ def main() -> None:
     relu_case()
     lrn_cases()
     max_pool_cases()
+    activation_cases()
+    avg_pool_cases()
+    batch_norm_case()
     adaptive_avg_pool_cases()
     linear_case()
     cross_entropy_case()

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod classify;
 pub mod devices;
+pub mod experiment;
 pub mod info;
 pub mod train;
 

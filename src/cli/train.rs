@@ -7,7 +7,7 @@ use std::sync::Arc;
 use alexnet_wgpu::data::{
     dataset, Augment, Cifar10, ColorJitter, Dataset, Idx, ImageFolder, OnBadSample, Synthetic,
 };
-use alexnet_wgpu::model::{AlexNetConfig, Init};
+use alexnet_wgpu::model::{Activation, AlexNetConfig, Init, Norm, Pool};
 use alexnet_wgpu::train::trainer::{train, TrainConfig};
 use alexnet_wgpu::train::{OnNonFinite, OptimizerConfig, Schedule};
 use anyhow::{bail, Context, Result};
@@ -83,6 +83,25 @@ pub struct TrainArgs {
     pub gamma: f64,
     #[arg(long, default_value_t = 0.5)]
     pub dropout: f32,
+    /// Non-linearity after every conv and hidden FC layer (default: relu, the paper's).
+    #[arg(long, value_enum)]
+    pub activation: Option<ActivationArg>,
+    /// LeakyReLU's negative slope.
+    #[arg(long, default_value_t = 0.01)]
+    pub leaky_slope: f32,
+    /// ELU's alpha.
+    #[arg(long, default_value_t = 1.0)]
+    pub elu_alpha: f32,
+    /// The three pools of `features` (default: overlapping, max 3x3 stride 2, the paper's).
+    #[arg(long, value_enum)]
+    pub pool: Option<PoolArg>,
+    /// What follows conv1 and conv2 (default: the architecture's: lrn for original, none
+    /// for torchvision).
+    #[arg(long, value_enum)]
+    pub norm: Option<NormArg>,
+    /// Augmentation preset; replaces --no-flip, --lighting and --color-jitter.
+    #[arg(long, value_enum)]
+    pub augment: Option<AugmentArg>,
     /// Initialisation (default: pytorch; kaiming for the embedded demo).
     #[arg(long, value_enum)]
     pub init: Option<InitArg>,
@@ -125,6 +144,62 @@ pub struct TrainArgs {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ActivationArg {
+    Relu,
+    LeakyRelu,
+    Elu,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PoolArg {
+    /// Max 3x3 stride 2 (the paper's overlapping pool).
+    Overlapping,
+    /// Max 2x2 stride 2 (non-overlapping).
+    Max2,
+    /// Average 3x3 stride 2.
+    Avg3,
+    /// Average 2x2 stride 2.
+    Avg2,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NormArg {
+    Lrn,
+    Batchnorm,
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AugmentArg {
+    /// Random crop only: no flip, no lighting.
+    None,
+    /// Random crop and horizontal flip.
+    Flip,
+    /// The paper's: crop, flip and PCA lighting (σ 0.1).
+    Paper,
+    /// The paper's plus ColorJitter 0.4 (brightness, contrast, saturation).
+    Jitter,
+}
+
+impl AugmentArg {
+    /// Sets flip, lighting and colour jitter for this preset.
+    pub fn apply(self, augment: &mut Augment) {
+        let jitter = ColorJitter {
+            brightness: 0.4,
+            contrast: 0.4,
+            saturation: 0.4,
+        };
+        augment.flip = self != AugmentArg::None;
+        augment.lighting_std = if matches!(self, AugmentArg::Paper | AugmentArg::Jitter) {
+            0.1
+        } else {
+            0.0
+        };
+        augment.color_jitter = (self == AugmentArg::Jitter).then_some(jitter);
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OptimizerArg {
     Sgd,
     Adam,
@@ -142,10 +217,10 @@ pub enum InitArg {
 }
 
 /// The training and validation sets and a line describing them.
-struct Data {
-    train: Arc<dyn Dataset>,
-    val: Arc<dyn Dataset>,
-    description: String,
+pub(crate) struct Data {
+    pub train: Arc<dyn Dataset>,
+    pub val: Arc<dyn Dataset>,
+    pub description: String,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -257,7 +332,7 @@ fn resumed_config(path: &Path, requested: TrainConfig) -> Result<TrainConfig> {
     Ok(saved)
 }
 
-fn build_config(
+pub(crate) fn build_config(
     args: &TrainArgs,
     demo: bool,
     image_size: usize,
@@ -270,6 +345,26 @@ fn build_config(
     }
     let mut model = arch.config(classes).scaled(width);
     model.dropout = args.dropout;
+    model.activation = match args.activation.unwrap_or(ActivationArg::Relu) {
+        ActivationArg::Relu => Activation::Relu,
+        ActivationArg::LeakyRelu => Activation::LeakyRelu {
+            slope: args.leaky_slope,
+        },
+        ActivationArg::Elu => Activation::Elu {
+            alpha: args.elu_alpha,
+        },
+    };
+    model.pool = match args.pool.unwrap_or(PoolArg::Overlapping) {
+        PoolArg::Overlapping => Pool::Overlapping,
+        PoolArg::Max2 => Pool::Max2,
+        PoolArg::Avg3 => Pool::Avg3,
+        PoolArg::Avg2 => Pool::Avg2,
+    };
+    model.norm = args.norm.map(|n| match n {
+        NormArg::Lrn => Norm::Lrn,
+        NormArg::Batchnorm => Norm::BatchNorm,
+        NormArg::None => Norm::None,
+    });
     let default_optimizer = if demo {
         OptimizerArg::Adam
     } else {
@@ -315,6 +410,9 @@ fn build_config(
     augment.flip = !args.no_flip;
     augment.lighting_std = args.lighting;
     augment.color_jitter = args.color_jitter.as_deref().map(parse_jitter).transpose()?;
+    if let Some(preset) = args.augment {
+        preset.apply(&mut augment);
+    }
     let workers = args.workers.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -381,7 +479,7 @@ fn data_flags(args: &TrainArgs) -> String {
     flags
 }
 
-fn open_data(args: &TrainArgs, image_size: usize) -> Result<Data> {
+pub(crate) fn open_data(args: &TrainArgs, image_size: usize) -> Result<Data> {
     let Some(root) = &args.data else {
         return Ok(Data {
             train: Arc::new(Synthetic::new(args.train_size, image_size, args.seed, 0)),

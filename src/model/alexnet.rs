@@ -3,6 +3,8 @@
 
 use crate::error::{Error, Result};
 use crate::model::layers::{Layer, LayerKind};
+use crate::ops::avg_pool::AvgPoolConfig;
+use crate::ops::batch_norm::BatchNormConfig;
 use crate::ops::conv2d::Conv2dConfig;
 use crate::ops::lrn::LrnConfig;
 use crate::ops::max_pool::MaxPoolConfig;
@@ -19,6 +21,45 @@ pub enum Arch {
     TorchVision,
 }
 
+/// The non-linearity after every convolution and hidden fully connected layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Activation {
+    /// The paper's.
+    #[default]
+    Relu,
+    /// `torch.nn.LeakyReLU(slope)`.
+    LeakyRelu { slope: f32 },
+    /// `torch.nn.ELU(alpha)`.
+    Elu { alpha: f32 },
+}
+
+/// The three pooling layers of `features`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pool {
+    /// The paper's overlapping max pool, 3×3 stride 2.
+    #[default]
+    Overlapping,
+    /// Non-overlapping max pool, 2×2 stride 2.
+    Max2,
+    /// Average pool 3×3 stride 2.
+    Avg3,
+    /// Average pool 2×2 stride 2.
+    Avg2,
+}
+
+/// What follows conv1's and conv2's activation (where the paper has LRN).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Norm {
+    Lrn,
+    /// BatchNorm2d in LRN's place: the same layer indices, so `features.2` and `features.6`
+    /// hold its `weight`, `bias`, `running_mean`, `running_var` and `num_batches_tracked`.
+    BatchNorm,
+    None,
+}
+
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AlexNetConfig {
     pub arch: Arch,
@@ -29,6 +70,14 @@ pub struct AlexNetConfig {
     pub classes: usize,
     pub dropout: f32,
     pub lrn: LrnConfig,
+    #[serde(default)]
+    pub activation: Activation,
+    #[serde(default)]
+    pub pool: Pool,
+    /// `None`: the architecture's own (LRN for the original, nothing for torchvision's), so
+    /// configurations saved before this field existed mean what they meant.
+    #[serde(default)]
+    pub norm: Option<Norm>,
 }
 
 impl AlexNetConfig {
@@ -41,6 +90,9 @@ impl AlexNetConfig {
             classes,
             dropout: 0.5,
             lrn: LrnConfig::default(),
+            activation: Activation::Relu,
+            pool: Pool::Overlapping,
+            norm: None,
         }
     }
 
@@ -50,6 +102,53 @@ impl AlexNetConfig {
             arch: Arch::TorchVision,
             channels: [64, 192, 384, 256, 256],
             ..Self::original(classes)
+        }
+    }
+
+    /// The normalisation actually used: `norm`, or the architecture's own.
+    pub fn resolved_norm(&self) -> Norm {
+        self.norm.unwrap_or(match self.arch {
+            Arch::Original => Norm::Lrn,
+            Arch::TorchVision => Norm::None,
+        })
+    }
+
+    fn activation_layer(&self) -> LayerKind {
+        match self.activation {
+            Activation::Relu => LayerKind::Relu,
+            Activation::LeakyRelu { slope } => LayerKind::LeakyRelu { slope },
+            Activation::Elu { alpha } => LayerKind::Elu { alpha },
+        }
+    }
+
+    fn pool_layer(&self) -> LayerKind {
+        let avg = |kernel| {
+            LayerKind::AvgPool(AvgPoolConfig {
+                kernel,
+                stride: 2,
+                padding: 0,
+            })
+        };
+        match self.pool {
+            Pool::Overlapping => LayerKind::MaxPool(MaxPoolConfig::ALEXNET),
+            Pool::Max2 => LayerKind::MaxPool(MaxPoolConfig {
+                kernel: 2,
+                stride: 2,
+            }),
+            Pool::Avg3 => avg(3),
+            Pool::Avg2 => avg(2),
+        }
+    }
+
+    /// The normalisation layer after a block with `channels` outputs, if any.
+    fn norm_layer(&self, channels: usize) -> Option<LayerKind> {
+        match self.resolved_norm() {
+            Norm::Lrn => Some(LayerKind::Lrn(self.lrn)),
+            Norm::BatchNorm => Some(LayerKind::BatchNorm {
+                channels,
+                cfg: BatchNormConfig::default(),
+            }),
+            Norm::None => None,
         }
     }
 
@@ -85,24 +184,20 @@ impl AlexNetConfig {
                 groups,
             })
         };
-        let pool = LayerKind::MaxPool(MaxPoolConfig::ALEXNET);
-        let lrn = LayerKind::Lrn(self.lrn);
-        let mut features = vec![conv(3, c1, 11, 4, 2, 1), LayerKind::Relu];
-        if original {
-            features.push(lrn.clone());
-        }
-        features.extend([pool.clone(), conv(c1, c2, 5, 1, 2, groups), LayerKind::Relu]);
-        if original {
-            features.push(lrn);
-        }
+        let pool = self.pool_layer();
+        let act = self.activation_layer();
+        let mut features = vec![conv(3, c1, 11, 4, 2, 1), act.clone()];
+        features.extend(self.norm_layer(c1));
+        features.extend([pool.clone(), conv(c1, c2, 5, 1, 2, groups), act.clone()]);
+        features.extend(self.norm_layer(c2));
         features.extend([
             pool.clone(),
             conv(c2, c3, 3, 1, 1, 1),
-            LayerKind::Relu,
+            act.clone(),
             conv(c3, c4, 3, 1, 1, groups),
-            LayerKind::Relu,
+            act.clone(),
             conv(c4, c5, 3, 1, 1, groups),
-            LayerKind::Relu,
+            act.clone(),
             pool,
         ]);
         let fc = |in_features, out_features| LayerKind::Linear {
@@ -113,10 +208,10 @@ impl AlexNetConfig {
         let classifier = [
             dropout.clone(),
             fc(c5 * 36, self.fc_width),
-            LayerKind::Relu,
+            act.clone(),
             dropout,
             fc(self.fc_width, self.fc_width),
-            LayerKind::Relu,
+            act,
             fc(self.fc_width, self.classes),
         ];
         let named = |prefix: &str, kinds: Vec<LayerKind>| {
@@ -160,10 +255,18 @@ pub struct Param {
     pub grad: Tensor,
 }
 
+/// A state tensor that is saved and loaded with the weights but not trained (BatchNorm's
+/// running statistics), named as PyTorch names its buffers.
+pub struct Buffer {
+    pub name: String,
+    pub value: Tensor,
+}
+
 pub struct AlexNet {
     pub config: AlexNetConfig,
     pub layers: Vec<Layer>,
     pub params: Vec<Param>,
+    pub buffers: Vec<Buffer>,
 }
 
 impl AlexNet {
@@ -171,7 +274,15 @@ impl AlexNet {
     pub fn new(gpu: &Gpu, config: AlexNetConfig) -> Result<Self> {
         let layers = config.layers()?;
         let mut params = Vec::new();
+        let mut buffers = Vec::new();
         for layer in &layers {
+            for (name, shape, fill) in layer.buffer_shapes() {
+                let init = vec![fill; shape.iter().product()];
+                buffers.push(Buffer {
+                    value: Tensor::from_f32(gpu, &name, &shape, &init)?,
+                    name,
+                });
+            }
             for (name, shape) in layer.parameter_shapes() {
                 params.push(Param {
                     value: Tensor::zeros(gpu, &name, &shape)?,
@@ -184,6 +295,7 @@ impl AlexNet {
             config,
             layers,
             params,
+            buffers,
         })
     }
 
@@ -192,6 +304,20 @@ impl AlexNet {
             .iter()
             .find(|p| p.name == name)
             .ok_or_else(|| Error::Config(format!("the model has no parameter named '{name}'")))
+    }
+
+    pub fn buffer(&self, name: &str) -> Result<&Buffer> {
+        self.buffers
+            .iter()
+            .find(|b| b.name == name)
+            .ok_or_else(|| Error::Config(format!("the model has no buffer named '{name}'")))
+    }
+
+    /// Every tensor a `state_dict` holds, parameters then buffers, by name.
+    pub fn state_tensors(&self) -> Vec<(String, &Tensor)> {
+        let params = self.params.iter().map(|p| (p.name.clone(), &p.value));
+        let buffers = self.buffers.iter().map(|b| (b.name.clone(), &b.value));
+        params.chain(buffers).collect()
     }
 
     /// Writes one parameter's values, checking the name and the shape.

@@ -61,6 +61,16 @@ impl AlexNet {
             .filter(|l| matches!(l.kind, LayerKind::Linear { .. }))
             .count();
         for layer in &self.layers {
+            if let LayerKind::BatchNorm { channels, .. } = layer.kind {
+                // PyTorch's BatchNorm init, whatever the scheme: the identity transform.
+                self.param(&format!("{}.weight", layer.name))?
+                    .value
+                    .write_f32(gpu, &vec![1.0; channels])?;
+                self.param(&format!("{}.bias", layer.name))?
+                    .value
+                    .write_f32(gpu, &vec![0.0; channels])?;
+                continue;
+            }
             let paper_bias = match layer.kind {
                 LayerKind::Conv(_) => {
                     conv_index += 1;

@@ -1,6 +1,8 @@
 //! A layer as the model sees it: its PyTorch name, what it computes, and its output shape.
 
 use crate::error::{Error, Result};
+use crate::ops::avg_pool::AvgPoolConfig;
+use crate::ops::batch_norm::BatchNormConfig;
 use crate::ops::conv2d::Conv2dConfig;
 use crate::ops::lrn::LrnConfig;
 use crate::ops::max_pool::MaxPoolConfig;
@@ -9,8 +11,21 @@ use crate::ops::max_pool::MaxPoolConfig;
 pub enum LayerKind {
     Conv(Conv2dConfig),
     Relu,
+    LeakyRelu {
+        slope: f32,
+    },
+    Elu {
+        alpha: f32,
+    },
     Lrn(LrnConfig),
+    /// BatchNorm2d over `channels`: trains `weight` and `bias`, and keeps the buffers
+    /// `running_mean`, `running_var` and `num_batches_tracked` (see [`Layer::buffer_shapes`]).
+    BatchNorm {
+        channels: usize,
+        cfg: BatchNormConfig,
+    },
     MaxPool(MaxPoolConfig),
+    AvgPool(AvgPoolConfig),
     AdaptiveAvgPool {
         out_h: usize,
         out_w: usize,
@@ -58,6 +73,18 @@ impl Layer {
                 let (oh, ow) = cfg.output_hw(h, w).map_err(|e| bad(e.to_string()))?;
                 vec![n, c, oh, ow]
             }
+            LayerKind::AvgPool(cfg) => {
+                let [n, c, h, w] = nchw()?;
+                let (oh, ow) = cfg.output_hw(h, w).map_err(|e| bad(e.to_string()))?;
+                vec![n, c, oh, ow]
+            }
+            LayerKind::BatchNorm { channels, .. } => {
+                let [_, c, _, _] = nchw()?;
+                if c != *channels {
+                    return Err(bad(format!("input has {c} channels")));
+                }
+                input.to_vec()
+            }
             LayerKind::AdaptiveAvgPool { out_h, out_w } => {
                 let [n, c, _, _] = nchw()?;
                 vec![n, c, *out_h, *out_w]
@@ -72,7 +99,11 @@ impl Layer {
                 }
                 vec![input[0], *out_features]
             }
-            LayerKind::Relu | LayerKind::Lrn(_) | LayerKind::Dropout { .. } => input.to_vec(),
+            LayerKind::Relu
+            | LayerKind::LeakyRelu { .. }
+            | LayerKind::Elu { .. }
+            | LayerKind::Lrn(_)
+            | LayerKind::Dropout { .. } => input.to_vec(),
         })
     }
 
@@ -92,6 +123,24 @@ impl Layer {
                     vec![*out_features, *in_features],
                 ),
                 (format!("{}.bias", self.name), vec![*out_features]),
+            ],
+            LayerKind::BatchNorm { channels, .. } => vec![
+                (format!("{}.weight", self.name), vec![*channels]),
+                (format!("{}.bias", self.name), vec![*channels]),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
+    /// `(name, shape, initial value)` of each non-trained state tensor, as PyTorch's
+    /// `state_dict` names its buffers. PyTorch's `num_batches_tracked` is a 0-d int64; it is
+    /// kept here as a 1-element f32 (PyTorch's `load_state_dict` accepts that shape).
+    pub fn buffer_shapes(&self) -> Vec<(String, Vec<usize>, f32)> {
+        match &self.kind {
+            LayerKind::BatchNorm { channels, .. } => vec![
+                (format!("{}.running_mean", self.name), vec![*channels], 0.0),
+                (format!("{}.running_var", self.name), vec![*channels], 1.0),
+                (format!("{}.num_batches_tracked", self.name), vec![1], 0.0),
             ],
             _ => Vec::new(),
         }

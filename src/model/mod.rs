@@ -8,7 +8,7 @@ pub mod plan;
 pub mod summary;
 pub mod weights;
 
-pub use alexnet::{AlexNet, AlexNetConfig, Arch, Param};
+pub use alexnet::{Activation, AlexNet, AlexNetConfig, Arch, Buffer, Norm, Param, Pool};
 pub use init::Init;
 pub use layers::{Layer, LayerKind};
 pub use plan::{Plan, PlanOptions};

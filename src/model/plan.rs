@@ -26,6 +26,8 @@ enum Saved {
     Nothing,
     LrnScale(Tensor),
     Argmax(Tensor),
+    /// `[2, C]`: the batch mean and inverse std of a training BatchNorm forward.
+    BatchStats(Tensor),
 }
 
 pub struct Plan {
@@ -165,6 +167,40 @@ fn param<'m>(model: &'m AlexNet, layer: &Layer, which: &str) -> Result<&'m crate
     model.param(&format!("{}.{which}", layer.name))
 }
 
+/// A BatchNorm layer's parameters and buffers, looked up by their PyTorch names.
+struct BatchNormTensors<'m> {
+    weight: &'m Tensor,
+    bias: &'m Tensor,
+    running_mean: &'m Tensor,
+    running_var: &'m Tensor,
+    num_batches: &'m Tensor,
+}
+
+impl BatchNormTensors<'_> {
+    fn view(&self) -> ops::batch_norm::BatchNormState<'_> {
+        ops::batch_norm::BatchNormState {
+            weight: self.weight,
+            bias: self.bias,
+            running_mean: self.running_mean,
+            running_var: self.running_var,
+            num_batches: self.num_batches,
+        }
+    }
+}
+
+fn batch_norm_state<'m>(model: &'m AlexNet, layer: &Layer) -> Result<BatchNormTensors<'m>> {
+    let buffer = |which: &str| -> Result<&'m Tensor> {
+        Ok(&model.buffer(&format!("{}.{which}", layer.name))?.value)
+    };
+    Ok(BatchNormTensors {
+        weight: &param(model, layer, "weight")?.value,
+        bias: &param(model, layer, "bias")?.value,
+        running_mean: buffer("running_mean")?,
+        running_var: buffer("running_var")?,
+        num_batches: buffer("num_batches_tracked")?,
+    })
+}
+
 fn dropout_config(p: f32, index: usize) -> DropoutConfig {
     // A distinct, well-mixed salt per layer so two dropout layers never share a mask.
     DropoutConfig {
@@ -196,6 +232,35 @@ fn layer_forward(
             let y = out("output")?;
             let d = ops::relu::relu_forward(gpu, x, &y)?;
             (y, Saved::Nothing, vec![d])
+        }
+        LayerKind::LeakyRelu { slope } => {
+            let y = out("output")?;
+            let d = ops::activation::leaky_relu_forward(gpu, *slope, x, &y)?;
+            (y, Saved::Nothing, vec![d])
+        }
+        LayerKind::Elu { alpha } => {
+            let y = out("output")?;
+            let d = ops::activation::elu_forward(gpu, *alpha, x, &y)?;
+            (y, Saved::Nothing, vec![d])
+        }
+        LayerKind::AvgPool(cfg) => {
+            let y = out("output")?;
+            let d = ops::avg_pool::avg_pool_forward(gpu, cfg, x, &y)?;
+            (y, Saved::Nothing, vec![d])
+        }
+        LayerKind::BatchNorm { channels, cfg } => {
+            let y = out("output")?;
+            let state = batch_norm_state(model, layer)?;
+            let state = state.view();
+            if training {
+                let name = format!("{}.batch_stats", layer.name);
+                let saved = Tensor::zeros(gpu, &name, &[2, *channels])?;
+                let d = ops::batch_norm::batch_norm_train_forward(gpu, cfg, x, &state, &y, &saved)?;
+                (y, Saved::BatchStats(saved), vec![d])
+            } else {
+                let d = ops::batch_norm::batch_norm_eval_forward(gpu, cfg, x, &state, &y)?;
+                (y, Saved::Nothing, vec![d])
+            }
         }
         LayerKind::Lrn(cfg) => {
             let (y, scale) = (out("output")?, out("scale")?);
@@ -245,7 +310,10 @@ fn layer_backward(
     seed: &Uniform<StepSeed>,
 ) -> Result<(Option<Tensor>, Vec<Dispatch>)> {
     let dx = || Tensor::zeros(gpu, &format!("{}.input.grad", layer.name), x.shape());
-    let with_params = matches!(layer.kind, LayerKind::Conv(_) | LayerKind::Linear { .. });
+    let with_params = matches!(
+        layer.kind,
+        LayerKind::Conv(_) | LayerKind::Linear { .. } | LayerKind::BatchNorm { .. }
+    );
     if !want_dx && !with_params {
         return Ok((None, Vec::new()));
     }
@@ -275,6 +343,31 @@ fn layer_backward(
         (LayerKind::Relu, _) => {
             let dx = dx()?;
             let d = ops::relu::relu_backward(gpu, y, dy, &dx)?;
+            (Some(dx), vec![d])
+        }
+        (LayerKind::LeakyRelu { slope }, _) => {
+            let dx = dx()?;
+            let d = ops::activation::leaky_relu_backward(gpu, *slope, x, dy, &dx)?;
+            (Some(dx), vec![d])
+        }
+        (LayerKind::Elu { alpha }, _) => {
+            let dx = dx()?;
+            let d = ops::activation::elu_backward(gpu, *alpha, x, y, dy, &dx)?;
+            (Some(dx), vec![d])
+        }
+        (LayerKind::AvgPool(cfg), _) => {
+            let dx = dx()?;
+            let d = ops::avg_pool::avg_pool_backward(gpu, cfg, dy, &dx)?;
+            (Some(dx), vec![d])
+        }
+        (LayerKind::BatchNorm { cfg, .. }, Saved::BatchStats(saved)) => {
+            // The kernel always writes dx; the first layer never is BatchNorm, so a dx
+            // nobody reads costs nothing worth a second kernel.
+            let dx = dx()?;
+            let (w, b) = (param(model, layer, "weight")?, param(model, layer, "bias")?);
+            let d = ops::batch_norm::batch_norm_backward(
+                gpu, cfg, x, &w.value, saved, dy, &dx, &w.grad, &b.grad,
+            )?;
             (Some(dx), vec![d])
         }
         (LayerKind::Lrn(cfg), Saved::LrnScale(scale)) => {

@@ -30,6 +30,16 @@ pub fn summarize(config: &AlexNetConfig, image_size: usize) -> Result<Vec<LayerR
                 ),
             ),
             LayerKind::Relu => ("ReLU", String::new()),
+            LayerKind::LeakyRelu { slope } => ("LeakyReLU", format!("slope {slope}")),
+            LayerKind::Elu { alpha } => ("ELU", format!("alpha {alpha}")),
+            LayerKind::BatchNorm { channels, cfg } => (
+                "BatchNorm2d",
+                format!("{channels} eps {} momentum {}", cfg.eps, cfg.momentum),
+            ),
+            LayerKind::AvgPool(p) => (
+                "AvgPool2d",
+                format!("{0}x{0}/{1} pad {2}", p.kernel, p.stride, p.padding),
+            ),
             LayerKind::Lrn(l) => (
                 "LocalResponseNorm",
                 format!("size {} a {} b {} k {}", l.size, l.alpha, l.beta, l.k),

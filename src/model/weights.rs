@@ -67,6 +67,11 @@ fn to_f32(view: &TensorView<'_>) -> Option<Vec<f32>> {
             .chunks_exact(2)
             .map(|b| half_to_f32(u16::from_le_bytes([b[0], b[1]])))
             .collect(),
+        // PyTorch's `num_batches_tracked` counters.
+        Dtype::I64 => data
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f32)
+            .collect(),
         Dtype::BF16 => data
             .chunks_exact(2)
             .map(|b| f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16))
@@ -89,7 +94,8 @@ fn half_to_f32(h: u16) -> f32 {
 }
 
 impl AlexNet {
-    /// Loads every parameter from a safetensors file with PyTorch names. A missing, extra or
+    /// Loads every parameter (and buffer: BatchNorm's running statistics) from a safetensors
+    /// file with PyTorch names. A missing, extra or
     /// mis-shaped tensor is an error naming it (and both shapes); optimizer state inside a
     /// checkpoint is ignored.
     pub fn load_weights(&self, gpu: &Gpu, path: &Path) -> Result<()> {
@@ -103,9 +109,10 @@ impl AlexNet {
             path: path.display().to_string(),
             message,
         };
+        let state = self.state_tensors();
         let mut extra: Vec<&String> = tensors
             .keys()
-            .filter(|k| !k.starts_with(OPTIMIZER_PREFIX) && self.param(k).is_err())
+            .filter(|k| !k.starts_with(OPTIMIZER_PREFIX) && !state.iter().any(|(n, _)| n == *k))
             .collect();
         if !extra.is_empty() {
             extra.sort();
@@ -114,35 +121,29 @@ impl AlexNet {
                 self.config.arch, self.config.classes
             )));
         }
-        for p in &self.params {
-            let (shape, values) = tensors.get(&p.name).ok_or_else(|| {
+        for (name, value) in state {
+            let (shape, values) = tensors.get(&name).ok_or_else(|| {
                 fail(format!(
-                    "missing tensor '{}' (shape {:?})",
-                    p.name,
-                    p.value.shape()
+                    "missing tensor '{name}' (shape {:?})",
+                    value.shape()
                 ))
             })?;
-            if shape.as_slice() != p.value.shape() {
+            // PyTorch writes a 0-d counter where we keep one element.
+            let scalar = shape.is_empty() && value.shape() == [1];
+            if shape.as_slice() != value.shape() && !scalar {
                 return Err(fail(format!(
-                    "tensor '{}' has shape {:?} in the file but {:?} in the model",
-                    p.name,
-                    shape,
-                    p.value.shape()
+                    "tensor '{name}' has shape {shape:?} in the file but {:?} in the model",
+                    value.shape()
                 )));
             }
-            p.value.write_f32(gpu, values)?;
+            value.write_f32(gpu, values)?;
         }
         Ok(())
     }
 
-    /// Saves every parameter under its PyTorch name.
+    /// Saves every parameter and buffer under its PyTorch name.
     pub fn save_weights(&self, gpu: &Gpu, path: &Path) -> Result<()> {
-        let tensors: Vec<(String, &Tensor)> = self
-            .params
-            .iter()
-            .map(|p| (p.name.clone(), &p.value))
-            .collect();
-        write_tensors(gpu, path, &tensors, HashMap::new())
+        write_tensors(gpu, path, &self.state_tensors(), HashMap::new())
     }
 }
 

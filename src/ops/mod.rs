@@ -6,8 +6,11 @@
 //! gradients are assigned (`=`), parameter gradients are added (`+=`), so the caller zeroes
 //! parameter gradients before a backward pass and may accumulate micro-batches.
 
+pub mod activation;
 pub mod adam;
 pub mod adaptive_avg_pool;
+pub mod avg_pool;
+pub mod batch_norm;
 pub mod conv2d;
 pub mod cross_entropy;
 pub mod dropout;

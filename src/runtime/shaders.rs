@@ -5,9 +5,12 @@
 pub enum Shader {
     Conv2d,
     Relu,
+    Activation,
     Lrn,
     MaxPool,
+    AvgPool,
     AdaptiveAvgPool,
+    BatchNorm,
     Dropout,
     Linear,
     CrossEntropy,
@@ -19,12 +22,15 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 13] = [
+    pub const ALL: [Shader; 16] = [
         Shader::Conv2d,
         Shader::Relu,
+        Shader::Activation,
         Shader::Lrn,
         Shader::MaxPool,
+        Shader::AvgPool,
         Shader::AdaptiveAvgPool,
+        Shader::BatchNorm,
         Shader::Dropout,
         Shader::Linear,
         Shader::CrossEntropy,
@@ -39,6 +45,9 @@ impl Shader {
         match self {
             Shader::Conv2d => "conv2d",
             Shader::Relu => "relu",
+            Shader::Activation => "activation",
+            Shader::AvgPool => "avg_pool",
+            Shader::BatchNorm => "batch_norm",
             Shader::Lrn => "lrn",
             Shader::MaxPool => "max_pool",
             Shader::AdaptiveAvgPool => "adaptive_avg_pool",
@@ -57,6 +66,9 @@ impl Shader {
         match self {
             Shader::Conv2d => include_str!("../../shaders/conv2d.wgsl"),
             Shader::Relu => include_str!("../../shaders/relu.wgsl"),
+            Shader::Activation => include_str!("../../shaders/activation.wgsl"),
+            Shader::AvgPool => include_str!("../../shaders/avg_pool.wgsl"),
+            Shader::BatchNorm => include_str!("../../shaders/batch_norm.wgsl"),
             Shader::Lrn => include_str!("../../shaders/lrn.wgsl"),
             Shader::MaxPool => include_str!("../../shaders/max_pool.wgsl"),
             Shader::AdaptiveAvgPool => include_str!("../../shaders/adaptive_avg_pool.wgsl"),

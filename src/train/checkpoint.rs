@@ -52,11 +52,7 @@ pub fn save(
     optimizer: &Optimizer,
     state: &CheckpointState,
 ) -> Result<()> {
-    let mut tensors: Vec<(String, &Tensor)> = model
-        .params
-        .iter()
-        .map(|p| (p.name.clone(), &p.value))
-        .collect();
+    let mut tensors: Vec<(String, &Tensor)> = model.state_tensors();
     for s in &optimizer.state {
         for (name, t) in &s.tensors {
             tensors.push((format!("{OPTIMIZER_PREFIX}{}.{name}", s.param), t));

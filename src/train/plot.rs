@@ -609,7 +609,9 @@ fn draw(chart: &Chart, rgb: &mut [u8], width: u32, height: u32) -> std::result::
     };
     for (i, s) in series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
-        let shape = MARKERS[i % MARKERS.len()];
+        // Shift the marker cycle once per round of colours, so series i and i + 8 (same
+        // colour) still differ in shape: distinct up to 32 series.
+        let shape = MARKERS[(i + i / COLORS.len()) % MARKERS.len()];
         let label = if s.points.is_empty() {
             format!("{} (no data)", s.name)
         } else {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Augment, Dataset, Loader, LoaderConfig, OnBadSample};
 use crate::error::{Error, Result};
-use crate::model::{summary, AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
+use crate::model::{summary, AlexNet, AlexNetConfig, Init, Norm, Plan, PlanOptions};
 use crate::ops::cross_entropy::{totals, IGNORE_LABEL};
 use crate::runtime::Gpu;
 use crate::train::checkpoint::{self, CheckpointState};
@@ -478,17 +478,19 @@ fn run_epoch(
     stop: &AtomicBool,
     outcome: &mut TrainOutcome,
 ) -> Result<EpochRun> {
+    // BatchNorm would count a short batch's zero padding in its batch statistics: drop it.
+    let drop_last = config.model.resolved_norm() == Norm::BatchNorm;
     let loader_config = LoaderConfig {
         batch_size: config.batch_size,
         shuffle: true,
-        drop_last: false,
+        drop_last,
         augment: config.augment.clone(),
         seed: config.seed,
         workers: config.workers,
         prefetch: config.workers.max(2),
         on_bad_sample: config.on_bad_sample,
     };
-    let batches = Loader::batches_per_epoch(data.len(), config.batch_size, false);
+    let batches = Loader::batches_per_epoch(data.len(), config.batch_size, drop_last);
     let mut loader = Loader::new(data.clone(), loader_config, epoch, position.batch)?;
     let bar = progress_bar(
         config,

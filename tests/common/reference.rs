@@ -346,6 +346,216 @@ pub fn max_pool_backward(x_len: usize, argmax: &[usize], dy: &[f64]) -> Vec<f64>
 }
 
 // ---------------------------------------------------------------------------
+// LeakyReLU and ELU
+// ---------------------------------------------------------------------------
+
+/// LeakyReLU: y = x if x > 0 else slope·x.
+pub fn leaky_relu_forward(x: &[f64], slope: f64) -> Vec<f64> {
+    x.iter()
+        .map(|&v| if v > 0.0 { v } else { slope * v })
+        .collect()
+}
+
+/// dx = dy if x > 0 else slope·dy (PyTorch: slope at exactly 0).
+pub fn leaky_relu_backward(x: &[f64], dy: &[f64], slope: f64) -> Vec<f64> {
+    x.iter()
+        .zip(dy)
+        .map(|(&v, &d)| if v > 0.0 { d } else { slope * d })
+        .collect()
+}
+
+/// ELU: y = x if x > 0 else alpha·(exp(x) − 1).
+pub fn elu_forward(x: &[f64], alpha: f64) -> Vec<f64> {
+    x.iter()
+        .map(|&v| if v > 0.0 { v } else { alpha * v.exp_m1() })
+        .collect()
+}
+
+/// dx = dy if x > 0 else dy·alpha·exp(x).
+pub fn elu_backward(x: &[f64], dy: &[f64], alpha: f64) -> Vec<f64> {
+    x.iter()
+        .zip(dy)
+        .map(|(&v, &d)| if v > 0.0 { d } else { d * alpha * v.exp() })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Average pooling (count_include_pad = True, floor mode)
+// ---------------------------------------------------------------------------
+
+/// Output shape of AvgPool2d(kernel, stride, padding).
+pub fn avg_pool_shape(xs: [usize; 4], kernel: usize, stride: usize, pad: usize) -> [usize; 4] {
+    [
+        xs[0],
+        xs[1],
+        (xs[2] + 2 * pad - kernel) / stride + 1,
+        (xs[3] + 2 * pad - kernel) / stride + 1,
+    ]
+}
+
+/// The input rows (or columns) inside window `i`, padding excluded.
+fn avg_window(
+    i: usize,
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+    len: usize,
+) -> std::ops::Range<usize> {
+    let start = (i * stride).saturating_sub(pad);
+    let end = (i * stride + kernel).saturating_sub(pad).min(len);
+    start..end
+}
+
+/// y[n,c,i,j] = (1/K²) Σ x over the window inside the input (padding counts as zeros).
+pub fn avg_pool_forward(
+    x: &[f64],
+    xs: [usize; 4],
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+) -> Vec<f64> {
+    assert_eq!(x.len(), numel(xs));
+    let ys = avg_pool_shape(xs, kernel, stride, pad);
+    let area = (kernel * kernel) as f64;
+    let mut y = vec![0.0; numel(ys)];
+    for n in 0..ys[0] {
+        for c in 0..ys[1] {
+            for i in 0..ys[2] {
+                for j in 0..ys[3] {
+                    let mut sum = 0.0;
+                    for h in avg_window(i, kernel, stride, pad, xs[2]) {
+                        for w in avg_window(j, kernel, stride, pad, xs[3]) {
+                            sum += x[idx4(xs, n, c, h, w)];
+                        }
+                    }
+                    y[idx4(ys, n, c, i, j)] = sum / area;
+                }
+            }
+        }
+    }
+    y
+}
+
+/// The adjoint of `avg_pool_forward`: each window scatters dy/K² to its inputs.
+pub fn avg_pool_backward(
+    dy: &[f64],
+    xs: [usize; 4],
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+) -> Vec<f64> {
+    let ys = avg_pool_shape(xs, kernel, stride, pad);
+    assert_eq!(dy.len(), numel(ys));
+    let area = (kernel * kernel) as f64;
+    let mut dx = vec![0.0; numel(xs)];
+    for n in 0..ys[0] {
+        for c in 0..ys[1] {
+            for i in 0..ys[2] {
+                for j in 0..ys[3] {
+                    let g = dy[idx4(ys, n, c, i, j)] / area;
+                    for h in avg_window(i, kernel, stride, pad, xs[2]) {
+                        for w in avg_window(j, kernel, stride, pad, xs[3]) {
+                            dx[idx4(xs, n, c, h, w)] += g;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    dx
+}
+
+// ---------------------------------------------------------------------------
+// BatchNorm2d
+// ---------------------------------------------------------------------------
+
+/// Per-channel batch mean and biased variance over (N, H, W).
+pub fn batch_stats(x: &[f64], xs: [usize; 4]) -> (Vec<f64>, Vec<f64>) {
+    let m = (xs[0] * xs[2] * xs[3]) as f64;
+    let mut mean = vec![0.0; xs[1]];
+    let mut var = vec![0.0; xs[1]];
+    for c in 0..xs[1] {
+        let values = || {
+            (0..xs[0]).flat_map(move |n| {
+                (0..xs[2]).flat_map(move |h| (0..xs[3]).map(move |w| x[idx4(xs, n, c, h, w)]))
+            })
+        };
+        mean[c] = values().sum::<f64>() / m;
+        var[c] = values().map(|v| (v - mean[c]).powi(2)).sum::<f64>() / m;
+    }
+    (mean, var)
+}
+
+/// y = (x − mean[c]) / √(var[c] + eps) · weight[c] + bias[c].
+pub fn batch_norm_apply(
+    x: &[f64],
+    xs: [usize; 4],
+    mean: &[f64],
+    var: &[f64],
+    weight: &[f64],
+    bias: &[f64],
+    eps: f64,
+) -> Vec<f64> {
+    let plane = xs[2] * xs[3];
+    x.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let c = (i / plane) % xs[1];
+            (v - mean[c]) / (var[c] + eps).sqrt() * weight[c] + bias[c]
+        })
+        .collect()
+}
+
+/// Training-mode running statistics after one batch: PyTorch's momentum update with the
+/// unbiased variance.
+pub fn batch_norm_running(
+    x: &[f64],
+    xs: [usize; 4],
+    running_mean: &[f64],
+    running_var: &[f64],
+    momentum: f64,
+) -> (Vec<f64>, Vec<f64>) {
+    let (mean, var) = batch_stats(x, xs);
+    let m = (xs[0] * xs[2] * xs[3]) as f64;
+    let rm = (0..xs[1])
+        .map(|c| (1.0 - momentum) * running_mean[c] + momentum * mean[c])
+        .collect();
+    let rv = (0..xs[1])
+        .map(|c| (1.0 - momentum) * running_var[c] + momentum * var[c] * m / (m - 1.0))
+        .collect();
+    (rm, rv)
+}
+
+/// Training-mode backward: (dx, dweight, dbias).
+pub fn batch_norm_backward(
+    x: &[f64],
+    xs: [usize; 4],
+    weight: &[f64],
+    dy: &[f64],
+    eps: f64,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (mean, var) = batch_stats(x, xs);
+    let plane = xs[2] * xs[3];
+    let m = (xs[0] * plane) as f64;
+    let channel = |i: usize| (i / plane) % xs[1];
+    let inv_std: Vec<f64> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+    let xhat = |i: usize| (x[i] - mean[channel(i)]) * inv_std[channel(i)];
+    let mut dbias = vec![0.0; xs[1]];
+    let mut dweight = vec![0.0; xs[1]];
+    for i in 0..x.len() {
+        dbias[channel(i)] += dy[i];
+        dweight[channel(i)] += dy[i] * xhat(i);
+    }
+    let dx = (0..x.len())
+        .map(|i| {
+            let c = channel(i);
+            weight[c] * inv_std[c] / m * (m * dy[i] - dbias[c] - xhat(i) * dweight[c])
+        })
+        .collect();
+    (dx, dweight, dbias)
+}
+
+// ---------------------------------------------------------------------------
 // Adaptive average pooling
 // ---------------------------------------------------------------------------
 

@@ -5,8 +5,11 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod activation;
 mod adam;
 mod adaptive_avg_pool;
+mod avg_pool;
+mod batch_norm;
 mod conv2d;
 mod cross_entropy;
 mod dropout;

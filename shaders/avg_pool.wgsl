@@ -1,0 +1,91 @@
+// avg_pool.wgsl — 2-D average pooling (torch.nn.AvgPool2d(kernel, stride, padding)), floor
+// mode, count_include_pad = True (PyTorch's default): every window divides by K·K, padded
+// positions counting as zeros.
+//
+// Layout: x, dx [N, C, H, W]; y, dy [N, C, OH, OW], OH = (H + 2P − K) / S + 1.
+// Forward:  y[n,c,i,j] = (1 / K²) · Σ over the K×K window at (i·S − P, j·S − P) of x (inside)
+// Backward: dx[n,c,h,v] = (1 / K²) · Σ over windows (i,j) containing (h,v) of dy[n,c,i,j]
+//           Written as a gather over the windows covering each input, so no two invocations
+//           write the same element (overlapping windows, K > S, accumulate).
+//
+// Bindings (group 0): 0 = params (uniform), then
+//   avg_pool_forward:   1 x, 2 y
+//   avg_pool_backward:  1 dy, 2 dx
+// One invocation per output (forward) or input (backward) element.
+
+override WG: u32 = 64u;
+
+struct AvgPoolParams {
+    batch: u32,
+    channels: u32,
+    in_h: u32,
+    in_w: u32,
+    out_h: u32,
+    out_w: u32,
+    kernel: u32,
+    stride: u32,
+    padding: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: AvgPoolParams;
+
+@group(0) @binding(1) var<storage, read> fwd_x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> fwd_y: array<f32>;
+
+@compute @workgroup_size(WG)
+fn avg_pool_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let idx = gid.x + gid.y * nwg.x * WG;
+    if idx >= p.batch * p.channels * p.out_h * p.out_w {
+        return;
+    }
+    let j = idx % p.out_w;
+    let i = (idx / p.out_w) % p.out_h;
+    let plane = idx / (p.out_w * p.out_h);
+    let base = plane * p.in_h * p.in_w;
+    // Window rows are i·S − P + kh in padded coordinates; compare in those to stay unsigned.
+    var acc = 0.0;
+    for (var kh = 0u; kh < p.kernel; kh++) {
+        let hp = i * p.stride + kh;
+        if hp < p.padding || hp >= p.in_h + p.padding {
+            continue;
+        }
+        for (var kw = 0u; kw < p.kernel; kw++) {
+            let vp = j * p.stride + kw;
+            if vp < p.padding || vp >= p.in_w + p.padding {
+                continue;
+            }
+            acc += fwd_x[base + (hp - p.padding) * p.in_w + (vp - p.padding)];
+        }
+    }
+    fwd_y[idx] = acc / f32(p.kernel * p.kernel);
+}
+
+@group(0) @binding(1) var<storage, read> bwd_dy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> bwd_dx: array<f32>;
+
+// Windows i whose padded rows [i·S, i·S + K) contain the padded row `at`, clipped to [0, out).
+fn first_window(at: u32, stride: u32, kernel: u32) -> u32 {
+    return select(0u, (at + stride - kernel) / stride, at + 1u > kernel);
+}
+
+@compute @workgroup_size(WG)
+fn avg_pool_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let idx = gid.x + gid.y * nwg.x * WG;
+    if idx >= p.batch * p.channels * p.in_h * p.in_w {
+        return;
+    }
+    let v = idx % p.in_w + p.padding;
+    let h = (idx / p.in_w) % p.in_h + p.padding;
+    let plane = idx / (p.in_w * p.in_h);
+    let i_first = first_window(h, p.stride, p.kernel);
+    let i_last = min(h / p.stride, p.out_h - 1u);
+    let j_first = first_window(v, p.stride, p.kernel);
+    let j_last = min(v / p.stride, p.out_w - 1u);
+    var acc = 0.0;
+    for (var i = i_first; i <= i_last; i++) {
+        for (var j = j_first; j <= j_last; j++) {
+            acc += bwd_dy[(plane * p.out_h + i) * p.out_w + j];
+        }
+    }
+    bwd_dx[idx] = acc / f32(p.kernel * p.kernel);
+}
