@@ -263,6 +263,8 @@ impl Gpu {
     /// Records with `f` into one encoder, submits it, and turns validation errors into
     /// `Error::Gpu` instead of wgpu's default panic.
     pub fn submit(&self, context: &str, f: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<()> {
+        // A lost device or an error reported asynchronously surfaces here, typed.
+        self.check()?;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let mut encoder = self
             .device
