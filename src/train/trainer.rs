@@ -165,14 +165,7 @@ pub fn train(
     let mut last_good = resume.map(|p| (p.to_path_buf(), position.step));
     if config.on_nan == OnNonFinite::Rollback {
         // Rolling back needs something to roll back to, even before the first epoch ends.
-        position.config = run_state(config, &scheduler)?;
-        checkpoint::save(
-            gpu,
-            &config.checkpoint_path(),
-            &model,
-            &optimizer,
-            &position,
-        )?;
+        save_checkpoint(gpu, config, &scheduler, &model, &optimizer, &mut position)?;
         last_good = Some((config.checkpoint_path(), position.step));
     }
 
@@ -234,14 +227,7 @@ pub fn train(
             continue;
         }
         if run.interrupted {
-            position.config = run_state(config, &scheduler)?;
-            checkpoint::save(
-                gpu,
-                &config.checkpoint_path(),
-                &model,
-                &optimizer,
-                &position,
-            )?;
+            save_checkpoint(gpu, config, &scheduler, &model, &optimizer, &mut position)?;
             outcome.interrupted = true;
             return Ok(outcome);
         }
@@ -283,15 +269,9 @@ pub fn train(
             epoch_top1: 0.0,
             epoch_samples: 0.0,
             lr_scale: position.lr_scale,
-            config: run_state(config, &scheduler)?,
+            config: serde_json::Value::Null,
         };
-        checkpoint::save(
-            gpu,
-            &config.checkpoint_path(),
-            &model,
-            &optimizer,
-            &position,
-        )?;
+        save_checkpoint(gpu, config, &scheduler, &model, &optimizer, &mut position)?;
         last_good = Some((config.checkpoint_path(), position.step));
         if stop.load(Ordering::SeqCst) {
             outcome.interrupted = epoch + 1 < config.epochs;
@@ -443,6 +423,19 @@ fn plan_bytes(model: &AlexNet, config: &TrainConfig, batch: usize) -> u64 {
         + 3 * config.image_size * config.image_size;
     // Training keeps output, gradient and saved state; evaluation one more output.
     (per_sample as u64) * 4 * 4 * batch as u64
+}
+
+/// Writes the run's checkpoint at `position`, with the configuration and schedule state.
+fn save_checkpoint(
+    gpu: &Gpu,
+    config: &TrainConfig,
+    scheduler: &LrScheduler,
+    model: &AlexNet,
+    optimizer: &Optimizer,
+    position: &mut CheckpointState,
+) -> Result<()> {
+    position.config = run_state(config, scheduler)?;
+    checkpoint::save(gpu, &config.checkpoint_path(), model, optimizer, position)
 }
 
 /// What a checkpoint stores besides tensors: the config and the schedule's state.
