@@ -22,7 +22,12 @@
 //   bias_reduce      db[o] += Σ_{b, p} dy[b, o, p], one workgroup per o, tree-reduced.
 //
 // Tiles: each workgroup computes a BM × BN block of C with 256 invocations, each a TM × TN
-// register block; A and B advance through K in BK-deep tiles held in workgroup memory.
+// register block; A and B advance through K in BK-deep tiles held in workgroup memory, read
+// back as vec4s. Index arithmetic is hoisted out of the loads (divisions cost tens of
+// instructions on GPUs, more than the multiply-adds they feed): each invocation decomposes its
+// fixed B column and A rows once, and BK invocations decompose the tile's k values into
+// `k_info` once per tile. A is loaded k-fastest and B n-fastest, so neighbouring invocations
+// read neighbouring addresses.
 //
 // Bindings (group 0): 0 = params (uniform), then
 //   gemm_forward, gemm_backward_input, gemm_backward_weight: 1 a_src, 2 b_src, 3 bias, 4 out
@@ -72,8 +77,14 @@ struct GemmParams {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-var<workgroup> tile_a: array<f32, 1024>; // [BK][BM]
-var<workgroup> tile_b: array<f32, 1024>; // [BK][BN]
+// tile_a is stored transposed ([BK][BM], k-major) with one vec4 of padding per k row, so the
+// k-fastest stores of neighbouring invocations fall in different banks.
+const A_ROW: u32 = 17u; // vec4s per k row of tile_a: BM / 4 + 1
+const B_ROW: u32 = 16u; // vec4s per k row of tile_b: BN / 4
+var<workgroup> tile_a: array<vec4<f32>, 272>; // [BK][A_ROW]
+var<workgroup> tile_b: array<vec4<f32>, 256>; // [BK][B_ROW]
+// Per k of the current tile: (A offset, B offset, B row shift, B column shift); see k_terms.
+var<workgroup> k_info: array<vec4<i32>, 16>;
 
 fn cin_per_group() -> u32 {
     return p.in_channels / p.groups;
@@ -87,61 +98,105 @@ fn out_pixels() -> u32 {
     return p.out_h * p.out_w;
 }
 
-// x[b, channel, i·S + kh − P, j·S + kw − P] (0 in the padding), for output pixel `pixel`.
-fn input_at(b: u32, channel: u32, pixel: u32, tap: u32) -> f32 {
-    let h = i32((pixel / p.out_w) * p.stride + tap / p.kernel_w) - i32(p.padding);
-    let w = i32((pixel % p.out_w) * p.stride + tap % p.kernel_w) - i32(p.padding);
-    if h < 0 || w < 0 || h >= i32(p.in_h) || w >= i32(p.in_w) {
-        return 0.0;
-    }
-    return b_src[((b * p.in_channels + channel) * p.in_h + u32(h)) * p.in_w + u32(w)];
-}
-
-fn element_a(mode: u32, g: u32, m: u32, k: u32) -> f32 {
+// A[m, k] = a_src[row_term(m) + k_terms(k).x].
+fn row_term(mode: u32, g: u32, m: u32) -> i32 {
     let cg = cin_per_group();
     switch mode {
         case FORWARD: {
-            return a_src[(g * p.rows_per_group + m) * cg * taps() + k];
+            return i32((g * p.rows_per_group + m) * cg * taps());
+        }
+        case BACKWARD_INPUT: {
+            return i32((g * p.rows_per_group * cg + m) * taps());
+        }
+        default: {
+            return i32((p.row_offset + g * p.rows_per_group + m) * out_pixels());
+        }
+    }
+}
+
+// What k contributes to A's and B's addresses: (A offset, B offset, B row, B column), where B's
+// element is at B offset + column_terms(n).x with the row and column shifts combined below.
+fn k_terms(mode: u32, g: u32, k: u32) -> vec4<i32> {
+    let cg = cin_per_group();
+    switch mode {
+        case FORWARD: {
+            let tap = k % taps();
+            let plane = i32((k / taps()) * p.in_h * p.in_w);
+            return vec4<i32>(i32(k), plane, i32(tap / p.kernel_w), i32(tap % p.kernel_w));
         }
         case BACKWARD_INPUT: {
             let oc = k / taps();
-            return a_src[((g * p.rows_per_group + oc) * cg + m) * taps() + k % taps()];
+            let tap = k % taps();
+            let o = p.row_offset + g * p.rows_per_group + oc;
+            return vec4<i32>(i32(oc * cg * taps() + tap), i32(o * out_pixels()), i32(tap / p.kernel_w), i32(tap % p.kernel_w));
         }
         default: {
-            let o = p.row_offset + g * p.rows_per_group + m;
-            return a_src[((k / out_pixels()) * p.out_channels + o) * out_pixels() + k % out_pixels()];
+            let b = k / out_pixels();
+            let pixel = k % out_pixels();
+            let a = i32((b * p.out_channels) * out_pixels() + pixel);
+            let top = i32((pixel / p.out_w) * p.stride) - i32(p.padding);
+            let left = i32((pixel % p.out_w) * p.stride) - i32(p.padding);
+            return vec4<i32>(a, i32(b * p.in_channels * p.in_h * p.in_w), top, left);
         }
     }
 }
 
-fn element_b(mode: u32, g: u32, k: u32, n: u32) -> f32 {
+// What column n contributes to B's address: (offset, row, column, 0).
+fn column_terms(mode: u32, g: u32, n: u32) -> vec4<i32> {
     let cg = cin_per_group();
     switch mode {
         case FORWARD: {
-            return input_at(n / out_pixels(), g * cg + k / taps(), n % out_pixels(), k % taps());
+            let b = n / out_pixels();
+            let pixel = n % out_pixels();
+            let top = i32((pixel / p.out_w) * p.stride) - i32(p.padding);
+            let left = i32((pixel % p.out_w) * p.stride) - i32(p.padding);
+            return vec4<i32>(i32((b * p.in_channels + g * cg) * p.in_h * p.in_w), top, left, 0);
         }
         case BACKWARD_INPUT: {
-            // dy at the output pixel that reads input pixel n through tap (kh, kw), if any.
-            let tap = k % taps();
-            let o = p.row_offset + g * p.rows_per_group + k / taps();
             let plane = p.in_h * p.in_w;
             let b = n / plane;
-            let t = i32((n % plane) / p.in_w + p.padding) - i32(tap / p.kernel_w);
-            let s = i32((n % plane) % p.in_w + p.padding) - i32(tap % p.kernel_w);
-            if t < 0 || s < 0 || u32(t) % p.stride != 0u || u32(s) % p.stride != 0u {
-                return 0.0;
-            }
-            let i = u32(t) / p.stride;
-            let j = u32(s) / p.stride;
-            if i >= p.out_h || j >= p.out_w {
-                return 0.0;
-            }
-            return b_src[((b * p.out_channels + o) * p.out_h + i) * p.out_w + j];
+            let q = n % plane;
+            let at = i32(b * p.out_channels * out_pixels());
+            return vec4<i32>(at, i32(q / p.in_w + p.padding), i32(q % p.in_w + p.padding), 0);
         }
         default: {
-            return input_at(k / out_pixels(), g * cg + n / taps(), k % out_pixels(), n % taps());
+            let tap = n % taps();
+            let plane = i32((g * cg + n / taps()) * p.in_h * p.in_w);
+            return vec4<i32>(plane, i32(tap / p.kernel_w), i32(tap % p.kernel_w), 0);
         }
     }
+}
+
+// B[k, n] from the two halves of its address; 0 in the padding (and, for the input gradient,
+// where no output pixel reads this input pixel through this tap).
+fn element_b(mode: u32, kt: vec4<i32>, nt: vec4<i32>) -> f32 {
+    if mode == BACKWARD_INPUT {
+        // dy[b, o, i, j] with i·S = h + P − kh and j·S = w + P − kw.
+        var t = nt.y - kt.z;
+        var s = nt.z - kt.w;
+        if t < 0 || s < 0 {
+            return 0.0;
+        }
+        if p.stride != 1u {
+            let stride = i32(p.stride);
+            if t % stride != 0 || s % stride != 0 {
+                return 0.0;
+            }
+            t /= stride;
+            s /= stride;
+        }
+        if t >= i32(p.out_h) || s >= i32(p.out_w) {
+            return 0.0;
+        }
+        return b_src[u32(nt.x + kt.y + t * i32(p.out_w) + s)];
+    }
+    // x[b, c, h, w] with (h, w) = row and column shifts of k and n combined.
+    let h = nt.y + kt.z;
+    let w = nt.z + kt.w;
+    if h < 0 || w < 0 || h >= i32(p.in_h) || w >= i32(p.in_w) {
+        return 0.0;
+    }
+    return b_src[u32(nt.x + kt.y + h * i32(p.in_w) + w)];
 }
 
 // C's extent for a mode: (rows m, columns n, reduction k).
@@ -165,6 +220,17 @@ fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) 
     let size = extent(mode);
     let m0 = tile.y * BM;
     let n0 = tile.x * BN;
+    // Loads: A at k column lid % BK, rows lid / BK + 16·i; B at n column lid % BN, k rows
+    // lid / BN + 4·i (i < 4): the same rows and column of every tile, decomposed once here.
+    let a_k = lid % BK;
+    var a_rows: array<i32, 4>;
+    for (var i = 0u; i < 4u; i++) {
+        let m = m0 + lid / BK + 16u * i;
+        a_rows[i] = select(-1, row_term(mode, g, m), m < size.x);
+    }
+    let b_n = n0 + lid % BN;
+    let b_ok = b_n < size.y;
+    let b_terms = column_terms(mode, g, min(b_n, size.y - 1u));
     let ty = lid / (BN / TN);
     let tx = lid % (BN / TN);
     // Products are summed per 4 tiles (64 terms) in `part`, then folded into `acc`: the
@@ -173,34 +239,32 @@ fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) 
     var part: array<f32, 16>;
     var tiles = 0u;
     for (var k0 = k_begin; k0 < k_end; k0 += BK) {
-        for (var e = lid; e < BK * BM; e += THREADS) {
-            let k = k0 + e / BM;
-            let m = m0 + e % BM;
-            var v = 0.0;
-            if k < k_end && m < size.x {
-                v = element_a(mode, g, m, k);
-            }
-            tile_a[e] = v;
+        if lid < BK {
+            k_info[lid] = k_terms(mode, g, min(k0 + lid, k_end - 1u));
         }
-        for (var e = lid; e < BK * BN; e += THREADS) {
-            let k = k0 + e / BN;
-            let n = n0 + e % BN;
+        workgroupBarrier();
+        let a_ok = k0 + a_k < k_end;
+        let a_offset = k_info[a_k].x;
+        for (var i = 0u; i < 4u; i++) {
+            let m = lid / BK + 16u * i;
             var v = 0.0;
-            if k < k_end && n < size.y {
-                v = element_b(mode, g, k, n);
+            if a_ok && a_rows[i] >= 0 {
+                v = a_src[u32(a_rows[i] + a_offset)];
             }
-            tile_b[e] = v;
+            tile_a[a_k * A_ROW + m / 4u][m % 4u] = v;
+        }
+        for (var i = 0u; i < 4u; i++) {
+            let k = lid / BN + 4u * i;
+            var v = 0.0;
+            if b_ok && k0 + k < k_end {
+                v = element_b(mode, k_info[k], b_terms);
+            }
+            tile_b[k * B_ROW + (lid % BN) / 4u][lid % 4u] = v;
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
-            var a: array<f32, 4>;
-            var b: array<f32, 4>;
-            for (var i = 0u; i < TM; i++) {
-                a[i] = tile_a[kk * BM + ty * TM + i];
-            }
-            for (var j = 0u; j < TN; j++) {
-                b[j] = tile_b[kk * BN + tx * TN + j];
-            }
+            let a = tile_a[kk * A_ROW + ty];
+            let b = tile_b[kk * B_ROW + tx];
             for (var i = 0u; i < TM; i++) {
                 for (var j = 0u; j < TN; j++) {
                     part[i * TN + j] += a[i] * b[j];

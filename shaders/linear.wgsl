@@ -12,11 +12,11 @@
 // partial sums of the slices before it (`accumulate` = 1).
 //
 // Bindings (group 0): 0 = params (uniform), then
-//   linear_forward:          1 x, 2 W rows, 3 b, 4 y
+//   linear_forward(_gemv):   1 x, 2 W rows, 3 b, 4 y
 //   linear_backward_input:   1 dy, 2 W rows, 3 dx
 //   linear_backward_weight:  1 dy, 2 x, 3 dW rows
 //   linear_backward_bias:    1 dy, 2 db
-// One invocation per output element of the entry point.
+// One invocation per output element of the entry point (but linear_forward_gemv, below).
 
 override WG: u32 = 64u;
 
@@ -59,6 +59,49 @@ fn linear_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
         }
     }
     fwd_y[n * p.out_features + o] = fwd_b[o] + (acc + block);
+}
+
+// linear_forward for small batches, as matrix-vector products: one workgroup per weight row
+// reads that row once, coalesced, for up to GEMV_BATCH images at a time; each invocation sums
+// a strided share of the row, then the shares are tree-reduced in workgroup memory. Launched
+// as a grid of rows (workgroup x + y · num_workgroups.x); binds like linear_forward.
+const GEMV_WG: u32 = 256u;
+const GEMV_BATCH: u32 = 8u;
+var<workgroup> gemv_sums: array<f32, 2048>; // [GEMV_BATCH][GEMV_WG]
+
+@compute @workgroup_size(256)
+fn linear_forward_gemv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+    let r = wid.x + wid.y * nwg.x;
+    if r >= p.rows {
+        return;
+    }
+    let o = p.row_offset + r;
+    for (var n0 = 0u; n0 < p.batch; n0 += GEMV_BATCH) {
+        var acc: array<f32, 8>;
+        for (var i = lid; i < p.in_features; i += GEMV_WG) {
+            let w = fwd_w[r * p.in_features + i];
+            for (var j = 0u; j < GEMV_BATCH; j++) {
+                let n = min(n0 + j, p.batch - 1u);
+                acc[j] += fwd_x[n * p.in_features + i] * w;
+            }
+        }
+        for (var j = 0u; j < GEMV_BATCH; j++) {
+            gemv_sums[j * GEMV_WG + lid] = acc[j];
+        }
+        workgroupBarrier();
+        for (var width = GEMV_WG / 2u; width > 0u; width /= 2u) {
+            if lid < width {
+                for (var j = 0u; j < GEMV_BATCH; j++) {
+                    gemv_sums[j * GEMV_WG + lid] += gemv_sums[j * GEMV_WG + lid + width];
+                }
+            }
+            workgroupBarrier();
+        }
+        if lid < GEMV_BATCH && n0 + lid < p.batch {
+            fwd_y[(n0 + lid) * p.out_features + o] = fwd_b[o] + gemv_sums[lid * GEMV_WG];
+        }
+        workgroupBarrier();
+    }
 }
 
 @group(0) @binding(1) var<storage, read> bin_dy: array<f32>;

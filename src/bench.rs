@@ -66,13 +66,28 @@ pub struct Report {
     pub pipelines_compiled: u64,
     pub pipeline_compile_seconds: f64,
     pub driver_pipeline_cache: bool,
+    /// Shaders compiled without wgpu's bounds checks.
+    pub unchecked_shaders: bool,
     pub measurements: Vec<Measurement>,
     pub speedups: Vec<Speedup>,
     pub layers: Vec<LayerTime>,
 }
 
-/// A program to profile, its `(layer, dispatch count)` spans, and a suffix for its layers.
-type Profiled<'a> = (&'a Program, &'a [(String, usize)], &'static str);
+/// A program to profile, its `(layer, dispatch count)` spans, and whether it is a backward pass.
+type Profiled<'a> = (&'a Program, &'a [(String, usize)], bool);
+
+/// Which part of a layer's backward pass a kernel entry point computes, as a name suffix.
+fn backward_part(entry: &str) -> &'static str {
+    if entry.contains("backward_input") {
+        " (input grad)"
+    } else if entry.contains("backward_weight") || entry.contains("splitk") {
+        " (weight grad)"
+    } else if entry.contains("bias") {
+        " (bias grad)"
+    } else {
+        " (backward)"
+    }
+}
 
 fn kernel_name(k: Kernels) -> &'static str {
     match k {
@@ -174,27 +189,28 @@ pub fn run(options: &GpuOptions, cfg: &BenchConfig) -> Result<Report> {
                 {
                     let programs: Vec<Profiled<'_>> = if training {
                         vec![
-                            (&plan.forward, &plan.forward_spans, ""),
-                            (&plan.backward, &plan.backward_spans, " (backward)"),
+                            (&plan.forward, &plan.forward_spans, false),
+                            (&plan.backward, &plan.backward_spans, true),
                         ]
                     } else {
-                        vec![(&plan.forward, &plan.forward_spans, "")]
+                        vec![(&plan.forward, &plan.forward_spans, false)]
                     };
                     let row_macs: BTreeMap<String, u64> = summarize(model_cfg, cfg.image_size)?
                         .into_iter()
                         .map(|r| (r.name, r.multiply_adds))
                         .collect();
                     for (layer, ms) in profile(&gpu, &programs)? {
-                        let base = layer.trim_end_matches(" (backward)");
-                        let factor = if layer.ends_with("(backward)") {
-                            2.0
-                        } else {
-                            1.0
-                        };
+                        // Forward, input and weight gradient each cost the layer's multiply-
+                        // adds once; other backward parts (bias, pooling) have none counted.
+                        let (base, part) = layer.split_once(" (").unwrap_or((&layer, ""));
                         let gflops = row_macs
                             .get(base)
                             .filter(|&&m| m > 0 && ms > 0.0)
-                            .map(|&m| factor * 2.0 * m as f64 * batch as f64 / (ms * 1e-3) / 1e9);
+                            .filter(|_| {
+                                part.is_empty()
+                                    || part.contains("grad)") && !part.starts_with("bias")
+                            })
+                            .map(|&m| 2.0 * m as f64 * batch as f64 / (ms * 1e-3) / 1e9);
                         layers.push(LayerTime {
                             model: model_name(model_cfg),
                             mode,
@@ -222,6 +238,7 @@ pub fn run(options: &GpuOptions, cfg: &BenchConfig) -> Result<Report> {
         pipelines_compiled,
         pipeline_compile_seconds,
         driver_pipeline_cache,
+        unchecked_shaders: options.unchecked_shaders,
         measurements,
         speedups,
         layers,
@@ -246,7 +263,8 @@ fn speedups(measurements: &[Measurement]) -> Vec<Speedup> {
         .collect()
 }
 
-/// Milliseconds per layer for one run of `programs`, from timestamps around each dispatch.
+/// Milliseconds per layer for one run of `programs`, from timestamps around each dispatch;
+/// a backward layer is reported per part (input, weight and bias gradient).
 fn profile(gpu: &Gpu, programs: &[Profiled<'_>]) -> Result<Vec<(String, f64)>> {
     let count: usize = programs.iter().map(|(p, _, _)| p.dispatch_count()).sum();
     let queries = gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
@@ -262,27 +280,36 @@ fn profile(gpu: &Gpu, programs: &[Profiled<'_>]) -> Result<Vec<(String, f64)>> {
         mapped_at_creation: false,
     });
     let readback = crate::runtime::Tensor::zeros(gpu, "timestamps", &[2 * count * 2])?;
+    let mut entries = Vec::new();
     gpu.submit("profiling", |encoder| {
-        let mut first = 0;
         for (program, _, _) in programs {
-            first += 2 * program.record_timed(encoder, &queries, first).len() as u32;
+            let first = 2 * entries.len() as u32;
+            entries.extend(program.record_timed(encoder, &queries, first));
         }
         encoder.resolve_query_set(&queries, 0..(2 * count) as u32, &resolve, 0);
         encoder.copy_buffer_to_buffer(&resolve, 0, readback.buffer(), 0, bytes);
     })?;
     let raw: Vec<u64> = bytemuck::cast_slice(&readback.read_u32(gpu)?).to_vec();
     let period_ns = f64::from(gpu.queue.get_timestamp_period());
-    let mut times = Vec::new();
+    let mut times: Vec<(String, f64)> = Vec::new();
     let mut index = 0;
-    for (_, spans, suffix) in programs {
+    for (_, spans, backward) in programs {
         for (layer, n) in spans.iter() {
-            let ms: f64 = (index..index + n)
-                .map(|i| raw[2 * i + 1].saturating_sub(raw[2 * i]) as f64 * period_ns / 1e6)
-                .sum();
-            index += n;
-            if *n > 0 {
-                times.push((format!("{layer}{suffix}"), ms));
+            let first_row = times.len();
+            for i in index..index + n {
+                let ms = raw[2 * i + 1].saturating_sub(raw[2 * i]) as f64 * period_ns / 1e6;
+                let part = if *backward {
+                    backward_part(entries[i])
+                } else {
+                    ""
+                };
+                let name = format!("{layer}{part}");
+                match times[first_row..].iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, total)) => *total += ms,
+                    None => times.push((name, ms)),
+                }
             }
+            index += n;
         }
     }
     Ok(times)

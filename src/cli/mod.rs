@@ -19,6 +19,10 @@ pub struct DeviceArgs {
     /// Case-insensitive part of the adapter name (default: WGPU_ADAPTER_NAME).
     #[arg(long)]
     pub device: Option<String>,
+    /// Compile shaders without wgpu's bounds checks (faster; the kernels bound their own
+    /// indices).
+    #[arg(long)]
+    pub unchecked_shaders: bool,
 }
 
 impl DeviceArgs {
@@ -28,6 +32,7 @@ impl DeviceArgs {
             adapter_name: self.device.clone(),
             pipeline_cache_dir: None,
             kernels: Default::default(),
+            unchecked_shaders: self.unchecked_shaders,
         };
         let gpu = Gpu::new(&options)?;
         if gpu.is_cpu() {

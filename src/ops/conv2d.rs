@@ -163,6 +163,10 @@ pub fn conv2d_forward(
     y: &Tensor,
 ) -> Result<Vec<Dispatch>> {
     let p = check(cfg, x, w, b, y)?;
+    if gpu.kernels == Kernels::Tiled {
+        let forward = gemm::forward(gpu, &p.geometry(), x, w.all(), b, y, p.all_rows())?;
+        return Ok(vec![forward]);
+    }
     let args = [
         Arg::Read(x.all()),
         Arg::Read(w.all()),

@@ -5,12 +5,14 @@
 use crate::error::{Error, Result};
 use crate::ops::gemm::{self, Geometry, Rows};
 use crate::ops::{expect_shape, launch, to_u32};
-use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, Kernels, Shader, Tensor};
+use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, KernelCall, Kernels, Shader, Tensor};
 
 /// Below this batch a linear layer is matrix-vector work (and its weight gradient an outer
-/// product): a 64-wide GEMM tile would be mostly empty, so the one-output-per-invocation
-/// kernels (a GEMV and a rank-N update) run instead.
+/// product): a 64-wide GEMM tile would be mostly empty, so the forward runs as GEMVs (a
+/// workgroup per weight row) and the backward as the one-output-per-invocation kernels.
 const GEMV_BELOW_BATCH: usize = 64;
+/// The most workgroups along one grid dimension (WebGPU's limit).
+const MAX_GRID: usize = 65535;
 
 fn use_tiled(gpu: &Gpu, batch: usize) -> bool {
     gpu.kernels == Kernels::Tiled && batch >= GEMV_BELOW_BATCH
@@ -110,6 +112,17 @@ pub fn linear_forward(
             Arg::Read(b.all()),
             Arg::Write(y.all()),
         ];
+        if gpu.kernels == Kernels::Tiled {
+            let call = KernelCall {
+                shader: Shader::Linear,
+                entry: "linear_forward_gemv",
+                params: bytemuck::bytes_of(&p),
+                args: &args,
+                threads: 0,
+            };
+            let grid = [rows.min(MAX_GRID), rows.div_ceil(MAX_GRID), 1];
+            return gpu.prepare_grid(call, grid);
+        }
         launch(
             gpu,
             Shader::Linear,

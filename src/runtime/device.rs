@@ -41,6 +41,10 @@ pub struct GpuOptions {
     /// Where to keep the driver's pipeline cache; `None` means the user cache directory.
     pub pipeline_cache_dir: Option<PathBuf>,
     pub kernels: Kernels,
+    /// Compile shaders without wgpu's injected bounds and division checks (faster). Every
+    /// kernel keeps its indices inside the extents its parameters give, and the op tests run
+    /// with this on as well as off; leave it off when debugging a new kernel.
+    pub unchecked_shaders: bool,
 }
 
 /// Parses a backend name as the `--backend` flag spells it.
@@ -167,7 +171,7 @@ impl Gpu {
                 .or_else(default_cache_dir)?;
             Some(dir.join(key))
         });
-        let pipelines = PipelineCache::new(&device, cache_file);
+        let pipelines = PipelineCache::new(&device, cache_file, options.unchecked_shaders);
         let health = Health::install(&device);
         Ok(Self {
             device,
@@ -188,7 +192,7 @@ impl Gpu {
     /// keeps one of each, so they replace the app's): errors are logged and returned by the
     /// library's next call instead of panicking the app.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Self {
-        let pipelines = PipelineCache::new(&device, None);
+        let pipelines = PipelineCache::new(&device, None, false);
         let health = Health::install(&device);
         Self {
             device,

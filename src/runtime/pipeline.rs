@@ -56,10 +56,12 @@ pub struct PipelineCache {
     pipelines: Mutex<HashMap<PipelineKey, CompiledKernel>>,
     stats: Mutex<CacheStats>,
     driver_cache: Option<(wgpu::PipelineCache, PathBuf)>,
+    /// Skip wgpu's injected bounds and division checks (see `GpuOptions::unchecked_shaders`).
+    unchecked: bool,
 }
 
 impl PipelineCache {
-    pub(crate) fn new(device: &wgpu::Device, cache_file: Option<PathBuf>) -> Self {
+    pub(crate) fn new(device: &wgpu::Device, cache_file: Option<PathBuf>, unchecked: bool) -> Self {
         let driver_cache = cache_file
             .filter(|_| device.features().contains(wgpu::Features::PIPELINE_CACHE))
             .map(|path| {
@@ -87,6 +89,7 @@ impl PipelineCache {
             pipelines: Mutex::default(),
             stats: Mutex::default(),
             driver_cache,
+            unchecked,
         }
     }
 
@@ -169,10 +172,24 @@ impl PipelineCache {
             return Ok(m.clone());
         }
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        let descriptor = wgpu::ShaderModuleDescriptor {
             label: Some(shader.name()),
             source: wgpu::ShaderSource::Wgsl(shader.source().into()),
-        });
+        };
+        let module = if self.unchecked {
+            // SAFETY: every kernel bounds its indices by the extents in its own parameters,
+            // which the ops check against the bound tensors, and divides only by sizes the
+            // ops validate as non-zero; its loops are bounded by those sizes. The op tests
+            // run every convolution and linear case with this on.
+            unsafe {
+                device.create_shader_module_trusted(
+                    descriptor,
+                    wgpu::ShaderRuntimeChecks::unchecked(),
+                )
+            }
+        } else {
+            device.create_shader_module(descriptor)
+        };
         if let Some(err) = pollster::block_on(scope.pop()) {
             return Err(Error::Pipeline {
                 shader: shader.name(),

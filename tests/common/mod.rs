@@ -36,9 +36,26 @@ pub fn plain_gpu() -> &'static Gpu {
     })
 }
 
-/// Both kernel families, for tests that must hold for each.
-pub fn gpus() -> [(&'static str, &'static Gpu); 2] {
-    [("tiled", gpu()), ("plain", plain_gpu())]
+/// The tiled kernels compiled without wgpu's bounds checks (`--unchecked-shaders`).
+pub fn unchecked_gpu() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        let options = GpuOptions {
+            unchecked_shaders: true,
+            ..Default::default()
+        };
+        Gpu::new(&options).expect("a wgpu adapter (install mesa-vulkan-drivers)")
+    })
+}
+
+/// Both kernel families (the tiled one also without bounds checks), for tests that must hold
+/// for each.
+pub fn gpus() -> [(&'static str, &'static Gpu); 3] {
+    [
+        ("tiled", gpu()),
+        ("plain", plain_gpu()),
+        ("tiled unchecked", unchecked_gpu()),
+    ]
 }
 
 /// Runs prepared dispatches once and waits.

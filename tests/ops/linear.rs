@@ -46,9 +46,11 @@ fn random(
 #[test]
 fn linear_forward_and_backward_match_cpu_reference() {
     let mut rng = Rng::new(11);
-    // Batches of 64 and more take the tiled GEMM; smaller ones the GEMV kernels.
+    // Batches of 64 and more take the tiled GEMM; smaller ones the GEMV kernels (8 images a
+    // pass, so 11 takes two, the second partly empty; 300 features, two strides of 256).
     let shapes = [
         (3, 10, 7),
+        (11, 300, 9),
         (1, 37, 5),
         (5, 64, 33),
         (70, 50, 33),
