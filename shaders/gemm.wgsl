@@ -216,7 +216,8 @@ fn extent(mode: u32) -> vec3u {
 }
 
 // The TM × TN block of C this invocation owns, summed over k in [k_begin, k_end).
-fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) -> array<f32, 16> {
+// Row i of the block is acc[i], its TN = 4 columns the vector's components.
+fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) -> array<vec4<f32>, 4> {
     let size = extent(mode);
     let m0 = tile.y * BM;
     let n0 = tile.x * BN;
@@ -235,8 +236,8 @@ fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) 
     let tx = lid % (BN / TN);
     // Products are summed per 4 tiles (64 terms) in `part`, then folded into `acc`: the
     // rounding error grows with 64 + K/64 instead of K (FC6 sums 9216 terms).
-    var acc: array<f32, 16>;
-    var part: array<f32, 16>;
+    var acc: array<vec4<f32>, 4>;
+    var part: array<vec4<f32>, 4>;
     var tiles = 0u;
     for (var k0 = k_begin; k0 < k_end; k0 += BK) {
         if lid < BK {
@@ -265,22 +266,21 @@ fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) 
         for (var kk = 0u; kk < BK; kk++) {
             let a = tile_a[kk * A_ROW + ty];
             let b = tile_b[kk * B_ROW + tx];
-            for (var i = 0u; i < TM; i++) {
-                for (var j = 0u; j < TN; j++) {
-                    part[i * TN + j] += a[i] * b[j];
-                }
-            }
+            part[0] = fma(vec4(a.x), b, part[0]);
+            part[1] = fma(vec4(a.y), b, part[1]);
+            part[2] = fma(vec4(a.z), b, part[2]);
+            part[3] = fma(vec4(a.w), b, part[3]);
         }
         workgroupBarrier();
         tiles += 1u;
         if tiles % 4u == 0u {
-            for (var i = 0u; i < TM * TN; i++) {
+            for (var i = 0u; i < TM; i++) {
                 acc[i] += part[i];
-                part[i] = 0.0;
+                part[i] = vec4(0.0);
             }
         }
     }
-    for (var i = 0u; i < TM * TN; i++) {
+    for (var i = 0u; i < TM; i++) {
         acc[i] += part[i];
     }
     return acc;
@@ -300,7 +300,7 @@ fn gemm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_ind
         if mn.x < size.x && mn.y < size.y {
             let o = p.row_offset + wid.z * p.rows_per_group + mn.x;
             let b = mn.y / out_pixels();
-            var v = acc[i] + bias[o];
+            var v = acc[i / TN][i % TN] + bias[o];
             if p.relu != 0u {
                 v = max(v, 0.0);
             }
@@ -319,7 +319,7 @@ fn gemm_backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocat
         if mn.x < size.x && mn.y < size.y {
             let c = wid.z * cin_per_group() + mn.x;
             let at = ((mn.y / plane) * p.in_channels + c) * plane + mn.y % plane;
-            out[at] = select(0.0, out[at], p.accumulate != 0u) + acc[i];
+            out[at] = select(0.0, out[at], p.accumulate != 0u) + acc[i / TN][i % TN];
         }
     }
 }
@@ -338,9 +338,9 @@ fn gemm_backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(local_invoca
         if mn.x < size.x && mn.y < size.y {
             let at = (g * p.rows_per_group + mn.x) * size.y + mn.y;
             if p.k_split == 1u {
-                out[at] += acc[i];
+                out[at] += acc[i / TN][i % TN];
             } else {
-                out[s * weights + at] = acc[i];
+                out[s * weights + at] = acc[i / TN][i % TN];
             }
         }
     }

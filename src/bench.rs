@@ -66,8 +66,8 @@ pub struct Report {
     pub pipelines_compiled: u64,
     pub pipeline_compile_seconds: f64,
     pub driver_pipeline_cache: bool,
-    /// Shaders compiled without wgpu's bounds checks.
-    pub unchecked_shaders: bool,
+    /// wgpu's runtime checks in the shaders (full, bounds or off).
+    pub shader_checks: String,
     pub measurements: Vec<Measurement>,
     pub speedups: Vec<Speedup>,
     pub layers: Vec<LayerTime>,
@@ -238,7 +238,7 @@ pub fn run(options: &GpuOptions, cfg: &BenchConfig) -> Result<Report> {
         pipelines_compiled,
         pipeline_compile_seconds,
         driver_pipeline_cache,
-        unchecked_shaders: options.unchecked_shaders,
+        shader_checks: format!("{:?}", options.shader_checks).to_lowercase(),
         measurements,
         speedups,
         layers,

@@ -61,7 +61,7 @@ pub fn run_bench(args: &BenchArgs) -> Result<()> {
             .map(parse_backend)
             .transpose()?,
         adapter_name: args.device.device.clone(),
-        unchecked_shaders: args.device.unchecked_shaders,
+        shader_checks: args.device.shader_checks,
         ..Default::default()
     };
     let report = run(&options, &cfg)?;

@@ -7,7 +7,7 @@ pub mod experiment;
 pub mod info;
 pub mod train;
 
-use alexnet_wgpu::runtime::{parse_backend, Gpu, GpuOptions};
+use alexnet_wgpu::runtime::{parse_backend, Gpu, GpuOptions, ShaderChecks};
 use clap::Args;
 
 /// Adapter choice shared by every command that runs on a GPU.
@@ -19,10 +19,10 @@ pub struct DeviceArgs {
     /// Case-insensitive part of the adapter name (default: WGPU_ADAPTER_NAME).
     #[arg(long)]
     pub device: Option<String>,
-    /// Compile shaders without wgpu's bounds checks (faster; the kernels bound their own
-    /// indices).
-    #[arg(long)]
-    pub unchecked_shaders: bool,
+    /// wgpu's runtime checks compiled into the shaders: full, bounds (memory safety only) or
+    /// off. Our kernels bound their own indices; fewer checks run faster on some GPUs.
+    #[arg(long, default_value = "full")]
+    pub shader_checks: ShaderChecks,
 }
 
 impl DeviceArgs {
@@ -32,7 +32,7 @@ impl DeviceArgs {
             adapter_name: self.device.clone(),
             pipeline_cache_dir: None,
             kernels: Default::default(),
-            unchecked_shaders: self.unchecked_shaders,
+            shader_checks: self.shader_checks,
         };
         let gpu = Gpu::new(&options)?;
         if gpu.is_cpu() {

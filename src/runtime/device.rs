@@ -41,10 +41,51 @@ pub struct GpuOptions {
     /// Where to keep the driver's pipeline cache; `None` means the user cache directory.
     pub pipeline_cache_dir: Option<PathBuf>,
     pub kernels: Kernels,
-    /// Compile shaders without wgpu's injected bounds and division checks (faster). Every
-    /// kernel keeps its indices inside the extents its parameters give, and the op tests run
-    /// with this on as well as off; leave it off when debugging a new kernel.
-    pub unchecked_shaders: bool,
+    /// Which of wgpu's injected runtime checks the shaders are compiled with.
+    pub shader_checks: ShaderChecks,
+}
+
+/// The runtime checks wgpu injects into shaders. Our kernels bound every index by the extents
+/// their parameters give (which the ops check against the bound tensors), divide only by
+/// sizes validated as non-zero, and loop only over those sizes: the checks guard against
+/// kernels we do not write. The op tests run with each setting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ShaderChecks {
+    /// Everything wgpu offers: bounds checks, loop bounding, guarded integer division.
+    #[default]
+    Full,
+    /// Bounds checks only (memory safety kept; no loop counters or division guards).
+    Bounds,
+    /// None of them.
+    Off,
+}
+
+impl ShaderChecks {
+    pub const NAMES: &'static str = "full, bounds or off";
+
+    pub fn runtime_checks(self) -> wgpu::ShaderRuntimeChecks {
+        // SAFETY (for the settings below `Full`): see the type's documentation; the kernels
+        // meet the conditions wgpu's unchecked settings require.
+        let mut checks = unsafe { wgpu::ShaderRuntimeChecks::all(self == Self::Full) };
+        checks.bounds_checks = self != Self::Off;
+        checks
+    }
+}
+
+impl std::str::FromStr for ShaderChecks {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "full" => Ok(Self::Full),
+            "bounds" => Ok(Self::Bounds),
+            "off" | "none" => Ok(Self::Off),
+            other => Err(Error::Config(format!(
+                "--shader-checks '{other}': expected {}",
+                Self::NAMES
+            ))),
+        }
+    }
 }
 
 /// Parses a backend name as the `--backend` flag spells it.
@@ -171,7 +212,7 @@ impl Gpu {
                 .or_else(default_cache_dir)?;
             Some(dir.join(key))
         });
-        let pipelines = PipelineCache::new(&device, cache_file, options.unchecked_shaders);
+        let pipelines = PipelineCache::new(&device, cache_file, options.shader_checks);
         let health = Health::install(&device);
         Ok(Self {
             device,
@@ -192,7 +233,7 @@ impl Gpu {
     /// keeps one of each, so they replace the app's): errors are logged and returned by the
     /// library's next call instead of panicking the app.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Self {
-        let pipelines = PipelineCache::new(&device, None, false);
+        let pipelines = PipelineCache::new(&device, None, ShaderChecks::Full);
         let health = Health::install(&device);
         Self {
             device,

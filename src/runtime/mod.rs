@@ -8,7 +8,9 @@ pub mod shaders;
 pub mod tensor;
 pub mod uniform;
 
-pub use device::{list_adapters, parse_backend, Gpu, GpuOptions, Kernels, OPTIONAL_FEATURES};
+pub use device::{
+    list_adapters, parse_backend, Gpu, GpuOptions, Kernels, ShaderChecks, OPTIONAL_FEATURES,
+};
 pub use dispatch::{Arg, Dispatch, KernelCall, Program, WORKGROUP_SIZE};
 pub use pipeline::{Access, CacheStats};
 pub use shaders::Shader;

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::runtime::device::ShaderChecks;
 use crate::runtime::shaders::Shader;
 
 /// How a kernel uses one binding. Binding `i` of group 0 is the `i`-th access in the list.
@@ -56,12 +57,15 @@ pub struct PipelineCache {
     pipelines: Mutex<HashMap<PipelineKey, CompiledKernel>>,
     stats: Mutex<CacheStats>,
     driver_cache: Option<(wgpu::PipelineCache, PathBuf)>,
-    /// Skip wgpu's injected bounds and division checks (see `GpuOptions::unchecked_shaders`).
-    unchecked: bool,
+    checks: ShaderChecks,
 }
 
 impl PipelineCache {
-    pub(crate) fn new(device: &wgpu::Device, cache_file: Option<PathBuf>, unchecked: bool) -> Self {
+    pub(crate) fn new(
+        device: &wgpu::Device,
+        cache_file: Option<PathBuf>,
+        checks: ShaderChecks,
+    ) -> Self {
         let driver_cache = cache_file
             .filter(|_| device.features().contains(wgpu::Features::PIPELINE_CACHE))
             .map(|path| {
@@ -89,7 +93,7 @@ impl PipelineCache {
             pipelines: Mutex::default(),
             stats: Mutex::default(),
             driver_cache,
-            unchecked,
+            checks,
         }
     }
 
@@ -176,19 +180,13 @@ impl PipelineCache {
             label: Some(shader.name()),
             source: wgpu::ShaderSource::Wgsl(shader.source().into()),
         };
-        let module = if self.unchecked {
-            // SAFETY: every kernel bounds its indices by the extents in its own parameters,
-            // which the ops check against the bound tensors, and divides only by sizes the
-            // ops validate as non-zero; its loops are bounded by those sizes. The op tests
-            // run every convolution and linear case with this on.
-            unsafe {
-                device.create_shader_module_trusted(
-                    descriptor,
-                    wgpu::ShaderRuntimeChecks::unchecked(),
-                )
-            }
-        } else {
-            device.create_shader_module(descriptor)
+        let module = match self.checks {
+            ShaderChecks::Full => device.create_shader_module(descriptor),
+            // SAFETY: see `ShaderChecks`: every kernel bounds its indices by the extents in
+            // its parameters, divides only by validated non-zero sizes and loops over them.
+            reduced => unsafe {
+                device.create_shader_module_trusted(descriptor, reduced.runtime_checks())
+            },
         };
         if let Some(err) = pollster::block_on(scope.pop()) {
             return Err(Error::Pipeline {

@@ -36,12 +36,12 @@ pub fn plain_gpu() -> &'static Gpu {
     })
 }
 
-/// The tiled kernels compiled without wgpu's bounds checks (`--unchecked-shaders`).
+/// The tiled kernels compiled without any of wgpu's runtime checks (`--shader-checks off`).
 pub fn unchecked_gpu() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
     GPU.get_or_init(|| {
         let options = GpuOptions {
-            unchecked_shaders: true,
+            shader_checks: alexnet_wgpu::runtime::ShaderChecks::Off,
             ..Default::default()
         };
         Gpu::new(&options).expect("a wgpu adapter (install mesa-vulkan-drivers)")
