@@ -39,12 +39,17 @@
 // Workgroup size of the elementwise split-K reduction (the tiled entry points use 256).
 override WG: u32 = 256u;
 
-const BM: u32 = 64u;
-const BN: u32 = 64u;
-const BK: u32 = 16u;
-const TM: u32 = 4u;
-const TN: u32 = 4u;
+// The tile shape, chosen per problem by the host (src/ops/gemm.rs `TileShape`): BM × BN
+// outputs per workgroup, TM × TN per invocation (multiples of 4), BK deep. Every shape has
+// BM·BK = BN·BK = 4·THREADS (each invocation loads 4 elements of A and 4 of B per tile) and
+// fits the fixed workgroup arrays below.
+override BM: u32 = 64u;
+override BN: u32 = 64u;
+override BK: u32 = 16u;
+override TM: u32 = 4u;
+override TN: u32 = 4u;
 const THREADS: u32 = 256u;
+const LOADS: u32 = 4u;
 
 const FORWARD: u32 = 0u;
 const BACKWARD_INPUT: u32 = 1u;
@@ -79,9 +84,9 @@ struct GemmParams {
 
 // tile_a is stored transposed ([BK][BM], k-major) with one vec4 of padding per k row, so the
 // k-fastest stores of neighbouring invocations fall in different banks.
-const A_ROW: u32 = 17u; // vec4s per k row of tile_a: BM / 4 + 1
-const B_ROW: u32 = 16u; // vec4s per k row of tile_b: BN / 4
-var<workgroup> tile_a: array<vec4<f32>, 272>; // [BK][A_ROW]
+override A_ROW: u32 = BM / 4u + 1u; // vec4s per k row of tile_a
+override B_ROW: u32 = BN / 4u; // vec4s per k row of tile_b
+var<workgroup> tile_a: array<vec4<f32>, 272>; // [BK][A_ROW]: 16 × 17 or 8 × 33 used
 var<workgroup> tile_b: array<vec4<f32>, 256>; // [BK][B_ROW]
 // Per k of the current tile: (A offset, B offset, B row shift, B column shift); see k_terms.
 var<workgroup> k_info: array<vec4<i32>, 16>;
@@ -216,17 +221,20 @@ fn extent(mode: u32) -> vec3u {
 }
 
 // The TM × TN block of C this invocation owns, summed over k in [k_begin, k_end).
-// Row i of the block is acc[i], its TN = 4 columns the vector's components.
-fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) -> array<vec4<f32>, 4> {
+// This invocation's TM × TN block of C, summed over k in [k_begin, k_end): entry (r, col) is
+// acc[r · TN/4 + col / 4][col % 4]; rows and columns come in runs of 4 spread BM/TM·4 and
+// BN/TN·4 apart (see block_position), so the vec4 reads of neighbours are contiguous.
+fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) -> array<vec4<f32>, 16> {
     let size = extent(mode);
     let m0 = tile.y * BM;
     let n0 = tile.x * BN;
-    // Loads: A at k column lid % BK, rows lid / BK + 16·i; B at n column lid % BN, k rows
-    // lid / BN + 4·i (i < 4): the same rows and column of every tile, decomposed once here.
+    // Loads: A at k column lid % BK, rows lid / BK + (THREADS / BK)·i; B at n column lid % BN,
+    // k rows lid / BN + (THREADS / BN)·i (i < LOADS): the same rows and column of every tile,
+    // decomposed once here.
     let a_k = lid % BK;
-    var a_rows: array<i32, 4>;
-    for (var i = 0u; i < 4u; i++) {
-        let m = m0 + lid / BK + 16u * i;
+    var a_rows: array<i32, LOADS>;
+    for (var i = 0u; i < LOADS; i++) {
+        let m = m0 + lid / BK + (THREADS / BK) * i;
         a_rows[i] = select(-1, row_term(mode, g, m), m < size.x);
     }
     let b_n = n0 + lid % BN;
@@ -234,10 +242,10 @@ fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) 
     let b_terms = column_terms(mode, g, min(b_n, size.y - 1u));
     let ty = lid / (BN / TN);
     let tx = lid % (BN / TN);
-    // Products are summed per 4 tiles (64 terms) in `part`, then folded into `acc`: the
-    // rounding error grows with 64 + K/64 instead of K (FC6 sums 9216 terms).
-    var acc: array<vec4<f32>, 4>;
-    var part: array<vec4<f32>, 4>;
+    // Products are summed per 64 terms in `part`, then folded into `acc`: the rounding error
+    // grows with 64 + K/64 instead of K (FC6 sums 9216 terms).
+    var acc: array<vec4<f32>, 16>;
+    var part: array<vec4<f32>, 16>;
     var tiles = 0u;
     for (var k0 = k_begin; k0 < k_end; k0 += BK) {
         if lid < BK {
@@ -246,16 +254,16 @@ fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) 
         workgroupBarrier();
         let a_ok = k0 + a_k < k_end;
         let a_offset = k_info[a_k].x;
-        for (var i = 0u; i < 4u; i++) {
-            let m = lid / BK + 16u * i;
+        for (var i = 0u; i < LOADS; i++) {
+            let m = lid / BK + (THREADS / BK) * i;
             var v = 0.0;
             if a_ok && a_rows[i] >= 0 {
                 v = a_src[u32(a_rows[i] + a_offset)];
             }
             tile_a[a_k * A_ROW + m / 4u][m % 4u] = v;
         }
-        for (var i = 0u; i < 4u; i++) {
-            let k = lid / BN + 4u * i;
+        for (var i = 0u; i < LOADS; i++) {
+            let k = lid / BN + (THREADS / BN) * i;
             var v = 0.0;
             if b_ok && k0 + k < k_end {
                 v = element_b(mode, k_info[k], b_terms);
@@ -264,31 +272,47 @@ fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) 
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
-            let a = tile_a[kk * A_ROW + ty];
-            let b = tile_b[kk * B_ROW + tx];
-            part[0] = fma(vec4(a.x), b, part[0]);
-            part[1] = fma(vec4(a.y), b, part[1]);
-            part[2] = fma(vec4(a.z), b, part[2]);
-            part[3] = fma(vec4(a.w), b, part[3]);
+            var a: array<vec4<f32>, 2>;
+            var b: array<vec4<f32>, 2>;
+            for (var i = 0u; i < TM / 4u; i++) {
+                a[i] = tile_a[kk * A_ROW + i * (BM / TM) + ty];
+            }
+            for (var j = 0u; j < TN / 4u; j++) {
+                b[j] = tile_b[kk * B_ROW + j * (BN / TN) + tx];
+            }
+            for (var i = 0u; i < TM / 4u; i++) {
+                for (var j = 0u; j < TN / 4u; j++) {
+                    let row = 4u * i * (TN / 4u) + j;
+                    part[row] = fma(vec4(a[i].x), b[j], part[row]);
+                    part[row + TN / 4u] = fma(vec4(a[i].y), b[j], part[row + TN / 4u]);
+                    part[row + TN / 2u] = fma(vec4(a[i].z), b[j], part[row + TN / 2u]);
+                    part[row + 3u * TN / 4u] = fma(vec4(a[i].w), b[j], part[row + 3u * TN / 4u]);
+                }
+            }
         }
         workgroupBarrier();
         tiles += 1u;
-        if tiles % 4u == 0u {
-            for (var i = 0u; i < TM; i++) {
+        if tiles % (64u / BK) == 0u {
+            for (var i = 0u; i < TM * TN / 4u; i++) {
                 acc[i] += part[i];
                 part[i] = vec4(0.0);
             }
         }
     }
-    for (var i = 0u; i < TM; i++) {
+    for (var i = 0u; i < TM * TN / 4u; i++) {
         acc[i] += part[i];
     }
     return acc;
 }
 
-// Global (m, n) of entry `i` of this invocation's block.
+// Global (m, n) of entry i = r · TN + col of this invocation's block (its value is
+// acc[i / 4][i % 4]).
 fn block_position(tile: vec2u, lid: u32, i: u32) -> vec2u {
-    return vec2u(tile.y * BM + (lid / (BN / TN)) * TM + i / TN, tile.x * BN + (lid % (BN / TN)) * TN + i % TN);
+    let r = i / TN;
+    let col = i % TN;
+    let m = tile.y * BM + (r / 4u) * BM / TM * 4u + (lid / (BN / TN)) * 4u + r % 4u;
+    let n = tile.x * BN + (col / 4u) * BN / TN * 4u + (lid % (BN / TN)) * 4u + col % 4u;
+    return vec2u(m, n);
 }
 
 @compute @workgroup_size(256)
@@ -300,7 +324,7 @@ fn gemm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_ind
         if mn.x < size.x && mn.y < size.y {
             let o = p.row_offset + wid.z * p.rows_per_group + mn.x;
             let b = mn.y / out_pixels();
-            var v = acc[i / TN][i % TN] + bias[o];
+            var v = acc[i / 4u][i % 4u] + bias[o];
             if p.relu != 0u {
                 v = max(v, 0.0);
             }
@@ -319,7 +343,7 @@ fn gemm_backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocat
         if mn.x < size.x && mn.y < size.y {
             let c = wid.z * cin_per_group() + mn.x;
             let at = ((mn.y / plane) * p.in_channels + c) * plane + mn.y % plane;
-            out[at] = select(0.0, out[at], p.accumulate != 0u) + acc[i / TN][i % TN];
+            out[at] = select(0.0, out[at], p.accumulate != 0u) + acc[i / 4u][i % 4u];
         }
     }
 }
@@ -338,9 +362,9 @@ fn gemm_backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(local_invoca
         if mn.x < size.x && mn.y < size.y {
             let at = (g * p.rows_per_group + mn.x) * size.y + mn.y;
             if p.k_split == 1u {
-                out[at] += acc[i / TN][i % TN];
+                out[at] += acc[i / 4u][i % 4u];
             } else {
-                out[s * weights + at] = acc[i / TN][i % TN];
+                out[s * weights + at] = acc[i / 4u][i % 4u];
             }
         }
     }

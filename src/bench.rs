@@ -68,6 +68,8 @@ pub struct Report {
     pub driver_pipeline_cache: bool,
     /// wgpu's runtime checks in the shaders (full, bounds or off).
     pub shader_checks: String,
+    /// The tiled GEMM's tile policy (auto, small or large).
+    pub gemm_tiles: String,
     pub measurements: Vec<Measurement>,
     pub speedups: Vec<Speedup>,
     pub layers: Vec<LayerTime>,
@@ -239,6 +241,7 @@ pub fn run(options: &GpuOptions, cfg: &BenchConfig) -> Result<Report> {
         pipeline_compile_seconds,
         driver_pipeline_cache,
         shader_checks: format!("{:?}", options.shader_checks).to_lowercase(),
+        gemm_tiles: format!("{:?}", options.gemm_tiles).to_lowercase(),
         measurements,
         speedups,
         layers,

@@ -62,6 +62,7 @@ pub fn run_bench(args: &BenchArgs) -> Result<()> {
             .transpose()?,
         adapter_name: args.device.device.clone(),
         shader_checks: args.device.shader_checks,
+        gemm_tiles: args.device.gemm_tiles,
         ..Default::default()
     };
     let report = run(&options, &cfg)?;

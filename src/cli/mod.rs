@@ -7,7 +7,7 @@ pub mod experiment;
 pub mod info;
 pub mod train;
 
-use alexnet_wgpu::runtime::{parse_backend, Gpu, GpuOptions, ShaderChecks};
+use alexnet_wgpu::runtime::{parse_backend, GemmTiles, Gpu, GpuOptions, ShaderChecks};
 use clap::Args;
 
 /// Adapter choice shared by every command that runs on a GPU.
@@ -19,10 +19,13 @@ pub struct DeviceArgs {
     /// Case-insensitive part of the adapter name (default: WGPU_ADAPTER_NAME).
     #[arg(long)]
     pub device: Option<String>,
-    /// wgpu's runtime checks compiled into the shaders: full, bounds (memory safety only) or
-    /// off. Our kernels bound their own indices; fewer checks run faster on some GPUs.
-    #[arg(long, default_value = "full")]
+    /// wgpu's runtime checks compiled into the shaders: full, bounds (memory safety only: the
+    /// default) or off. Our kernels bound their own indices; full checks cost speed.
+    #[arg(long, default_value = "bounds")]
     pub shader_checks: ShaderChecks,
+    /// Tile size of the tiled GEMM: auto (by problem size), 64 or 128.
+    #[arg(long, default_value = "auto")]
+    pub gemm_tiles: GemmTiles,
 }
 
 impl DeviceArgs {
@@ -33,6 +36,7 @@ impl DeviceArgs {
             pipeline_cache_dir: None,
             kernels: Default::default(),
             shader_checks: self.shader_checks,
+            gemm_tiles: self.gemm_tiles,
         };
         let gpu = Gpu::new(&options)?;
         if gpu.is_cpu() {

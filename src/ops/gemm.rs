@@ -5,13 +5,67 @@
 
 use crate::error::Result;
 use crate::ops::{launch, to_u32};
-use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Shader, Tensor, TensorSlice};
+use crate::runtime::{Arg, Dispatch, GemmTiles, Gpu, KernelCall, Shader, Tensor, TensorSlice};
 
-/// Output tile of one workgroup (must match `BM`, `BN` in the shader).
-const TILE_M: usize = 64;
-const TILE_N: usize = 64;
-/// Reduction depth of one tile step (`BK`).
+/// Split-K chunks are a multiple of this (of every tile shape's depth `BK`).
 const TILE_K: usize = 16;
+/// `Auto` takes the large tiles when they give at least this many workgroups: about two per
+/// compute unit of a large GPU, so the fewer, bigger tiles still fill it.
+const LARGE_TILES_MIN_WORKGROUPS: usize = 256;
+
+/// A tile shape of `shaders/gemm.wgsl` (its override constants): `bm × bn` outputs per
+/// workgroup, `tm × tn` per invocation, `bk` deep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TileShape {
+    bm: usize,
+    bn: usize,
+    bk: usize,
+    tm: usize,
+    tn: usize,
+}
+
+const SMALL: TileShape = TileShape {
+    bm: 64,
+    bn: 64,
+    bk: 16,
+    tm: 4,
+    tn: 4,
+};
+const LARGE: TileShape = TileShape {
+    bm: 128,
+    bn: 128,
+    bk: 8,
+    tm: 8,
+    tn: 8,
+};
+
+impl TileShape {
+    /// The shape for an `m × n` output per group, `depth` groups (or split-K chunks) deep.
+    fn choose(policy: GemmTiles, m: usize, n: usize, depth: usize) -> Self {
+        match policy {
+            GemmTiles::Small => SMALL,
+            GemmTiles::Large => LARGE,
+            GemmTiles::Auto => {
+                let workgroups = m.div_ceil(LARGE.bm) * n.div_ceil(LARGE.bn) * depth;
+                if m >= LARGE.bm && n >= LARGE.bn && workgroups >= LARGE_TILES_MIN_WORKGROUPS {
+                    LARGE
+                } else {
+                    SMALL
+                }
+            }
+        }
+    }
+
+    fn constants(self) -> [(&'static str, f64); 5] {
+        [
+            ("BM", self.bm as f64),
+            ("BN", self.bn as f64),
+            ("BK", self.bk as f64),
+            ("TM", self.tm as f64),
+            ("TN", self.tn as f64),
+        ]
+    }
+}
 /// Aim for weight-gradient reductions of about this length per workgroup.
 const SPLIT_K_TARGET: usize = 2048;
 
@@ -136,7 +190,8 @@ fn tiled(
     n: usize,
     depth: usize,
 ) -> Result<Dispatch> {
-    gpu.prepare_grid(
+    let shape = TileShape::choose(gpu.gemm_tiles, m, n, depth);
+    gpu.prepare_grid_with(
         KernelCall {
             shader: Shader::Gemm,
             entry,
@@ -144,7 +199,8 @@ fn tiled(
             args,
             threads: 0,
         },
-        [n.div_ceil(TILE_N), m.div_ceil(TILE_M), depth],
+        &shape.constants(),
+        [n.div_ceil(shape.bn), m.div_ceil(shape.bm), depth],
     )
 }
 

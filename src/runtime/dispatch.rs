@@ -59,6 +59,16 @@ impl Gpu {
     /// As [`Gpu::prepare`] for a kernel with a fixed workgroup size and an explicit grid
     /// (the tiled GEMM: one workgroup per output tile).
     pub fn prepare_grid(&self, call: KernelCall<'_>, grid: [usize; 3]) -> Result<Dispatch> {
+        self.prepare_grid_with(call, &[], grid)
+    }
+
+    /// As [`Gpu::prepare_grid`], with values for the shader's `override` constants.
+    pub fn prepare_grid_with(
+        &self,
+        call: KernelCall<'_>,
+        constants: &[(&'static str, f64)],
+        grid: [usize; 3],
+    ) -> Result<Dispatch> {
         let max = self.limits().max_compute_workgroups_per_dimension as usize;
         if grid.iter().any(|&g| g > max) {
             return Err(Error::Config(format!(
@@ -67,7 +77,7 @@ impl Gpu {
             )));
         }
         let grid = grid.map(|g| g.max(1) as u32);
-        self.prepare_with(call, &[], grid)
+        self.prepare_with(call, constants, grid)
     }
 
     fn prepare_with(

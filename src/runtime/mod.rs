@@ -9,7 +9,8 @@ pub mod tensor;
 pub mod uniform;
 
 pub use device::{
-    list_adapters, parse_backend, Gpu, GpuOptions, Kernels, ShaderChecks, OPTIONAL_FEATURES,
+    list_adapters, parse_backend, GemmTiles, Gpu, GpuOptions, Kernels, ShaderChecks,
+    OPTIONAL_FEATURES,
 };
 pub use dispatch::{Arg, Dispatch, KernelCall, Program, WORKGROUP_SIZE};
 pub use pipeline::{Access, CacheStats};

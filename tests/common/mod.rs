@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use alexnet_wgpu::runtime::{Dispatch, Gpu, GpuOptions, Program, Tensor};
+use alexnet_wgpu::runtime::{Dispatch, GemmTiles, Gpu, GpuOptions, Program, ShaderChecks, Tensor};
 
 /// The adapter every test in this binary shares (lavapipe on a machine without a GPU).
 pub fn gpu() -> &'static Gpu {
@@ -36,25 +36,36 @@ pub fn plain_gpu() -> &'static Gpu {
     })
 }
 
-/// The tiled kernels compiled without any of wgpu's runtime checks (`--shader-checks off`).
-pub fn unchecked_gpu() -> &'static Gpu {
-    static GPU: OnceLock<Gpu> = OnceLock::new();
-    GPU.get_or_init(|| {
-        let options = GpuOptions {
-            shader_checks: alexnet_wgpu::runtime::ShaderChecks::Off,
-            ..Default::default()
-        };
-        Gpu::new(&options).expect("a wgpu adapter (install mesa-vulkan-drivers)")
-    })
+/// The tiled kernels with other settings than the default: index 0 with every wgpu runtime
+/// check and 64-wide tiles forced, 1 with no checks and 128-wide tiles forced (the default
+/// picks the tile size by problem size, so small test shapes would never see 128).
+fn tiled_variant(index: usize) -> &'static Gpu {
+    static GPUS: OnceLock<[Gpu; 2]> = OnceLock::new();
+    let gpus = GPUS.get_or_init(|| {
+        [
+            (ShaderChecks::Full, GemmTiles::Small),
+            (ShaderChecks::Off, GemmTiles::Large),
+        ]
+        .map(|(shader_checks, gemm_tiles)| {
+            let options = GpuOptions {
+                shader_checks,
+                gemm_tiles,
+                ..Default::default()
+            };
+            Gpu::new(&options).expect("a wgpu adapter (install mesa-vulkan-drivers)")
+        })
+    });
+    &gpus[index]
 }
 
-/// Both kernel families (the tiled one also without bounds checks), for tests that must hold
-/// for each.
-pub fn gpus() -> [(&'static str, &'static Gpu); 3] {
+/// Both kernel families, the tiled one also with every wgpu runtime check and with none
+/// (`--shader-checks full | off`) and with each tile size, for tests that must hold for each.
+pub fn gpus() -> [(&'static str, &'static Gpu); 4] {
     [
         ("tiled", gpu()),
         ("plain", plain_gpu()),
-        ("tiled unchecked", unchecked_gpu()),
+        ("tiled, full checks, 64 tiles", tiled_variant(0)),
+        ("tiled, no checks, 128 tiles", tiled_variant(1)),
     ]
 }
 
