@@ -88,8 +88,9 @@ override A_ROW: u32 = BM / 4u + 1u; // vec4s per k row of tile_a
 override B_ROW: u32 = BN / 4u; // vec4s per k row of tile_b
 var<workgroup> tile_a: array<vec4<f32>, 272>; // [BK][A_ROW]: 16 × 17 or 8 × 33 used
 var<workgroup> tile_b: array<vec4<f32>, 256>; // [BK][B_ROW]
-// Per k of the current tile: (A offset, B offset, B row shift, B column shift); see k_terms.
-var<workgroup> k_info: array<vec4<i32>, 16>;
+// Per k of a tile: (A offset, B offset, B row shift, B column shift), see k_terms; two tiles
+// worth (the one being fetched and the next).
+var<workgroup> k_info: array<vec4<i32>, 32>;
 
 fn cin_per_group() -> u32 {
     return p.in_channels / p.groups;
@@ -221,6 +222,27 @@ fn extent(mode: u32) -> vec3u {
 }
 
 // The TM × TN block of C this invocation owns, summed over k in [k_begin, k_end).
+// This invocation's LOADS elements of A and of B for the tile starting at k0, whose k terms
+// are in k_info[buffer · BK ..]; 0 outside the matrices.
+fn fetch(mode: u32, buffer: u32, k0: u32, k_end: u32, lid: u32, a_rows: array<i32, LOADS>, b_ok: bool, b_terms: vec4<i32>, va: ptr<function, array<f32, LOADS>>, vb: ptr<function, array<f32, LOADS>>) {
+    let a_k = lid % BK;
+    let a_ok = k0 + a_k < k_end;
+    let a_offset = k_info[buffer * BK + a_k].x;
+    for (var i = 0u; i < LOADS; i++) {
+        var v = 0.0;
+        if a_ok && a_rows[i] >= 0 {
+            v = a_src[u32(a_rows[i] + a_offset)];
+        }
+        (*va)[i] = v;
+        let k = lid / BN + (THREADS / BN) * i;
+        var w = 0.0;
+        if b_ok && k0 + k < k_end {
+            w = element_b(mode, k_info[buffer * BK + k], b_terms);
+        }
+        (*vb)[i] = w;
+    }
+}
+
 // This invocation's TM × TN block of C, summed over k in [k_begin, k_end): entry (r, col) is
 // acc[r · TN/4 + col / 4][col % 4]; rows and columns come in runs of 4 spread BM/TM·4 and
 // BN/TN·4 apart (see block_position), so the vec4 reads of neighbours are contiguous.
@@ -246,31 +268,34 @@ fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) 
     // grows with 64 + K/64 instead of K (FC6 sums 9216 terms).
     var acc: array<vec4<f32>, 16>;
     var part: array<vec4<f32>, 16>;
+    // Software pipeline: while one tile is multiplied out of workgroup memory, the next one's
+    // elements are already being fetched into registers (va, vb); k_info is double-buffered
+    // so the next tile's terms can be written before this one's are done with.
+    if lid < BK {
+        k_info[lid] = k_terms(mode, g, min(k_begin + lid, k_end - 1u));
+    }
+    workgroupBarrier();
+    var va: array<f32, LOADS>;
+    var vb: array<f32, LOADS>;
+    fetch(mode, 0u, k_begin, k_end, lid, a_rows, b_ok, b_terms, &va, &vb);
+    var buffer = 0u;
     var tiles = 0u;
     for (var k0 = k_begin; k0 < k_end; k0 += BK) {
-        if lid < BK {
-            k_info[lid] = k_terms(mode, g, min(k0 + lid, k_end - 1u));
-        }
-        workgroupBarrier();
-        let a_ok = k0 + a_k < k_end;
-        let a_offset = k_info[a_k].x;
         for (var i = 0u; i < LOADS; i++) {
             let m = lid / BK + (THREADS / BK) * i;
-            var v = 0.0;
-            if a_ok && a_rows[i] >= 0 {
-                v = a_src[u32(a_rows[i] + a_offset)];
-            }
-            tile_a[a_k * A_ROW + m / 4u][m % 4u] = v;
-        }
-        for (var i = 0u; i < LOADS; i++) {
+            tile_a[a_k * A_ROW + m / 4u][m % 4u] = va[i];
             let k = lid / BN + (THREADS / BN) * i;
-            var v = 0.0;
-            if b_ok && k0 + k < k_end {
-                v = element_b(mode, k_info[k], b_terms);
-            }
-            tile_b[k * B_ROW + (lid % BN) / 4u][lid % 4u] = v;
+            tile_b[k * B_ROW + (lid % BN) / 4u][lid % 4u] = vb[i];
+        }
+        let next = k0 + BK;
+        buffer = 1u - buffer;
+        if lid < BK && next < k_end {
+            k_info[buffer * BK + lid] = k_terms(mode, g, min(next + lid, k_end - 1u));
         }
         workgroupBarrier();
+        if next < k_end {
+            fetch(mode, buffer, next, k_end, lid, a_rows, b_ok, b_terms, &va, &vb);
+        }
         for (var kk = 0u; kk < BK; kk++) {
             var a: array<vec4<f32>, 2>;
             var b: array<vec4<f32>, 2>;

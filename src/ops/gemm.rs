@@ -9,9 +9,6 @@ use crate::runtime::{Arg, Dispatch, GemmTiles, Gpu, KernelCall, Shader, Tensor, 
 
 /// Split-K chunks are a multiple of this (of every tile shape's depth `BK`).
 const TILE_K: usize = 16;
-/// `Auto` takes the large tiles when they give at least this many workgroups: about two per
-/// compute unit of a large GPU, so the fewer, bigger tiles still fill it.
-const LARGE_TILES_MIN_WORKGROUPS: usize = 256;
 
 /// A tile shape of `shaders/gemm.wgsl` (its override constants): `bm × bn` outputs per
 /// workgroup, `tm × tn` per invocation, `bk` deep.
@@ -40,19 +37,10 @@ const LARGE: TileShape = TileShape {
 };
 
 impl TileShape {
-    /// The shape for an `m × n` output per group, `depth` groups (or split-K chunks) deep.
-    fn choose(policy: GemmTiles, m: usize, n: usize, depth: usize) -> Self {
+    fn of(policy: GemmTiles) -> Self {
         match policy {
             GemmTiles::Small => SMALL,
             GemmTiles::Large => LARGE,
-            GemmTiles::Auto => {
-                let workgroups = m.div_ceil(LARGE.bm) * n.div_ceil(LARGE.bn) * depth;
-                if m >= LARGE.bm && n >= LARGE.bn && workgroups >= LARGE_TILES_MIN_WORKGROUPS {
-                    LARGE
-                } else {
-                    SMALL
-                }
-            }
         }
     }
 
@@ -190,7 +178,7 @@ fn tiled(
     n: usize,
     depth: usize,
 ) -> Result<Dispatch> {
-    let shape = TileShape::choose(gpu.gemm_tiles, m, n, depth);
+    let shape = TileShape::of(gpu.gemm_tiles);
     gpu.prepare_grid_with(
         KernelCall {
             shader: Shader::Gemm,

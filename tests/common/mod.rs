@@ -37,8 +37,7 @@ pub fn plain_gpu() -> &'static Gpu {
 }
 
 /// The tiled kernels with other settings than the default: index 0 with every wgpu runtime
-/// check and 64-wide tiles forced, 1 with no checks and 128-wide tiles forced (the default
-/// picks the tile size by problem size, so small test shapes would never see 128).
+/// check, 1 with none and the 128-wide tiles.
 fn tiled_variant(index: usize) -> &'static Gpu {
     static GPUS: OnceLock<[Gpu; 2]> = OnceLock::new();
     let gpus = GPUS.get_or_init(|| {
