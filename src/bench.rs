@@ -11,7 +11,8 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::model::summary::summarize;
 use crate::model::{AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
-use crate::runtime::{Gpu, GpuOptions, Kernels, Program};
+use crate::ops::linear::linear_forward;
+use crate::runtime::{Gpu, GpuOptions, Kernels, Program, Tensor};
 use crate::train::{train_step, Optimizer, OptimizerConfig};
 
 #[derive(Clone, Debug)]
@@ -56,6 +57,31 @@ pub struct LayerTime {
     pub gflops: Option<f64>,
 }
 
+/// Start-up: opening the device, uploading the model and building a training plan, which
+/// compiles every pipeline a training step uses (the step itself is not run).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Startup {
+    /// First run: an empty driver pipeline cache.
+    pub cold_seconds: f64,
+    /// Second run: the driver cache the first one saved (where the adapter keeps one).
+    pub warm_seconds: f64,
+    pub pipelines: u64,
+    pub driver_pipeline_cache: bool,
+}
+
+/// A convolution's GEMM against a dense matrix product of the same size (M = out channels,
+/// N = batch·output pixels, K = the reduction), both on the tiled kernel: the implicit-GEMM
+/// addressing's cost, and how far the convolution is from what the GEMM itself attains.
+#[derive(Clone, Debug, Serialize)]
+pub struct Ceiling {
+    pub model: String,
+    pub batch: usize,
+    pub layer: String,
+    pub conv_gflops: f64,
+    pub dense_gemm_gflops: f64,
+    pub fraction: f64,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub adapter: String,
@@ -70,9 +96,11 @@ pub struct Report {
     pub shader_checks: String,
     /// The tiled GEMM's tile policy (auto, small or large).
     pub gemm_tiles: String,
+    pub startup: Startup,
     pub measurements: Vec<Measurement>,
     pub speedups: Vec<Speedup>,
     pub layers: Vec<LayerTime>,
+    pub ceilings: Vec<Ceiling>,
 }
 
 /// A program to profile, its `(layer, dispatch count)` spans, and whether it is a backward pass.
@@ -108,7 +136,7 @@ fn model_name(c: &AlexNetConfig) -> String {
 pub fn run(options: &GpuOptions, cfg: &BenchConfig) -> Result<Report> {
     let mut measurements = Vec::new();
     let mut layers = Vec::new();
-    let mut startup = None;
+    let mut first_call = None;
     let mut adapter = None;
     for kernels in [Kernels::Plain, Kernels::Tiled] {
         let gpu = Gpu::new(&GpuOptions {
@@ -155,9 +183,9 @@ pub fn run(options: &GpuOptions, cfg: &BenchConfig) -> Result<Report> {
                 };
                 step(&gpu)?;
                 gpu.wait()?;
-                if startup.is_none() && kernels == Kernels::Tiled {
+                if first_call.is_none() && kernels == Kernels::Tiled {
                     let stats = gpu.pipelines.stats();
-                    startup = Some((
+                    first_call = Some((
                         start.elapsed().as_secs_f64(),
                         stats.misses,
                         stats.compile_time.as_secs_f64(),
@@ -228,8 +256,13 @@ pub fn run(options: &GpuOptions, cfg: &BenchConfig) -> Result<Report> {
         }
     }
     let speedups = speedups(&measurements);
+    let ceilings = ceilings(options, cfg, &layers)?;
+    let startup = match cfg.models.first() {
+        Some(model) => measure_startup(options, model, cfg.image_size)?,
+        None => Startup::default(),
+    };
     let (first_plan_seconds, pipelines_compiled, pipeline_compile_seconds, driver_pipeline_cache) =
-        startup.unwrap_or_default();
+        first_call.unwrap_or_default();
     let info = adapter.ok_or_else(|| Error::Config("no adapter".into()))?;
     Ok(Report {
         adapter: info.name,
@@ -242,10 +275,127 @@ pub fn run(options: &GpuOptions, cfg: &BenchConfig) -> Result<Report> {
         driver_pipeline_cache,
         shader_checks: format!("{:?}", options.shader_checks).to_lowercase(),
         gemm_tiles: format!("{:?}", options.gemm_tiles).to_lowercase(),
+        startup,
         measurements,
         speedups,
         layers,
+        ceilings,
     })
+}
+
+/// Times start-up twice with a fresh driver cache directory: cold, then warm.
+fn measure_startup(options: &GpuOptions, model: &AlexNetConfig, image: usize) -> Result<Startup> {
+    let dir = std::env::temp_dir().join(format!("alexnet-bench-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let once = || -> Result<(f64, u64, bool)> {
+        let start = Instant::now();
+        let gpu = Gpu::new(&GpuOptions {
+            pipeline_cache_dir: Some(dir.clone()),
+            kernels: Kernels::Tiled,
+            ..options.clone()
+        })?;
+        let net = AlexNet::new(&gpu, model.clone())?;
+        let plan_options = PlanOptions {
+            batch: 1,
+            image_h: image,
+            image_w: image,
+            training: true,
+            input_grad: false,
+        };
+        let _plan = Plan::new(&gpu, &net, plan_options)?;
+        let _optimizer = Optimizer::new(&gpu, &net, OptimizerConfig::sgd())?;
+        gpu.wait()?;
+        let seconds = start.elapsed().as_secs_f64();
+        gpu.save_pipeline_cache();
+        Ok((
+            seconds,
+            gpu.pipelines.stats().misses,
+            gpu.pipelines.has_driver_cache(),
+        ))
+    };
+    let (cold_seconds, pipelines, driver_pipeline_cache) = once()?;
+    let (warm_seconds, _, _) = once()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Startup {
+        cold_seconds,
+        warm_seconds,
+        pipelines,
+        driver_pipeline_cache,
+    })
+}
+
+/// For the largest inference batch measured, each tiled convolution's forward GFLOP/s beside
+/// the tiled kernel's on a dense matrix product of the same M, N and K (groups stacked into M).
+fn ceilings(options: &GpuOptions, cfg: &BenchConfig, layers: &[LayerTime]) -> Result<Vec<Ceiling>> {
+    let Some(&batch) = cfg.inference_batches.iter().max() else {
+        return Ok(Vec::new());
+    };
+    let gpu = Gpu::new(&GpuOptions {
+        kernels: Kernels::Tiled,
+        ..options.clone()
+    })?;
+    let mut out = Vec::new();
+    for model_cfg in &cfg.models {
+        let model = model_name(model_cfg);
+        for row in summarize(model_cfg, cfg.image_size)?
+            .into_iter()
+            .filter(|r| r.kind == "Conv2d")
+        {
+            let Some(conv) = layers.iter().find(|l| {
+                l.model == model
+                    && l.mode == "inference"
+                    && l.batch == batch
+                    && l.kernels == "tiled"
+                    && l.layer == row.name
+            }) else {
+                continue;
+            };
+            let &[channels, oh, ow] = row.output.as_slice() else {
+                continue;
+            };
+            let n = batch * oh * ow;
+            let k = row.multiply_adds as usize / (channels * oh * ow);
+            let Some(dense_ms) = time_dense_gemm(&gpu, n, k, channels)? else {
+                continue;
+            };
+            let dense = 2.0 * (n * k * channels) as f64 / (dense_ms * 1e-3) / 1e9;
+            let conv_gflops = conv.gflops.unwrap_or(0.0);
+            out.push(Ceiling {
+                model: model.clone(),
+                batch,
+                layer: row.name,
+                conv_gflops,
+                dense_gemm_gflops: dense,
+                fraction: conv_gflops / dense,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Milliseconds of one tiled `[n, k] · [m, k]ᵀ` product (best of three), or `None` where the
+/// adapter has no timestamp queries.
+fn time_dense_gemm(gpu: &Gpu, n: usize, k: usize, m: usize) -> Result<Option<f64>> {
+    if !gpu
+        .device
+        .features()
+        .contains(wgpu::Features::TIMESTAMP_QUERY)
+    {
+        return Ok(None);
+    }
+    let x = Tensor::zeros(gpu, "dense x", &[n, k])?;
+    let w = Tensor::zeros(gpu, "dense w", &[m, k])?;
+    let b = Tensor::zeros(gpu, "dense b", &[m])?;
+    let y = Tensor::zeros(gpu, "dense y", &[n, m])?;
+    let mut program = Program::new();
+    program.extend(linear_forward(gpu, &x, &w, &b, &y)?);
+    let spans = [("dense".to_string(), program.dispatch_count())];
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let times = profile(gpu, &[(&program, &spans, false)])?;
+        best = best.min(times.iter().map(|(_, ms)| ms).sum());
+    }
+    Ok(Some(best))
 }
 
 fn speedups(measurements: &[Measurement]) -> Vec<Speedup> {
@@ -282,7 +432,7 @@ fn profile(gpu: &Gpu, programs: &[Profiled<'_>]) -> Result<Vec<(String, f64)>> {
         usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
         mapped_at_creation: false,
     });
-    let readback = crate::runtime::Tensor::zeros(gpu, "timestamps", &[2 * count * 2])?;
+    let readback = Tensor::zeros(gpu, "timestamps", &[2 * count * 2])?;
     let mut entries = Vec::new();
     gpu.submit("profiling", |encoder| {
         for (program, _, _) in programs {

@@ -81,11 +81,16 @@ fn print_table(r: &Report) {
         r.adapter, r.backend, r.driver, r.image_size, r.image_size
     );
     println!(
-        "start-up: first plan {:.2}s ({} pipelines compiled in {:.2}s; on-disk driver cache: {})",
-        r.first_plan_seconds,
-        r.pipelines_compiled,
-        r.pipeline_compile_seconds,
-        r.driver_pipeline_cache
+        "first call: {:.2}s (plan + first step; {} pipelines compiled in {:.2}s)",
+        r.first_plan_seconds, r.pipelines_compiled, r.pipeline_compile_seconds,
+    );
+    println!(
+        "start-up (device, model, every training pipeline): first run {:.2}s, second run {:.2}s \
+         ({} pipelines; on-disk driver cache: {})",
+        r.startup.cold_seconds,
+        r.startup.warm_seconds,
+        r.startup.pipelines,
+        r.startup.driver_pipeline_cache
     );
     println!(
         "{:<22} {:<10} {:>5} {:>6} {:>11} {:>9} {:>11}",
@@ -107,6 +112,18 @@ fn print_table(r: &Report) {
         println!(
             "speed-up tiled/plain: {} {} batch {}: {:.2}x",
             s.model, s.mode, s.batch, s.tiled_over_plain
+        );
+    }
+    for c in &r.ceilings {
+        println!(
+            "GEMM ceiling: {} b{} {}: conv {:.1} GFLOP/s, dense GEMM of the same M, N, K {:.1} \
+             GFLOP/s ({:.0}%)",
+            c.model,
+            c.batch,
+            c.layer,
+            c.conv_gflops,
+            c.dense_gemm_gflops,
+            100.0 * c.fraction
         );
     }
     if !r.layers.is_empty() {

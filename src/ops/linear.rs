@@ -9,7 +9,8 @@ use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, KernelCall, Kernels, Sh
 
 /// Below this batch a linear layer is matrix-vector work (and its weight gradient an outer
 /// product): a 64-wide GEMM tile would be mostly empty, so the forward runs as GEMVs (a
-/// workgroup per weight row) and the backward as the one-output-per-invocation kernels.
+/// workgroup per weight row where `gpu.row_gemv`) and the backward as the one-output-per-
+/// invocation kernels.
 const GEMV_BELOW_BATCH: usize = 64;
 /// The most workgroups along one grid dimension (WebGPU's limit).
 const MAX_GRID: usize = 65535;
@@ -112,7 +113,7 @@ pub fn linear_forward(
             Arg::Read(b.all()),
             Arg::Write(y.all()),
         ];
-        if gpu.kernels == Kernels::Tiled {
+        if gpu.kernels == Kernels::Tiled && gpu.row_gemv {
             let call = KernelCall {
                 shader: Shader::Linear,
                 entry: "linear_forward_gemv",
