@@ -39,17 +39,19 @@
 // Workgroup size of the elementwise split-K reduction (the tiled entry points use 256).
 override WG: u32 = 256u;
 
-// The tile shape, chosen per problem by the host (src/ops/gemm.rs `TileShape`): BM × BN
-// outputs per workgroup, TM × TN per invocation (multiples of 4), BK deep. Every shape has
-// BM·BK = BN·BK = 4·THREADS (each invocation loads 4 elements of A and 4 of B per tile) and
-// fits the fixed workgroup arrays below.
+// The tile shape, set by the host (src/runtime/device.rs `GemmTiles`, which checks it): BM × BN
+// outputs per workgroup, TM × TN per invocation (4 or 8 each), BK deep (a divisor of 64),
+// (BM/TM)·(BN/TN) = THREADS, and each invocation loading LOADS_A = BM·BK/THREADS elements of
+// A and LOADS_B = BN·BK/THREADS of B per tile (at most MAX_LOADS each).
 override BM: u32 = 64u;
 override BN: u32 = 64u;
 override BK: u32 = 16u;
 override TM: u32 = 4u;
 override TN: u32 = 4u;
 const THREADS: u32 = 256u;
-const LOADS: u32 = 4u;
+const MAX_LOADS: u32 = 8u;
+override LOADS_A: u32 = BM * BK / THREADS;
+override LOADS_B: u32 = BN * BK / THREADS;
 
 const FORWARD: u32 = 0u;
 const BACKWARD_INPUT: u32 = 1u;
@@ -86,11 +88,11 @@ struct GemmParams {
 // k-fastest stores of neighbouring invocations fall in different banks.
 override A_ROW: u32 = BM / 4u + 1u; // vec4s per k row of tile_a
 override B_ROW: u32 = BN / 4u; // vec4s per k row of tile_b
-var<workgroup> tile_a: array<vec4<f32>, 272>; // [BK][A_ROW]: 16 × 17 or 8 × 33 used
-var<workgroup> tile_b: array<vec4<f32>, 256>; // [BK][B_ROW]
+var<workgroup> tile_a: array<vec4<f32>, BK * A_ROW>; // [BK][A_ROW]
+var<workgroup> tile_b: array<vec4<f32>, BK * B_ROW>; // [BK][B_ROW]
 // Per k of a tile: (A offset, B offset, B row shift, B column shift), see k_terms; two tiles
 // worth (the one being fetched and the next).
-var<workgroup> k_info: array<vec4<i32>, 32>;
+var<workgroup> k_info: array<vec4<i32>, 2u * BK>;
 
 fn cin_per_group() -> u32 {
     return p.in_channels / p.groups;
@@ -222,18 +224,20 @@ fn extent(mode: u32) -> vec3u {
 }
 
 // The TM × TN block of C this invocation owns, summed over k in [k_begin, k_end).
-// This invocation's LOADS elements of A and of B for the tile starting at k0, whose k terms
-// are in k_info[buffer · BK ..]; 0 outside the matrices.
-fn fetch(mode: u32, buffer: u32, k0: u32, k_end: u32, lid: u32, a_rows: array<i32, LOADS>, b_ok: bool, b_terms: vec4<i32>, va: ptr<function, array<f32, LOADS>>, vb: ptr<function, array<f32, LOADS>>) {
+// This invocation's LOADS_A elements of A and LOADS_B of B for the tile starting at k0, whose
+// k terms are in k_info[buffer · BK ..]; 0 outside the matrices.
+fn fetch(mode: u32, buffer: u32, k0: u32, k_end: u32, lid: u32, a_rows: array<i32, MAX_LOADS>, b_ok: bool, b_terms: vec4<i32>, va: ptr<function, array<f32, MAX_LOADS>>, vb: ptr<function, array<f32, MAX_LOADS>>) {
     let a_k = lid % BK;
     let a_ok = k0 + a_k < k_end;
     let a_offset = k_info[buffer * BK + a_k].x;
-    for (var i = 0u; i < LOADS; i++) {
+    for (var i = 0u; i < LOADS_A; i++) {
         var v = 0.0;
         if a_ok && a_rows[i] >= 0 {
             v = a_src[u32(a_rows[i] + a_offset)];
         }
         (*va)[i] = v;
+    }
+    for (var i = 0u; i < LOADS_B; i++) {
         let k = lid / BN + (THREADS / BN) * i;
         var w = 0.0;
         if b_ok && k0 + k < k_end {
@@ -251,11 +255,11 @@ fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) 
     let m0 = tile.y * BM;
     let n0 = tile.x * BN;
     // Loads: A at k column lid % BK, rows lid / BK + (THREADS / BK)·i; B at n column lid % BN,
-    // k rows lid / BN + (THREADS / BN)·i (i < LOADS): the same rows and column of every tile,
+    // k rows lid / BN + (THREADS / BN)·i: the same rows and column of every tile,
     // decomposed once here.
     let a_k = lid % BK;
-    var a_rows: array<i32, LOADS>;
-    for (var i = 0u; i < LOADS; i++) {
+    var a_rows: array<i32, MAX_LOADS>;
+    for (var i = 0u; i < LOADS_A; i++) {
         let m = m0 + lid / BK + (THREADS / BK) * i;
         a_rows[i] = select(-1, row_term(mode, g, m), m < size.x);
     }
@@ -275,15 +279,17 @@ fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) 
         k_info[lid] = k_terms(mode, g, min(k_begin + lid, k_end - 1u));
     }
     workgroupBarrier();
-    var va: array<f32, LOADS>;
-    var vb: array<f32, LOADS>;
+    var va: array<f32, MAX_LOADS>;
+    var vb: array<f32, MAX_LOADS>;
     fetch(mode, 0u, k_begin, k_end, lid, a_rows, b_ok, b_terms, &va, &vb);
     var buffer = 0u;
     var tiles = 0u;
     for (var k0 = k_begin; k0 < k_end; k0 += BK) {
-        for (var i = 0u; i < LOADS; i++) {
+        for (var i = 0u; i < LOADS_A; i++) {
             let m = lid / BK + (THREADS / BK) * i;
             tile_a[a_k * A_ROW + m / 4u][m % 4u] = va[i];
+        }
+        for (var i = 0u; i < LOADS_B; i++) {
             let k = lid / BN + (THREADS / BN) * i;
             tile_b[k * B_ROW + (lid % BN) / 4u][lid % 4u] = vb[i];
         }

@@ -94,7 +94,7 @@ pub struct Report {
     pub driver_pipeline_cache: bool,
     /// wgpu's runtime checks in the shaders (full, bounds or off).
     pub shader_checks: String,
-    /// The tiled GEMM's tile policy (auto, small or large).
+    /// The tiled GEMM's tile shape, BMxBNxBK/TMxTN.
     pub gemm_tiles: String,
     pub startup: Startup,
     pub measurements: Vec<Measurement>,
@@ -274,7 +274,7 @@ pub fn run(options: &GpuOptions, cfg: &BenchConfig) -> Result<Report> {
         pipeline_compile_seconds,
         driver_pipeline_cache,
         shader_checks: format!("{:?}", options.shader_checks).to_lowercase(),
-        gemm_tiles: format!("{:?}", options.gemm_tiles).to_lowercase(),
+        gemm_tiles: options.gemm_tiles.to_string(),
         startup,
         measurements,
         speedups,

@@ -5,55 +5,10 @@
 
 use crate::error::Result;
 use crate::ops::{launch, to_u32};
-use crate::runtime::{Arg, Dispatch, GemmTiles, Gpu, KernelCall, Shader, Tensor, TensorSlice};
+use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Shader, Tensor, TensorSlice};
 
-/// Split-K chunks are a multiple of this (of every tile shape's depth `BK`).
-const TILE_K: usize = 16;
-
-/// A tile shape of `shaders/gemm.wgsl` (its override constants): `bm × bn` outputs per
-/// workgroup, `tm × tn` per invocation, `bk` deep.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct TileShape {
-    bm: usize,
-    bn: usize,
-    bk: usize,
-    tm: usize,
-    tn: usize,
-}
-
-const SMALL: TileShape = TileShape {
-    bm: 64,
-    bn: 64,
-    bk: 16,
-    tm: 4,
-    tn: 4,
-};
-const LARGE: TileShape = TileShape {
-    bm: 128,
-    bn: 128,
-    bk: 8,
-    tm: 8,
-    tn: 8,
-};
-
-impl TileShape {
-    fn of(policy: GemmTiles) -> Self {
-        match policy {
-            GemmTiles::Small => SMALL,
-            GemmTiles::Large => LARGE,
-        }
-    }
-
-    fn constants(self) -> [(&'static str, f64); 5] {
-        [
-            ("BM", self.bm as f64),
-            ("BN", self.bn as f64),
-            ("BK", self.bk as f64),
-            ("TM", self.tm as f64),
-            ("TN", self.tn as f64),
-        ]
-    }
-}
+/// Split-K chunks are a multiple of this (of every tile shape's depth `BK`, which divides 64).
+const TILE_K: usize = 64;
 /// Aim for weight-gradient reductions of about this length per workgroup.
 const SPLIT_K_TARGET: usize = 2048;
 
@@ -178,7 +133,7 @@ fn tiled(
     n: usize,
     depth: usize,
 ) -> Result<Dispatch> {
-    let shape = TileShape::of(gpu.gemm_tiles);
+    let shape = gpu.gemm_tiles;
     gpu.prepare_grid_with(
         KernelCall {
             shader: Shader::Gemm,
@@ -188,7 +143,11 @@ fn tiled(
             threads: 0,
         },
         &shape.constants(),
-        [n.div_ceil(shape.bn), m.div_ceil(shape.bm), depth],
+        [
+            n.div_ceil(shape.bn as usize),
+            m.div_ceil(shape.bm as usize),
+            depth,
+        ],
     )
 }
 

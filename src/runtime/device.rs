@@ -52,32 +52,122 @@ pub struct GpuOptions {
     pub row_gemv: Option<bool>,
 }
 
-/// Tile sizes of the tiled GEMM (`shaders/gemm.wgsl`, set through its override constants).
+/// The tiled GEMM's tile shape (`shaders/gemm.wgsl`'s override constants): `bm × bn` outputs
+/// per workgroup of 256 invocations, `tm × tn` per invocation, `bk` deep.
 ///
-/// 64 × 64 is the default because it was the faster on every layer measured: on an H100
-/// (Vulkan) the 128 × 128 shape ran at a tenth of its speed, its 8 × 8 block and the blocked-
-/// summation copy of it (128 accumulators) spilling registers. The large shape stays for
-/// adapters with more registers per invocation, tested like the default.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum GemmTiles {
-    /// 64 × 64 outputs per workgroup, 4 × 4 per invocation, 16 deep.
-    #[default]
-    Small,
-    /// 128 × 128 outputs per workgroup, 8 × 8 per invocation, 8 deep.
-    Large,
+/// 64 × 64 × 16 with 4 × 4 per invocation is the default: the fastest measured on an H100
+/// (Vulkan); 128 × 128 ran at a tenth of its speed there, its 8 × 8 block and the blocked-sum
+/// copy of it (128 accumulators) spilling registers. Others are for tuning on other adapters
+/// (`--gemm-tiles 128x64x16/8x4`); every shape passes the same tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GemmTiles {
+    pub bm: u32,
+    pub bn: u32,
+    pub bk: u32,
+    pub tm: u32,
+    pub tn: u32,
+}
+
+impl Default for GemmTiles {
+    fn default() -> Self {
+        Self::SMALL
+    }
+}
+
+impl GemmTiles {
+    pub const SMALL: Self = Self {
+        bm: 64,
+        bn: 64,
+        bk: 16,
+        tm: 4,
+        tn: 4,
+    };
+    pub const LARGE: Self = Self {
+        bm: 128,
+        bn: 128,
+        bk: 8,
+        tm: 8,
+        tn: 8,
+    };
+    const THREADS: u32 = 256;
+    const MAX_LOADS: u32 = 8;
+
+    /// Workgroup memory the shape needs: both tiles (A padded by one vec4 per row) and the
+    /// double-buffered k terms, 16 bytes per vec4.
+    pub fn workgroup_bytes(&self) -> u32 {
+        16 * (self.bk * (self.bm / 4 + 1) + self.bk * self.bn / 4 + 2 * self.bk)
+    }
+
+    /// Checks what the shader assumes of a shape (see the head of `shaders/gemm.wgsl`).
+    pub fn validate(&self) -> Result<()> {
+        let loads = |side: u32| side * self.bk / Self::THREADS;
+        let ok = matches!(self.tm, 4 | 8)
+            && matches!(self.tn, 4 | 8)
+            && self.bk > 0
+            && 64 % self.bk == 0
+            && self.bm % self.tm == 0
+            && self.bn % self.tn == 0
+            && (self.bm / self.tm) * (self.bn / self.tn) == Self::THREADS
+            && [self.bm, self.bn].iter().all(|&side| {
+                side * self.bk % Self::THREADS == 0 && (1..=Self::MAX_LOADS).contains(&loads(side))
+            });
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Config(format!(
+                "--gemm-tiles {self}: expected TM, TN of 4 or 8, BK dividing 64, \
+                 (BM/TM)·(BN/TN) = 256 and BM·BK, BN·BK multiples of 256 up to 2048"
+            )))
+        }
+    }
+
+    pub(crate) fn constants(&self) -> [(&'static str, f64); 5] {
+        [
+            ("BM", f64::from(self.bm)),
+            ("BN", f64::from(self.bn)),
+            ("BK", f64::from(self.bk)),
+            ("TM", f64::from(self.tm)),
+            ("TN", f64::from(self.tn)),
+        ]
+    }
+}
+
+impl std::fmt::Display for GemmTiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}x{}x{}/{}x{}",
+            self.bm, self.bn, self.bk, self.tm, self.tn
+        )
+    }
 }
 
 impl std::str::FromStr for GemmTiles {
     type Err = Error;
 
+    /// `64`, `128`, or `BMxBNxBK/TMxTN`.
     fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "64" | "small" => Ok(Self::Small),
-            "128" | "large" => Ok(Self::Large),
-            other => Err(Error::Config(format!(
-                "--gemm-tiles '{other}': expected 64 or 128"
-            ))),
-        }
+        let bad = || {
+            Error::Config(format!(
+                "--gemm-tiles '{s}': expected 64, 128 or BMxBNxBK/TMxTN (e.g. 128x64x16/8x4)"
+            ))
+        };
+        let tiles = match s.trim() {
+            "64" => Self::SMALL,
+            "128" => Self::LARGE,
+            other => {
+                let numbers: Vec<u32> = other
+                    .split(['x', '/'])
+                    .map(|n| n.trim().parse().map_err(|_| bad()))
+                    .collect::<Result<_>>()?;
+                let &[bm, bn, bk, tm, tn] = numbers.as_slice() else {
+                    return Err(bad());
+                };
+                Self { bm, bn, bk, tm, tn }
+            }
+        };
+        tiles.validate()?;
+        Ok(tiles)
     }
 }
 
@@ -255,6 +345,16 @@ impl Gpu {
                 .or_else(default_cache_dir)?;
             Some(dir.join(key))
         });
+        let tiles = options.gemm_tiles;
+        tiles.validate()?;
+        let available = device.limits().max_compute_workgroup_storage_size;
+        if options.kernels == Kernels::Tiled && tiles.workgroup_bytes() > available {
+            return Err(Error::Config(format!(
+                "--gemm-tiles {tiles}: needs {} bytes of workgroup memory; '{}' has {available}",
+                tiles.workgroup_bytes(),
+                info.name
+            )));
+        }
         let pipelines = PipelineCache::new(&device, cache_file, options.shader_checks);
         let health = Health::install(&device);
         let row_gemv = options

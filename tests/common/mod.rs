@@ -37,14 +37,14 @@ pub fn plain_gpu() -> &'static Gpu {
 }
 
 /// The tiled kernels with other settings than the default: index 0 with every wgpu runtime
-/// check and no row GEMV, 1 with no checks, the 128-wide tiles and the row GEMV (which the
-/// default leaves off on a CPU driver).
+/// check, no row GEMV and 64 × 128 tiles (8 loads of B per invocation), 1 with no checks,
+/// 128 × 128 tiles and the row GEMV (which the default leaves off on a CPU driver).
 fn tiled_variant(index: usize) -> &'static Gpu {
     static GPUS: OnceLock<[Gpu; 2]> = OnceLock::new();
     let gpus = GPUS.get_or_init(|| {
         [
-            (ShaderChecks::Full, GemmTiles::Small, false),
-            (ShaderChecks::Off, GemmTiles::Large, true),
+            (ShaderChecks::Full, "64x128x16/4x8".parse().unwrap(), false),
+            (ShaderChecks::Off, GemmTiles::LARGE, true),
         ]
         .map(|(shader_checks, gemm_tiles, row_gemv)| {
             let options = GpuOptions {
@@ -65,7 +65,7 @@ pub fn gpus() -> [(&'static str, &'static Gpu); 4] {
     [
         ("tiled", gpu()),
         ("plain", plain_gpu()),
-        ("tiled, full checks", tiled_variant(0)),
+        ("tiled, full checks, 64x128 tiles", tiled_variant(0)),
         ("tiled, no checks, 128 tiles, row GEMV", tiled_variant(1)),
     ]
 }
