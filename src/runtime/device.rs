@@ -104,12 +104,13 @@ impl GemmTiles {
         let ok = matches!(self.tm, 4 | 8)
             && matches!(self.tn, 4 | 8)
             && self.bk > 0
-            && 64 % self.bk == 0
-            && self.bm % self.tm == 0
-            && self.bn % self.tn == 0
+            && 64u32.is_multiple_of(self.bk)
+            && self.bm.is_multiple_of(self.tm)
+            && self.bn.is_multiple_of(self.tn)
             && (self.bm / self.tm) * (self.bn / self.tn) == Self::THREADS
             && [self.bm, self.bn].iter().all(|&side| {
-                side * self.bk % Self::THREADS == 0 && (1..=Self::MAX_LOADS).contains(&loads(side))
+                (side * self.bk).is_multiple_of(Self::THREADS)
+                    && (1..=Self::MAX_LOADS).contains(&loads(side))
             });
         if ok {
             Ok(())
