@@ -10,7 +10,9 @@
 //
 //   forward          m = out channel, n = (image, output pixel), k = (c, kh, kw)
 //                    A = w[g·R + m, k],  B = x at (c, i·S + kh − P, j·S + kw − P) or 0
-//                    y[b, o, p] = C + bias[o]  (ReLU fused when relu = 1)
+//                    y[b, o, p] = C + bias[o]  (ReLU fused when relu = 1); when few tiles
+//                    cover y, k is split as for the weight gradient: partial[s] = C in y's
+//                    layout, and gemm_splitk_bias_reduce adds the chunks and the bias.
 //   backward_input   m = in channel c, n = (image, input pixel), k = (oc, kh, kw)
 //                    A = w[g·R + oc, m, kh, kw],  B = dy[b, o, i, j] where i·S = h + P − kh
 //                    (and likewise j), else 0;  dx = C  (or += C when accumulate = 1: the
@@ -34,6 +36,7 @@
 //     (forward: w, x, b, y;  backward_input: w, dy, —, dx;  backward_weight: dy, x, —, dw
 //      or partial; "—" is any buffer, unused)
 //   gemm_splitk_reduce:  1 partial, 2 dw
+//   gemm_splitk_bias_reduce:  1 partial, 2 y, 3 bias
 //   gemm_bias_reduce:    1 dy, 4 db (2 and 3 unused)
 
 // Workgroup size of the elementwise split-K reduction (the tiled entry points use 256).
@@ -346,20 +349,38 @@ fn block_position(tile: vec2u, lid: u32, i: u32) -> vec2u {
     return vec2u(m, n);
 }
 
+// The k range of split s (workgroup z = g·k_split + s): all of it unless the reduction is
+// split into k_split chunks of k_chunk.
+fn split_range(s: u32, k: u32) -> vec2u {
+    if p.k_split == 1u {
+        return vec2u(0u, k);
+    }
+    return vec2u(s * p.k_chunk, min((s + 1u) * p.k_chunk, k));
+}
+
 @compute @workgroup_size(256)
 fn gemm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
     let size = extent(FORWARD);
-    let acc = multiply(FORWARD, wid.z, wid.xy, 0u, size.z, lid);
+    let g = wid.z / p.k_split;
+    let s = wid.z % p.k_split;
+    let range = split_range(s, size.z);
+    let acc = multiply(FORWARD, g, wid.xy, range.x, range.y, lid);
+    let y_count = p.batch * p.out_channels * out_pixels();
     for (var i = 0u; i < TM * TN; i++) {
         let mn = block_position(wid.xy, lid, i);
         if mn.x < size.x && mn.y < size.y {
-            let o = p.row_offset + wid.z * p.rows_per_group + mn.x;
+            let o = p.row_offset + g * p.rows_per_group + mn.x;
             let b = mn.y / out_pixels();
-            var v = acc[i / 4u][i % 4u] + bias[o];
-            if p.relu != 0u {
-                v = max(v, 0.0);
+            let at = (b * p.out_channels + o) * out_pixels() + mn.y % out_pixels();
+            if p.k_split == 1u {
+                var v = acc[i / 4u][i % 4u] + bias[o];
+                if p.relu != 0u {
+                    v = max(v, 0.0);
+                }
+                out[at] = v;
+            } else {
+                out[s * y_count + at] = acc[i / 4u][i % 4u];
             }
-            out[(b * p.out_channels + o) * out_pixels() + mn.y % out_pixels()] = v;
         }
     }
 }
@@ -384,9 +405,8 @@ fn gemm_backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(local_invoca
     let size = extent(BACKWARD_WEIGHT);
     let g = wid.z / p.k_split;
     let s = wid.z % p.k_split;
-    let k_begin = s * p.k_chunk;
-    let k_end = min(k_begin + p.k_chunk, size.z);
-    let acc = multiply(BACKWARD_WEIGHT, g, wid.xy, k_begin, k_end, lid);
+    let range = split_range(s, size.z);
+    let acc = multiply(BACKWARD_WEIGHT, g, wid.xy, range.x, range.y, lid);
     let weights = p.groups * p.rows_per_group * size.y;
     for (var i = 0u; i < TM * TN; i++) {
         let mn = block_position(wid.xy, lid, i);
@@ -404,6 +424,13 @@ fn gemm_backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(local_invoca
 struct ReduceParams {
     count: u32,
     splits: u32,
+    // gemm_splitk_bias_reduce only: y's channels and pixels per channel, the channels
+    // [row_begin, row_end) this dispatch owns, and whether to apply ReLU.
+    channels: u32,
+    plane: u32,
+    row_begin: u32,
+    row_end: u32,
+    relu: u32,
 }
 
 @group(0) @binding(0) var<uniform> r: ReduceParams;
@@ -421,6 +448,29 @@ fn gemm_splitk_reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wo
         sum += partial[s * r.count + i];
     }
     reduced[i] += sum;
+}
+
+// The split forward's finish: y = Σ_s partial[s] + bias (ReLU'd if asked), in y's layout,
+// for the output channels this weight slice owns.
+@compute @workgroup_size(WG)
+fn gemm_splitk_bias_reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i >= r.count {
+        return;
+    }
+    let o = (i / r.plane) % r.channels;
+    if o < r.row_begin || o >= r.row_end {
+        return;
+    }
+    var sum = 0.0;
+    for (var s = 0u; s < r.splits; s++) {
+        sum += partial[s * r.count + i];
+    }
+    var v = sum + bias[o];
+    if r.relu != 0u {
+        v = max(v, 0.0);
+    }
+    reduced[i] = v;
 }
 
 var<workgroup> partial_sums: array<f32, 256>;

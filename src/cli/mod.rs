@@ -37,7 +37,7 @@ impl DeviceArgs {
             kernels: Default::default(),
             shader_checks: self.shader_checks,
             gemm_tiles: self.gemm_tiles,
-            row_gemv: None,
+            parallel_small_batches: None,
         };
         let gpu = Gpu::new(&options)?;
         if gpu.is_cpu() {

@@ -164,8 +164,7 @@ pub fn conv2d_forward(
 ) -> Result<Vec<Dispatch>> {
     let p = check(cfg, x, w, b, y)?;
     if gpu.kernels == Kernels::Tiled {
-        let forward = gemm::forward(gpu, &p.geometry(), x, w.all(), b, y, p.all_rows())?;
-        return Ok(vec![forward]);
+        return gemm::forward(gpu, &p.geometry(), x, w.all(), b, y, p.all_rows());
     }
     let args = [
         Arg::Read(x.all()),

@@ -11,6 +11,11 @@ use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Shader, Tensor, TensorSlice
 const TILE_K: usize = 64;
 /// Aim for weight-gradient reductions of about this length per workgroup.
 const SPLIT_K_TARGET: usize = 2048;
+/// A forward pass whose output fills fewer tiles than this (a small batch) has its reduction
+/// split into chunks of at least `TILE_K`, aiming at `FORWARD_SPLIT_TARGET` workgroups, where
+/// `gpu.parallel_small_batches`.
+const FORWARD_SPLIT_BELOW: usize = 128;
+const FORWARD_SPLIT_TARGET: usize = 256;
 
 /// A convolution's shape (a linear layer: every spatial size 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,6 +128,19 @@ fn params(
     })
 }
 
+/// `shaders/gemm.wgsl`'s `ReduceParams` (the split-K reductions).
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct ReduceParams {
+    count: u32,
+    splits: u32,
+    channels: u32,
+    plane: u32,
+    row_begin: u32,
+    row_end: u32,
+    relu: u32,
+}
+
 /// A GEMM dispatch over an `m × n` output per group, `depth` workgroups deep.
 fn tiled(
     gpu: &Gpu,
@@ -151,7 +169,8 @@ fn tiled(
     )
 }
 
-/// `y = conv(x, w rows) + b` (optionally ReLU'd) for the output channels `rows` covers.
+/// `y = conv(x, w rows) + b` for the output channels `rows` covers: one dispatch, or, when
+/// the output fills few tiles, a split reduction and the dispatch that adds the chunks.
 pub fn forward(
     gpu: &Gpu,
     g: &Geometry,
@@ -160,16 +179,72 @@ pub fn forward(
     b: &Tensor,
     y: &Tensor,
     rows: Rows,
-) -> Result<Dispatch> {
-    let p = params(g, rows, false, false, 1, 0)?;
+) -> Result<Vec<Dispatch>> {
+    let n = g.batch * g.out_h * g.out_w;
+    let reduction = g.cin_per_group() * g.taps();
+    let tiles = rows.per_group.div_ceil(gpu.gemm_tiles.bm as usize)
+        * n.div_ceil(gpu.gemm_tiles.bn as usize)
+        * g.groups;
+    let k_split = if gpu.parallel_small_batches && tiles < FORWARD_SPLIT_BELOW {
+        FORWARD_SPLIT_TARGET
+            .div_ceil(tiles)
+            .min(reduction / TILE_K)
+            .max(1)
+    } else {
+        1
+    };
+    let k_chunk = reduction.div_ceil(k_split).div_ceil(TILE_K) * TILE_K;
+    let k_split = reduction.div_ceil(k_chunk.max(1)).max(1);
+    let p = params(g, rows, false, false, k_split, k_chunk)?;
+    let depth = g.groups * k_split;
+    if k_split == 1 {
+        let args = [
+            Arg::Read(w),
+            Arg::Read(x.all()),
+            Arg::Read(b.all()),
+            Arg::Write(y.all()),
+        ];
+        return Ok(vec![tiled(
+            gpu,
+            "gemm_forward",
+            &p,
+            &args,
+            rows.per_group,
+            n,
+            depth,
+        )?]);
+    }
+    let partial = Tensor::zeros(gpu, "split-k partial outputs", &[k_split, y.numel()])?;
     let args = [
         Arg::Read(w),
         Arg::Read(x.all()),
         Arg::Read(b.all()),
-        Arg::Write(y.all()),
+        Arg::Write(partial.all()),
     ];
-    let n = g.batch * g.out_h * g.out_w;
-    tiled(gpu, "gemm_forward", &p, &args, rows.per_group, n, g.groups)
+    let split = tiled(gpu, "gemm_forward", &p, &args, rows.per_group, n, depth)?;
+    let rp = ReduceParams {
+        count: to_u32("gemm", "output elements", y.numel())?,
+        splits: k_split as u32,
+        channels: g.out_channels as u32,
+        plane: (g.out_h * g.out_w) as u32,
+        row_begin: rows.offset as u32,
+        row_end: (rows.offset + g.groups * rows.per_group) as u32,
+        relu: 0,
+    };
+    let args = [
+        Arg::Read(partial.all()),
+        Arg::Write(y.all()),
+        Arg::Read(b.all()),
+    ];
+    let reduce = launch(
+        gpu,
+        Shader::Gemm,
+        "gemm_splitk_bias_reduce",
+        &rp,
+        &args,
+        y.numel(),
+    )?;
+    Ok(vec![split, reduce])
 }
 
 /// `dx (+)= conv_transpose(dy, w rows)`: `accumulate` adds to what earlier slices wrote.
@@ -253,15 +328,10 @@ pub fn backward_weight(
         row_len,
         depth,
     )?;
-    #[repr(C)]
-    #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-    struct ReduceParams {
-        count: u32,
-        splits: u32,
-    }
     let rp = ReduceParams {
         count: weights as u32,
         splits: k_split as u32,
+        ..ReduceParams::default()
     };
     let args = [Arg::Read(partial.all()), Arg::Write(dw)];
     let reduce = launch(gpu, Shader::Gemm, "gemm_splitk_reduce", &rp, &args, weights)?;

@@ -9,7 +9,7 @@ use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, KernelCall, Kernels, Sh
 
 /// Below this batch a linear layer is matrix-vector work (and its weight gradient an outer
 /// product): a 64-wide GEMM tile would be mostly empty, so the forward runs as GEMVs (a
-/// workgroup per weight row where `gpu.row_gemv`) and the backward as the one-output-per-
+/// workgroup per weight row where `gpu.parallel_small_batches`) and the backward as the one-output-per-
 /// invocation kernels.
 const GEMV_BELOW_BATCH: usize = 64;
 /// The most workgroups along one grid dimension (WebGPU's limit).
@@ -51,11 +51,11 @@ fn check(x: &Tensor, w: &Tensor, y: &Tensor) -> Result<(usize, usize, usize)> {
     Ok((n, in_f, out_f))
 }
 
-/// One dispatch per weight row slice, each with its parameter struct.
-fn per_row_slice(
+/// The dispatches of every weight row slice, each slice's made with its parameter struct.
+fn per_row_slice<D: IntoIterator<Item = Dispatch>>(
     gpu: &Gpu,
     (n, in_f, out_f): (usize, usize, usize),
-    mut make: impl FnMut(LinearParams, usize, usize) -> Result<Dispatch>,
+    mut make: impl FnMut(LinearParams, usize, usize) -> Result<D>,
 ) -> Result<Vec<Dispatch>> {
     binding_chunks(gpu, out_f, in_f)
         .into_iter()
@@ -71,7 +71,8 @@ fn per_row_slice(
             };
             make(p, first, rows)
         })
-        .collect()
+        .collect::<Result<Vec<D>>>()
+        .map(|slices| slices.into_iter().flatten().collect())
 }
 
 /// `y = x Wᵀ + b`.
@@ -113,7 +114,7 @@ pub fn linear_forward(
             Arg::Read(b.all()),
             Arg::Write(y.all()),
         ];
-        if gpu.kernels == Kernels::Tiled && gpu.row_gemv {
+        if gpu.kernels == Kernels::Tiled && gpu.parallel_small_batches {
             let call = KernelCall {
                 shader: Shader::Linear,
                 entry: "linear_forward_gemv",
@@ -122,7 +123,7 @@ pub fn linear_forward(
                 threads: 0,
             };
             let grid = [rows.min(MAX_GRID), rows.div_ceil(MAX_GRID), 1];
-            return gpu.prepare_grid(call, grid);
+            return gpu.prepare_grid(call, grid).map(|d| [d]);
         }
         launch(
             gpu,
@@ -132,6 +133,7 @@ pub fn linear_forward(
             &args,
             dims.0 * rows,
         )
+        .map(|d| [d])
     })
 }
 
@@ -171,6 +173,7 @@ pub fn linear_backward(
                 &args,
                 n * in_f,
             )
+            .map(|d| [d])
         })?);
     }
     dispatches.extend(per_row_slice(gpu, dims, |p, first, rows| {
@@ -184,6 +187,7 @@ pub fn linear_backward(
             &args,
             rows * in_f,
         )
+        .map(|d| [d])
     })?);
     let p = LinearParams {
         batch: n as u32,

@@ -45,11 +45,13 @@ pub struct GpuOptions {
     pub shader_checks: ShaderChecks,
     /// The tiled GEMM's tile size.
     pub gemm_tiles: GemmTiles,
-    /// Small-batch linear layers as one workgroup per weight row (coalesced reads of the
-    /// row, a tree reduction) instead of one invocation per output. `None`: by adapter —
-    /// on GPUs (3x on an H100's FC layers at batch 1), not on CPU drivers, where the
-    /// workgroup barriers cost more than the loads save (10x slower on lavapipe).
-    pub row_gemv: Option<bool>,
+    /// Spread small-batch work over more workgroups: linear layers as one workgroup per
+    /// weight row (coalesced reads of the row, a tree reduction) instead of one invocation
+    /// per output, and convolutions whose output fills few tiles with their reduction split
+    /// (split-K). `None`: by adapter — on GPUs (3x on an H100's FC layers at batch 1), not on
+    /// CPU drivers, whose few cores are busy anyway and where the extra barriers and partial
+    /// sums only cost (the row GEMV ran 10x slower on lavapipe).
+    pub parallel_small_batches: Option<bool>,
 }
 
 /// The tiled GEMM's tile shape (`shaders/gemm.wgsl`'s override constants): `bm × bn` outputs
@@ -239,8 +241,8 @@ pub struct Gpu {
     pub pipelines: PipelineCache,
     pub kernels: Kernels,
     pub gemm_tiles: GemmTiles,
-    /// See [`GpuOptions::row_gemv`].
-    pub row_gemv: bool,
+    /// See [`GpuOptions::parallel_small_batches`].
+    pub parallel_small_batches: bool,
     /// Tensor storage alive on this device, and its peak.
     pub memory: Arc<MemoryCounter>,
     /// What the device's callbacks have reported; see [`Gpu::check`].
@@ -358,8 +360,8 @@ impl Gpu {
         }
         let pipelines = PipelineCache::new(&device, cache_file, options.shader_checks);
         let health = Health::install(&device);
-        let row_gemv = options
-            .row_gemv
+        let parallel_small_batches = options
+            .parallel_small_batches
             .unwrap_or(info.device_type != wgpu::DeviceType::Cpu);
         Ok(Self {
             device,
@@ -368,7 +370,7 @@ impl Gpu {
             pipelines,
             kernels: options.kernels,
             gemm_tiles: options.gemm_tiles,
-            row_gemv,
+            parallel_small_batches,
             memory: Arc::default(),
             health,
         })
@@ -391,7 +393,7 @@ impl Gpu {
             pipelines,
             kernels: Kernels::default(),
             gemm_tiles: GemmTiles::default(),
-            row_gemv: true,
+            parallel_small_batches: true,
             memory: Arc::default(),
             health,
         }

@@ -37,8 +37,9 @@ pub fn plain_gpu() -> &'static Gpu {
 }
 
 /// The tiled kernels with other settings than the default: index 0 with every wgpu runtime
-/// check, no row GEMV and 64 × 128 tiles (8 loads of B per invocation), 1 with no checks,
-/// 128 × 128 tiles and the row GEMV (which the default leaves off on a CPU driver).
+/// check, no parallel small-batch paths and 64 × 128 tiles (8 loads of B per invocation), 1 with no checks,
+/// 128 × 128 tiles and the parallel small-batch paths (row GEMV, split-K forward; off by
+/// default on a CPU driver).
 fn tiled_variant(index: usize) -> &'static Gpu {
     static GPUS: OnceLock<[Gpu; 2]> = OnceLock::new();
     let gpus = GPUS.get_or_init(|| {
@@ -46,11 +47,11 @@ fn tiled_variant(index: usize) -> &'static Gpu {
             (ShaderChecks::Full, "64x128x16/4x8".parse().unwrap(), false),
             (ShaderChecks::Off, GemmTiles::LARGE, true),
         ]
-        .map(|(shader_checks, gemm_tiles, row_gemv)| {
+        .map(|(shader_checks, gemm_tiles, parallel)| {
             let options = GpuOptions {
                 shader_checks,
                 gemm_tiles,
-                row_gemv: Some(row_gemv),
+                parallel_small_batches: Some(parallel),
                 ..Default::default()
             };
             Gpu::new(&options).expect("a wgpu adapter (install mesa-vulkan-drivers)")
@@ -66,7 +67,10 @@ pub fn gpus() -> [(&'static str, &'static Gpu); 4] {
         ("tiled", gpu()),
         ("plain", plain_gpu()),
         ("tiled, full checks, 64x128 tiles", tiled_variant(0)),
-        ("tiled, no checks, 128 tiles, row GEMV", tiled_variant(1)),
+        (
+            "tiled, no checks, 128 tiles, small-batch paths",
+            tiled_variant(1),
+        ),
     ]
 }
 
