@@ -18,7 +18,7 @@ use alexnet_wgpu::data::{
 };
 use alexnet_wgpu::model::weights::{self, write_atomic};
 use alexnet_wgpu::model::{AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
-use alexnet_wgpu::runtime::{parse_backend, Gpu, GpuOptions};
+use alexnet_wgpu::runtime::{parse_backend, GemmTiles, Gpu, GpuOptions, ShaderChecks};
 use alexnet_wgpu::train::trainer::{train, TrainConfig, TrainOutcome};
 use alexnet_wgpu::train::{
     checkpoint, train_step_checked, NonFiniteGuard, OnNonFinite, Optimizer, OptimizerConfig,
@@ -719,6 +719,16 @@ fn unknown_backend_and_policy_names_list_the_choices() {
     assert_mentions(&text, &["--on-bad-image 'sometimes'", "'stop' or 'skip'"]);
     let text = "retry".parse::<OnNonFinite>().unwrap_err().to_string();
     assert_mentions(&text, &["--on-nan 'retry'", "'stop' or 'rollback'"]);
+    let text = "some".parse::<ShaderChecks>().unwrap_err().to_string();
+    assert_mentions(&text, &["--shader-checks 'some'", "full, bounds or off"]);
+    let text = "64x64".parse::<GemmTiles>().unwrap_err().to_string();
+    assert_mentions(&text, &["--gemm-tiles '64x64'", "BMxBNxBK/TMxTN"]);
+    // Well formed, but 5 outputs per invocation is not a shape the shader can take.
+    let text = "80x64x16/5x4".parse::<GemmTiles>().unwrap_err().to_string();
+    assert_mentions(&text, &["--gemm-tiles 80x64x16/5x4", "TM, TN of 4 or 8"]);
+    for good in ["64", "128", "128x64x16/8x4", "64x64x8/4x4"] {
+        good.parse::<GemmTiles>().unwrap();
+    }
 }
 
 /// Runs the `alexnet` binary; returns (success, stderr).
@@ -744,6 +754,11 @@ fn the_cli_refuses_bad_flags_with_a_nonzero_exit_and_the_flag_named() {
         (vec!["--lr=-1"], "--lr -1"),
         (vec!["--backend", "cuda"], "unknown backend 'cuda'"),
         (vec!["--on-nan", "maybe"], "--on-nan 'maybe'"),
+        (vec!["--shader-checks", "most"], "--shader-checks 'most'"),
+        (
+            vec!["--gemm-tiles", "32x32x16/4x4"],
+            "--gemm-tiles 32x32x16/4x4",
+        ),
         (
             vec!["--data", "/nonexistent/photos"],
             "--data /nonexistent/photos: not a folder",
