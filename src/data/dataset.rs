@@ -119,6 +119,27 @@ pub fn decode_image(bytes: &[u8], path: &Path) -> Result<RgbImage> {
             ),
         ));
     }
+    if format == image::ImageFormat::Jpeg {
+        // Our decoder reproduces libjpeg-turbo's pixels (what torchvision sees); the image
+        // crate's differs by a few levels, so it only handles what ours does not support.
+        let limits = super::jpeg::Limits {
+            max_pixels: MAX_IMAGE_PIXELS,
+            max_bytes: MAX_DECODE_BYTES,
+        };
+        match super::jpeg::decode(bytes, limits) {
+            Ok(img) => return Ok(img.into_rgb8()),
+            Err(super::jpeg::JpegError::Unsupported(why)) => log::debug!(
+                "{}: {why}; decoding it with the image crate instead",
+                path.display()
+            ),
+            Err(e) => {
+                return Err(file_err(
+                    path,
+                    format!("corrupt or truncated Jpeg image ({e}); expected a decodable image"),
+                ))
+            }
+        }
+    }
     let mut reader = reader();
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(MAX_DECODE_BYTES);
