@@ -50,6 +50,13 @@ impl HuffTable {
         let mut p: i32 = 0;
         for len in 1..=16u32 {
             let n = i32::from(counts[len as usize - 1]);
+            // libjpeg refuses an over-subscribed code, and one that fills its code space
+            // completely (leaving an all-ones code).
+            if n > 0 && code + n >= (1 << len) {
+                return Err(JpegError::corrupt(
+                    "bad Huffman table (over-subscribed code)",
+                ));
+            }
             if n > 0 {
                 valoffset[len as usize] = p - code;
                 for i in 0..n {
@@ -66,12 +73,6 @@ impl HuffTable {
                 code += n;
                 p += n;
                 maxcode[len as usize] = code - 1;
-            }
-            // libjpeg also refuses a code space filled completely (an all-ones code).
-            if n > 0 && code >= (1 << len) {
-                return Err(JpegError::corrupt(
-                    "bad Huffman table (over-subscribed code)",
-                ));
             }
             code <<= 1;
         }
