@@ -174,11 +174,8 @@ impl Decoder {
             ));
         }
         let mut pos = 2;
-        loop {
-            let Some((marker, after)) = next_marker(bytes, pos) else {
-                // libjpeg inserts a fake end-of-image (with a warning) when the file ends.
-                break;
-            };
+        // At the end of the data libjpeg inserts a fake end-of-image (with a warning).
+        while let Some((marker, after)) = next_marker(bytes, pos) {
             pos = after;
             match marker {
                 0xD9 => break,
@@ -195,7 +192,7 @@ impl Decoder {
             }
             pos += len;
             match marker {
-                0xC0 | 0xC1 | 0xC2 => self.read_sof(seg, marker == 0xC2, limits)?,
+                0xC0..=0xC2 => self.read_sof(seg, marker == 0xC2, limits)?,
                 0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
                     let what = match marker {
                         0xC3 | 0xC7 | 0xCB | 0xCF => "lossless",
