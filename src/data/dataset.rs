@@ -57,6 +57,10 @@ const MAX_DECODE_BYTES: u64 = 1 << 30;
 
 /// Decodes an encoded image (format detected from the content, as PIL does) to RGB8.
 ///
+/// JPEGs go through [`super::jpeg`], whose pixels equal Pillow's (libjpeg-turbo's) exactly;
+/// only the JPEG features it does not support (arithmetic coding, 12-bit, lossless, CMYK)
+/// fall back to the `image` crate's decoder, which can differ by a few levels.
+///
 /// Grayscale, grayscale+alpha, RGBA, 16-bit and palette images convert to RGB8; alpha is
 /// dropped, as PIL's `convert("RGB")` drops it. EXIF orientation is deliberately NOT applied:
 /// torchvision's default loader (`PIL.Image.open(f).convert("RGB")`) ignores it, and matching
@@ -128,8 +132,12 @@ pub fn decode_image(bytes: &[u8], path: &Path) -> Result<RgbImage> {
         };
         match super::jpeg::decode(bytes, limits) {
             Ok(img) => return Ok(img.into_rgb8()),
-            Err(super::jpeg::JpegError::Unsupported(why)) => log::debug!(
-                "{}: {why}; decoding it with the image crate instead",
+            // Features ours lacks, or a size within Pillow's pixel limit whose coefficients
+            // exceed our memory cap: the image crate (with its own cap) may still manage.
+            Err(
+                e @ (super::jpeg::JpegError::Unsupported(_) | super::jpeg::JpegError::TooLarge(_)),
+            ) => log::debug!(
+                "{}: {e}; decoding it with the image crate instead",
                 path.display()
             ),
             Err(e) => {

@@ -282,12 +282,13 @@ impl Decoder {
         }
         let mcux = width.div_ceil(8 * max_h);
         let mcuy = height.div_ceil(8 * max_v);
-        // Coefficients (2 bytes), a sample plane (1) per stored sample, and the output.
+        // An upper bound of the peak: the coefficients (2 bytes per stored sample), then
+        // the full-size planes and the interleaved output (3 + 3 bytes per pixel).
         let stored: u64 = comps
             .iter()
             .map(|c| (mcux * c.1 * mcuy * c.2 * 64) as u64)
             .sum();
-        let bytes = stored * 3 + pixels * 4;
+        let bytes = stored * 2 + pixels * 6;
         if bytes > limits.max_bytes {
             return Err(JpegError::TooLarge(format!(
                 "decoding {width}x{height} pixels needs {bytes} bytes; at most {} allowed",
