@@ -1322,8 +1322,8 @@ fn thousands_of_mutated_files_give_errors_never_panics() {
 }
 
 /// The libjpeg-turbo-exact JPEG decoder on randomly mutated JPEGs of every kind it decodes
-/// (progressive with restarts, 4:2:0, 4:1:1, 4:4:0, mixed sampling, grayscale, RGB, 16-bit
-/// quantization tables): an image or an error, never a panic or a hang. The decoder is called
+/// (progressive with restarts or block smoothing, 4:2:0, 4:1:1, 4:4:0, mixed sampling,
+/// grayscale, RGB, 16-bit quantization tables): an image or an error, never a panic or a hang. The decoder is called
 /// directly too, so truncated files reach it past `decode_image`'s truncation guard.
 #[test]
 fn mutated_jpegs_of_every_kind_never_panic_the_decoder() {
@@ -1340,6 +1340,8 @@ fn mutated_jpegs_of_every_kind_never_panic_the_decoder() {
         "cj_gray_restart_prog.jpg",
         "cj_rgb.jpg",
         "cj_q1_16bit_qt_extended.jpg",
+        "cj_prog_stops_at_al1_420_h24.jpg",
+        "cj_prog_dc_only_420.jpg",
     ]
     .iter()
     .map(|name| std::fs::read(fixtures.join(name)).unwrap())

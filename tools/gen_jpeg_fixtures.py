@@ -10,7 +10,9 @@ script writes, under ``tests/fixtures/jpeg/`` (relative to the repository root):
   100, odd sizes from 1x1 up); the rest by libjpeg-turbo's ``cjpeg`` (Debian package
   ``libjpeg-turbo-progs``), for what Pillow cannot write: 4:4:0, 4:1:1 and mixed sampling
   factors, RGB (no colour transform), optimized Huffman tables, 16-bit quantization tables,
-  restart intervals with progressive scans, and an arithmetic-coded file (unsupported).
+  restart intervals with progressive scans, progressive scan scripts that stop before every
+  coefficient is exact (so libjpeg smooths blocks), and an arithmetic-coded file
+  (unsupported).
 * ``<case>.png``: Pillow's decoded RGB pixels of ``<case>.jpg``, stored losslessly.
 * ``manifest.txt``: one line per case: ``<case>.jpg exact`` (the decoder must reproduce the
   PNG byte for byte) or ``<case>.jpg unsupported`` (the decoder must refuse it as
@@ -109,7 +111,40 @@ def cjpeg_cases() -> dict[str, tuple[int, int, list[str], bool]]:
         "cj_restart_5b_prog": (40, 33, ["-restart", "5B", "-progressive", "-sample", "2x2"], True),
         "cj_gray_restart_prog": (35, 9, ["-grayscale", "-restart", "2B", "-progressive"], True),
         "cj_arithmetic": (16, 16, ["-arithmetic"], False),
+        # Progressive scan scripts that stop before every coefficient is exact, so libjpeg
+        # smooths blocks (its do_block_smoothing); 24 or 40 rows of 4:2:0 leave a partial
+        # last iMCU row, where libjpeg's choice of neighbouring rows has a quirk.
+        "cj_prog_stops_at_al1_420": (40, 40, ["-sample", "2x2", "-scans", SCAN_STOP_AL1], True),
+        "cj_prog_stops_at_al1_420_h24": (31, 24, ["-sample", "2x2", "-scans", SCAN_STOP_AL1], True),
+        "cj_prog_dc_only_420_h24": (26, 24, ["-sample", "2x2", "-scans", "0,1,2: 0-0, 0, 0;"], True),
+        "cj_prog_dc_only_420": (37, 29, ["-sample", "2x2", "-scans", "0,1,2: 0-0, 0, 0;"], True),
+        "cj_prog_dc_al2_gray": (30, 22, ["-grayscale", "-scans", "0: 0-0, 0, 2;"], True),
+        "cj_prog_band_1_2_only": (33, 20, ["-scans", SCAN_BAND_1_2], True),
+        "cj_prog_al1_411": (45, 17, ["-sample", "4x1", "-scans", SCAN_AL1_411], True),
     }
+
+
+SCAN_STOP_AL1 = """
+0,1,2: 0-0, 0, 1;
+0: 1-5, 0, 2;
+0: 6-63, 0, 2;
+1: 1-63, 0, 1;
+2: 1-63, 0, 1;
+0,1,2: 0-0, 1, 0;
+0: 1-63, 2, 1;
+"""
+SCAN_BAND_1_2 = """
+0,1,2: 0-0, 0, 0;
+0: 1-2, 0, 0;
+1: 1-63, 0, 0;
+2: 1-63, 0, 0;
+"""
+SCAN_AL1_411 = """
+0,1,2: 0-0, 0, 1;
+0: 1-9, 0, 1;
+1: 1-63, 0, 0;
+2: 1-63, 0, 0;
+"""
 
 
 def fnv1a64(data: bytes) -> int:
@@ -140,6 +175,11 @@ def main() -> None:
             src = source(w, h, seed)
             (src.convert("L") if "-grayscale" in args else src).save(ppm)
             jpg = OUT / f"{name}.jpg"
+            if "-scans" in args:  # the script itself follows -scans: write it to a file
+                i = args.index("-scans") + 1
+                script = Path(tmp) / f"{name}.scans"
+                script.write_text(args[i])
+                args = [*args[:i], str(script), *args[i + 1 :]]
             subprocess.run([cjpeg, *args, "-outfile", str(jpg), str(ppm)], check=True)
             lines.append(f"{name}.jpg {'exact' if supported else 'unsupported'}")
     for line in lines:

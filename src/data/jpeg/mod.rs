@@ -15,13 +15,13 @@
 //! (arithmetic coding, 12-bit, lossless, hierarchical, CMYK/YCCK, missing Huffman tables)
 //! is [`JpegError::Unsupported`], so a caller can fall back to another decoder.
 //!
-//! Not reproduced: libjpeg's block smoothing of progressive images whose first AC
-//! coefficients were never fully refined (`do_block_smoothing`); it changes nothing for a
-//! complete progressive file, the only kind encoders such as libjpeg and Pillow write.
+//! Also reproduced: libjpeg's block smoothing ([`smooth`]) of progressive images whose first
+//! AC coefficients were never fully refined (no complete file has any).
 
 mod color;
 mod huffman;
 mod idct;
+mod smooth;
 mod upsample;
 
 use huffman::{BitReader, HuffTable, NATURAL_ORDER};
@@ -475,17 +475,38 @@ impl Decoder {
             (_, false, Some(_)) => false,
             _ => frame.comps.iter().map(|c| c.id).eq(*b"RGB"),
         };
+        let smoothing = frame.progressive
+            && smooth::useful(
+                &frame
+                    .comps
+                    .iter()
+                    .map(|c| (c.quant.as_ref(), &c.coef_bits))
+                    .collect::<Vec<_>>(),
+            );
+        let imcu_rows = frame.mcuy;
         let mut planes = Vec::with_capacity(frame.comps.len());
         for comp in frame.comps {
             let stride = comp.bw * 8;
             let mut samples = vec![0u8; stride * comp.bh * 8];
             let quant = comp.quant.unwrap_or([0; 64]);
-            for by in 0..comp.hgt.div_ceil(8) {
-                for bx in 0..comp.w.div_ceil(8) {
+            let (wib, hib) = (comp.w.div_ceil(8), comp.hgt.div_ceil(8));
+            let dc = |bx: usize, by: usize| i64::from(comp.coefs[(by * comp.bw + bx) * 64]);
+            for by in 0..hib {
+                let rows = smooth::Neighbours::rows(by, comp.v, hib, imcu_rows);
+                for bx in 0..wib {
                     let b = (by * comp.bw + bx) * 64;
-                    let block: &[i16; 64] = comp.coefs[b..b + 64].try_into().expect("64");
+                    let mut block: [i16; 64] = comp.coefs[b..b + 64].try_into().expect("64");
+                    if smoothing {
+                        let col = |d: usize| (bx + d).saturating_sub(2).min(wib - 1);
+                        let n = smooth::Neighbours {
+                            dc: std::array::from_fn(|r| {
+                                std::array::from_fn(|c| dc(col(c), rows[r]))
+                            }),
+                        };
+                        smooth::smooth_block(&mut block, &n, &quant, &comp.coef_bits);
+                    }
                     let out = &mut samples[by * 8 * stride + bx * 8..];
-                    idct::idct_islow(block, &quant, out, stride);
+                    idct::idct_islow(&block, &quant, out, stride);
                 }
             }
             drop(comp.coefs);
