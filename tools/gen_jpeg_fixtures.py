@@ -13,6 +13,8 @@ script writes, under ``tests/fixtures/jpeg/`` (relative to the repository root):
   restart intervals with progressive scans, progressive scan scripts that stop before every
   coefficient is exact (so libjpeg smooths blocks), and an arithmetic-coded file
   (unsupported).
+* ``corrupt_*.jpg``: damaged files libjpeg still decodes with warnings (entropy data cut
+  short within a scan, restart markers renumbered or missing), which Pillow then shows.
 * ``<case>.png``: Pillow's decoded RGB pixels of ``<case>.jpg``, stored losslessly.
 * ``manifest.txt``: one line per case: ``<case>.jpg exact`` (the decoder must reproduce the
   PNG byte for byte) or ``<case>.jpg unsupported`` (the decoder must refuse it as
@@ -147,6 +149,42 @@ SCAN_AL1_411 = """
 """
 
 
+def corrupt_cases() -> dict[str, bytes]:
+    """Damaged files libjpeg still decodes (with warnings, which Pillow ignores): entropy data
+    cut short within a scan, restart markers renumbered or missing."""
+
+    def pil(img: Image.Image, **opts) -> bytes:
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", **opts)
+        return buf.getvalue()
+
+    def cut(data: bytes, scan: int, frm: float, to: float) -> bytes:
+        """Removes the [frm, to) fraction of scan number `scan`'s entropy-coded data."""
+        sos = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xDA]
+        start = sos[scan] + 2 + int.from_bytes(data[sos[scan] + 2 : sos[scan] + 4], "big")
+        end = next(i for i in range(start, len(data) - 1) if data[i] == 0xFF and data[i + 1] not in (0, *range(0xD0, 0xD8)))
+        a, b = start + int((end - start) * frm), start + int((end - start) * to)
+        return data[:a] + data[b:]
+
+    def rst_positions(data: bytes) -> list[int]:
+        return [i for i in range(len(data) - 1) if data[i] == 0xFF and 0xD0 <= data[i + 1] <= 0xD7]
+
+    cases = {}
+    base = pil(source(64, 48, 501), quality=75, subsampling=2)
+    cases["corrupt_cut_baseline_420"] = cut(base, 0, 0.4, 0.6)
+    prog = pil(source(48, 40, 502), quality=85, subsampling=2, progressive=True)
+    cases["corrupt_cut_progressive_ac"] = cut(prog, 3, 0.3, 0.7)
+    rst = pil(source(64, 48, 503), quality=75, subsampling=1, restart_marker_blocks=2)
+    pos = rst_positions(rst)
+    for name, k, delta in [("corrupt_rst_prior", 4, -1), ("corrupt_rst_next", 4, 1), ("corrupt_rst_far", 4, 4)]:
+        data = bytearray(rst)
+        data[pos[k] + 1] = 0xD0 + (data[pos[k] + 1] - 0xD0 + delta) % 8
+        cases[name] = bytes(data)
+    cases["corrupt_rst_missing"] = rst[: pos[3]] + rst[pos[3] + 2 :]
+    cases["corrupt_rst_cut_segment"] = rst[: pos[5] - 6] + rst[pos[5] :]
+    return cases
+
+
 def fnv1a64(data: bytes) -> int:
     h = 0xCBF29CE484222325
     for b in data:
@@ -182,6 +220,9 @@ def main() -> None:
                 args = [*args[:i], str(script), *args[i + 1 :]]
             subprocess.run([cjpeg, *args, "-outfile", str(jpg), str(ppm)], check=True)
             lines.append(f"{name}.jpg {'exact' if supported else 'unsupported'}")
+    for name, data in corrupt_cases().items():
+        (OUT / f"{name}.jpg").write_bytes(data)
+        lines.append(f"{name}.jpg exact")
     for line in lines:
         name, kind = line.split()
         if kind == "exact":

@@ -3,7 +3,8 @@
 //! tables, and the per-block decoders.
 //!
 //! Corrupt data follows libjpeg's recovery, not a panic: reading past a marker (or the end
-//! of the data) yields zero bits, a code longer than 16 bits decodes as symbol 0, and a run
+//! of the data) yields zero bits and marks the segment as out of data (the scan decoder then
+//! skips its remaining MCUs), a code longer than 16 bits decodes as symbol 0, and a run
 //! that overshoots the block lands on the last coefficient (libjpeg pads its zigzag table
 //! with 16 extra entries of 63 for this).
 
@@ -94,6 +95,11 @@ pub(super) struct BitReader<'a> {
     nbits: u32,
     /// Set once a marker (or the end of the data) is reached; `pos` is then at its FF.
     pub at_marker: bool,
+    /// How many of the buffered bits came from the data (the rest are zero fill).
+    real: u32,
+    /// libjpeg's `insufficient_data`: a code needed more bits than the segment had. The
+    /// scan decoder then leaves the remaining MCUs of the segment untouched, as libjpeg does.
+    pub insufficient: bool,
 }
 
 impl<'a> BitReader<'a> {
@@ -104,6 +110,8 @@ impl<'a> BitReader<'a> {
             acc: 0,
             nbits: 0,
             at_marker: false,
+            real: 0,
+            insufficient: false,
         }
     }
 
@@ -140,6 +148,9 @@ impl<'a> BitReader<'a> {
             let b = self.next_byte();
             self.acc |= u64::from(b) << (56 - self.nbits);
             self.nbits += 8;
+            if !self.at_marker {
+                self.real += 8;
+            }
         }
     }
 
@@ -155,6 +166,10 @@ impl<'a> BitReader<'a> {
     fn consume(&mut self, n: u32) {
         self.acc <<= n;
         self.nbits -= n;
+        if n > self.real {
+            self.insufficient = true;
+        }
+        self.real = self.real.saturating_sub(n);
     }
 
     /// `GET_BITS(n)` for 0 <= n <= 16.

@@ -85,8 +85,10 @@ impl JpegImage {
 ///
 /// # Errors
 /// [`JpegError::Unsupported`] for JPEG features outside this decoder (see the module docs),
-/// [`JpegError::TooLarge`] beyond `limits`, [`JpegError::Corrupt`] otherwise. Entropy-coded
-/// data that ends early decodes as zeros, as libjpeg does (with a warning there).
+/// [`JpegError::TooLarge`] beyond `limits`, [`JpegError::Corrupt`] otherwise. Damage libjpeg
+/// only warns about decodes as libjpeg decodes it: entropy-coded data that ends early leaves
+/// the rest of its segment untouched, and misnumbered or missing restart markers resync the
+/// way `jpeg_resync_to_restart` does.
 pub fn decode(bytes: &[u8], limits: Limits) -> Result<JpegImage, JpegError> {
     Decoder::default().run(bytes, limits)
 }
@@ -587,11 +589,15 @@ fn decode_scan(
     let mut r = BitReader::new(bytes, pos);
     let mut preds = [0i32; 4];
     let mut eobrun = 0u32;
+    let mut next_restart = 0u8;
     for m in 0..mcus_x * mcus_y {
         if restart_interval > 0 && m > 0 && m % restart_interval == 0 {
-            r = restart(bytes, &r);
+            r = restart(bytes, &r, &mut next_restart);
             preds = [0; 4];
             eobrun = 0;
+        }
+        if r.insufficient {
+            continue; // libjpeg: the rest of the segment stays as it is (grey, if new)
         }
         let (mx, my) = (m % mcus_x, m / mcus_x);
         for (k, &(ci, td, ta)) in scan.comps.iter().enumerate() {
@@ -651,16 +657,41 @@ fn decode_scan(
     r.pos
 }
 
-/// At a restart boundary: drops the buffered bits and consumes the RSTn marker that should
-/// follow. Any other marker is left in place, so the rest of the scan reads zeros (libjpeg's
-/// recovery for a missing restart marker).
-fn restart<'a>(bytes: &'a [u8], r: &BitReader<'a>) -> BitReader<'a> {
-    match next_marker(bytes, r.pos) {
-        Some((0xD0..=0xD7, after)) => BitReader::new(bytes, after),
-        _ => {
-            let mut stuck = BitReader::new(bytes, r.pos);
-            stuck.at_marker = true;
-            stuck
+/// At a restart boundary: drops the buffered bits and reads the restart marker as libjpeg's
+/// `read_restart_marker` and `jpeg_resync_to_restart` do: the expected RSTn (or one too far
+/// off to judge) is consumed; an earlier RSTn is skipped over to the next marker; any other
+/// marker, or one of the next two RSTn, is left in place so the segment reads as empty.
+fn restart<'a>(bytes: &'a [u8], r: &BitReader<'a>, expected: &mut u8) -> BitReader<'a> {
+    let want = *expected;
+    *expected = (want + 1) & 7;
+    let mut found = next_marker(bytes, r.pos);
+    loop {
+        let Some((marker, after)) = found else {
+            return stuck(bytes, bytes.len(), r.insufficient);
+        };
+        let n = marker.wrapping_sub(0xD0);
+        let leave = if marker < 0xC0 {
+            None // not a valid marker: skip to the next one
+        } else if n > 7 || n == (want + 1) & 7 || n == (want + 2) & 7 {
+            Some(true)
+        } else if n == (want + 7) & 7 || n == (want + 6) & 7 {
+            None // an earlier restart: skip to the next marker
+        } else {
+            Some(false) // the expected one, or too far off: consume it
+        };
+        match leave {
+            Some(false) => return BitReader::new(bytes, after),
+            // Left unread, libjpeg keeps its out-of-data flag as it was.
+            Some(true) => return stuck(bytes, after - 2, r.insufficient),
+            None => found = next_marker(bytes, after),
         }
     }
+}
+
+/// A reader parked at a marker at `pos`: it supplies only zero bits.
+fn stuck(bytes: &[u8], pos: usize, insufficient: bool) -> BitReader<'_> {
+    let mut r = BitReader::new(bytes, pos);
+    r.at_marker = true;
+    r.insufficient = insufficient;
+    r
 }
