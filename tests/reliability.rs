@@ -1336,6 +1336,65 @@ fn thousands_of_mutated_files_give_errors_never_panics() {
     assert!(errors > n, "the mutations were too gentle to test anything");
 }
 
+/// The libjpeg-turbo-exact JPEG decoder on randomly mutated JPEGs of every kind it decodes
+/// (progressive with restarts or block smoothing, 4:2:0, 4:1:1, 4:4:0, mixed sampling,
+/// grayscale, RGB, 16-bit quantization tables): an image or an error, never a panic or a hang. The decoder is called
+/// directly too, so truncated files reach it past `decode_image`'s truncation guard.
+#[test]
+fn mutated_jpegs_of_every_kind_never_panic_the_decoder() {
+    use alexnet_wgpu::data::jpeg;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jpeg");
+    let seeds: Vec<Vec<u8>> = [
+        "cj_restart_5b_prog.jpg",
+        "pil_restart_rows_prog.jpg",
+        "pil_33x31_s2_prog.jpg",
+        "pil_17x13_s1_base.jpg",
+        "cj_411_37x11.jpg",
+        "cj_440_32x32_prog.jpg",
+        "cj_mixed_22_21_12.jpg",
+        "cj_gray_restart_prog.jpg",
+        "cj_rgb.jpg",
+        "cj_q1_16bit_qt_extended.jpg",
+        "cj_prog_stops_at_al1_420_h24.jpg",
+        "cj_prog_dc_only_420.jpg",
+    ]
+    .iter()
+    .map(|name| std::fs::read(fixtures.join(name)).unwrap())
+    .collect();
+    let limits = jpeg::Limits {
+        max_pixels: 1 << 22,
+        max_bytes: 1 << 28,
+    };
+    let mut rng = Rng::new(4242);
+    let (mut ok, mut errors) = (0, 0);
+    let start = Instant::now();
+    for round in 0..20_000 {
+        let seed = &seeds[round % seeds.len()];
+        let bytes = mutate(seed, &mut rng);
+        match jpeg::decode(&bytes, limits) {
+            Ok(img) => {
+                assert_eq!(
+                    img.data.len(),
+                    (img.width * img.height) as usize * usize::from(img.channels)
+                );
+                ok += 1;
+            }
+            Err(_) => errors += 1,
+        }
+        if round % 16 == 0 {
+            let _ = decode_image(&bytes, Path::new("m.jpg"));
+        }
+    }
+    eprintln!(
+        "20000 mutated JPEGs: {ok} decoded, {errors} refused, none panicked ({:.1?})",
+        start.elapsed()
+    );
+    assert!(
+        errors > 100,
+        "the mutations were too gentle to test anything"
+    );
+}
+
 /// The image-folder scanner on randomly built trees (empty files, nested folders, odd names,
 /// symbolic-link loops) returns a dataset or an error, never panics or hangs.
 #[test]

@@ -57,6 +57,10 @@ const MAX_DECODE_BYTES: u64 = 1 << 30;
 
 /// Decodes an encoded image (format detected from the content, as PIL does) to RGB8.
 ///
+/// JPEGs go through [`super::jpeg`], whose pixels equal Pillow's (libjpeg-turbo's) exactly;
+/// only the JPEG features it does not support (arithmetic coding, 12-bit, lossless, CMYK)
+/// fall back to the `image` crate's decoder, which can differ by a few levels.
+///
 /// Grayscale, grayscale+alpha, RGBA, 16-bit and palette images convert to RGB8; alpha is
 /// dropped, as PIL's `convert("RGB")` drops it. EXIF orientation is deliberately NOT applied:
 /// torchvision's default loader (`PIL.Image.open(f).convert("RGB")`) ignores it, and matching
@@ -118,6 +122,31 @@ pub fn decode_image(bytes: &[u8], path: &Path) -> Result<RgbImage> {
                 MAX_IMAGE_PIXELS / 1_000_000
             ),
         ));
+    }
+    if format == image::ImageFormat::Jpeg {
+        // Our decoder reproduces libjpeg-turbo's pixels (what torchvision sees); the image
+        // crate's differs by a few levels, so it only handles what ours does not support.
+        let limits = super::jpeg::Limits {
+            max_pixels: MAX_IMAGE_PIXELS,
+            max_bytes: MAX_DECODE_BYTES,
+        };
+        match super::jpeg::decode(bytes, limits) {
+            Ok(img) => return Ok(img.into_rgb8()),
+            // Features ours lacks, or a size within Pillow's pixel limit whose coefficients
+            // exceed our memory cap: the image crate (with its own cap) may still manage.
+            Err(
+                e @ (super::jpeg::JpegError::Unsupported(_) | super::jpeg::JpegError::TooLarge(_)),
+            ) => log::debug!(
+                "{}: {e}; decoding it with the image crate instead",
+                path.display()
+            ),
+            Err(e) => {
+                return Err(file_err(
+                    path,
+                    format!("corrupt or truncated Jpeg image ({e}); expected a decodable image"),
+                ))
+            }
+        }
     }
     let mut reader = reader();
     let mut limits = image::Limits::default();

@@ -11,6 +11,7 @@
 //!   every random choice a pure function of `(seed, epoch, position)` so resuming reproduces.
 
 pub mod dataset;
+pub mod jpeg;
 pub mod loader;
 pub mod synthetic;
 pub mod transforms;

@@ -49,7 +49,8 @@ struct PreprocessParams {
 ///
 /// # Errors
 /// A texture format that is not a sampleable float colour format, a resized image smaller
-/// than the crop, or an `x` of the wrong shape.
+/// than the crop, a side whose 2 × input × resized length reaches 2^31 (a 16384-wide strip
+/// resized to 65536), or an `x` of the wrong shape.
 pub fn preprocess_texture(
     gpu: &Gpu,
     texture: &wgpu::Texture,
@@ -77,6 +78,17 @@ pub fn preprocess_texture(
             what: format!(
                 "a {w}x{h} texture resized to {rw}x{rh} is smaller than the {0}x{0} crop",
                 cfg.size
+            ),
+        });
+    }
+    // The shader computes PIL's filter taps exactly in i32: 2·in·out must stay below 2^31.
+    let fits = |n_in: usize, n_out: usize| 2 * n_in * n_out + n_in + n_out < 1 << 31;
+    if !fits(w, rw) || !fits(h, rh) {
+        return Err(Error::Shape {
+            op: "preprocess",
+            what: format!(
+                "a {w}x{h} texture resized to {rw}x{rh}: too large for the exact integer \
+                 resize (2 x input x output side must stay below 2^31)"
             ),
         });
     }
