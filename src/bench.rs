@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::model::summary::summarize;
 use crate::model::{AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
-use crate::ops::linear::linear_forward;
+use crate::ops::conv2d::{conv2d_forward, Conv2dConfig};
 use crate::runtime::{Gpu, GpuOptions, Kernels, Program, Tensor};
 use crate::train::{train_step, Optimizer, OptimizerConfig};
 
@@ -70,8 +70,9 @@ pub struct Startup {
 }
 
 /// A convolution's GEMM against a dense matrix product of the same size (M = out channels,
-/// N = batch·output pixels, K = the reduction), both on the tiled kernel: the implicit-GEMM
-/// addressing's cost, and how far the convolution is from what the GEMM itself attains.
+/// N = batch·output pixels, K = the reduction; B row-major with N contiguous, as the
+/// convolution reads its pixels), both on the tiled kernel: the implicit-GEMM addressing's
+/// cost, and how far the convolution is from what the GEMM itself attains.
 #[derive(Clone, Debug, Serialize)]
 pub struct Ceiling {
     pub model: String,
@@ -373,8 +374,9 @@ fn ceilings(options: &GpuOptions, cfg: &BenchConfig, layers: &[LayerTime]) -> Re
     Ok(out)
 }
 
-/// Milliseconds of one tiled `[n, k] · [m, k]ᵀ` product (best of three), or `None` where the
-/// adapter has no timestamp queries.
+/// Milliseconds of one tiled `[m, k] · [k, n]` product (best of three), or `None` where the
+/// adapter has no timestamp queries. It runs as the 1×1 convolution of a 1×n image with k
+/// channels: the same kernel with the im2col addressing reduced to a plain row-major read.
 fn time_dense_gemm(gpu: &Gpu, n: usize, k: usize, m: usize) -> Result<Option<f64>> {
     if !gpu
         .device
@@ -383,12 +385,20 @@ fn time_dense_gemm(gpu: &Gpu, n: usize, k: usize, m: usize) -> Result<Option<f64
     {
         return Ok(None);
     }
-    let x = Tensor::zeros(gpu, "dense x", &[n, k])?;
-    let w = Tensor::zeros(gpu, "dense w", &[m, k])?;
-    let b = Tensor::zeros(gpu, "dense b", &[m])?;
-    let y = Tensor::zeros(gpu, "dense y", &[n, m])?;
+    let dense = Conv2dConfig {
+        in_channels: k,
+        out_channels: m,
+        kernel: 1,
+        stride: 1,
+        padding: 0,
+        groups: 1,
+    };
+    let x = Tensor::zeros(gpu, "dense B", &[1, k, 1, n])?;
+    let w = Tensor::zeros(gpu, "dense A", &[m, k, 1, 1])?;
+    let b = Tensor::zeros(gpu, "dense bias", &[m])?;
+    let y = Tensor::zeros(gpu, "dense C", &[1, m, 1, n])?;
     let mut program = Program::new();
-    program.extend(linear_forward(gpu, &x, &w, &b, &y)?);
+    program.extend(conv2d_forward(gpu, &dense, &x, &w, &b, &y)?);
     let spans = [("dense".to_string(), program.dispatch_count())];
     let mut best = f64::INFINITY;
     for _ in 0..3 {
