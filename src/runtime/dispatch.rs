@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use wgpu::util::DeviceExt;
 
 use crate::error::{Error, Result};
 use crate::runtime::device::Gpu;
@@ -99,13 +98,15 @@ impl Gpu {
         // Uniform buffers are read in 16-byte rows; pad so the struct never reads past the end.
         let mut params = call.params.to_vec();
         params.resize(params.len().div_ceil(16).max(1) * 16, 0);
-        let params_buffer = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(call.entry),
-                contents: &params,
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
+        // create_buffer + write_buffer rather than create_buffer_init: the latter maps the
+        // buffer at creation, which panics inside wgpu when the device is lost.
+        let params_buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(call.entry),
+            size: params.len() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.queue.write_buffer(&params_buffer, 0, &params);
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
             resource: params_buffer.as_entire_binding(),
