@@ -1,8 +1,8 @@
 //! Conv2d (`shaders/conv2d.wgsl`): forward, and the gradients of input, weight and bias.
 
 use crate::error::{Error, Result};
-use crate::ops::gemm::{self, Geometry, Rows};
-use crate::ops::{expect_shape, launch, nchw, to_u32};
+use crate::ops::gemm::{self, Geometry};
+use crate::ops::{expect_shape, launch, nchw};
 use crate::runtime::{Arg, Dispatch, Gpu, Kernels, Shader, Tensor};
 
 /// A 2-D convolution's hyper-parameters, as `torch.nn.Conv2d` takes them (square kernel).
@@ -63,31 +63,15 @@ impl Conv2dConfig {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Conv2dParams {
-    batch: u32,
-    in_channels: u32,
-    in_h: u32,
-    in_w: u32,
-    out_channels: u32,
-    out_h: u32,
-    out_w: u32,
-    kernel_h: u32,
-    kernel_w: u32,
-    stride: u32,
-    padding: u32,
-    groups: u32,
-}
-
-/// Checks every tensor against `cfg` and the input's shape; returns the shader parameters.
+/// Checks every tensor against `cfg` and the input's shape; returns the convolution's shape
+/// (whose `shader_sizes` are the plain kernel's parameters).
 fn check(
     cfg: &Conv2dConfig,
     x_shape: &Tensor,
     w: &Tensor,
     bias_like: &Tensor,
     y_like: &Tensor,
-) -> Result<Conv2dParams> {
+) -> Result<Geometry> {
     cfg.validate()?;
     let [n, c, h, wd] = nchw("conv2d", x_shape)?;
     if c != cfg.in_channels {
@@ -104,50 +88,22 @@ fn check(
     expect_shape("conv2d", w, &cfg.weight_shape())?;
     expect_shape("conv2d", bias_like, &[cfg.out_channels])?;
     expect_shape("conv2d", y_like, &[n, cfg.out_channels, oh, ow])?;
-    let u = |what, v| to_u32("conv2d", what, v);
-    u("output elements", n * cfg.out_channels * oh * ow)?;
-    u("input elements", n * c * h * wd)?;
-    Ok(Conv2dParams {
-        batch: u("batch", n)?,
-        in_channels: u("in_channels", c)?,
-        in_h: u("height", h)?,
-        in_w: u("width", wd)?,
-        out_channels: u("out_channels", cfg.out_channels)?,
-        out_h: oh as u32,
-        out_w: ow as u32,
-        kernel_h: u("kernel", cfg.kernel)?,
-        kernel_w: u("kernel", cfg.kernel)?,
-        stride: u("stride", cfg.stride)?,
-        padding: u("padding", cfg.padding)?,
-        groups: u("groups", cfg.groups)?,
-    })
-}
-
-impl Conv2dParams {
-    fn geometry(&self) -> Geometry {
-        Geometry {
-            batch: self.batch as usize,
-            in_channels: self.in_channels as usize,
-            in_h: self.in_h as usize,
-            in_w: self.in_w as usize,
-            out_channels: self.out_channels as usize,
-            out_h: self.out_h as usize,
-            out_w: self.out_w as usize,
-            kernel_h: self.kernel_h as usize,
-            kernel_w: self.kernel_w as usize,
-            stride: self.stride as usize,
-            padding: self.padding as usize,
-            groups: self.groups as usize,
-        }
-    }
-
-    /// Every weight row, grouped: the tiled kernel's view of an unsliced weight.
-    fn all_rows(&self) -> Rows {
-        Rows {
-            offset: 0,
-            per_group: (self.out_channels / self.groups) as usize,
-        }
-    }
+    let g = Geometry {
+        batch: n,
+        in_channels: c,
+        in_h: h,
+        in_w: wd,
+        out_channels: cfg.out_channels,
+        out_h: oh,
+        out_w: ow,
+        kernel_h: cfg.kernel,
+        kernel_w: cfg.kernel,
+        stride: cfg.stride,
+        padding: cfg.padding,
+        groups: cfg.groups,
+    };
+    g.shader_sizes("conv2d")?;
+    Ok(g)
 }
 
 /// `y = conv2d(x, w) + b`.
@@ -162,9 +118,10 @@ pub fn conv2d_forward(
     b: &Tensor,
     y: &Tensor,
 ) -> Result<Vec<Dispatch>> {
-    let p = check(cfg, x, w, b, y)?;
+    let g = check(cfg, x, w, b, y)?;
+    let p = g.shader_sizes("conv2d")?;
     if gpu.kernels == Kernels::Tiled {
-        return gemm::forward(gpu, &p.geometry(), x, w.all(), b, y, p.all_rows());
+        return gemm::forward(gpu, &g, x, w.all(), b, y, g.all_rows());
     }
     let args = [
         Arg::Read(x.all()),
@@ -198,13 +155,13 @@ pub fn conv2d_backward(
     dw: &Tensor,
     db: &Tensor,
 ) -> Result<Vec<Dispatch>> {
-    let p = check(cfg, x, dw, db, dy)?;
+    let g = check(cfg, x, dw, db, dy)?;
+    let p = g.shader_sizes("conv2d")?;
     expect_shape("conv2d", w, dw.shape())?;
     if let Some(dx) = dx {
         expect_shape("conv2d", dx, x.shape())?;
     }
     if gpu.kernels == Kernels::Tiled {
-        let g = p.geometry();
         let mut dispatches = Vec::with_capacity(4);
         if let Some(dx) = dx {
             dispatches.push(gemm::backward_input(
@@ -213,7 +170,7 @@ pub fn conv2d_backward(
                 dy,
                 w.all(),
                 dx,
-                p.all_rows(),
+                g.all_rows(),
                 false,
             )?);
         }
@@ -223,7 +180,7 @@ pub fn conv2d_backward(
             dy,
             x,
             dw.all(),
-            p.all_rows(),
+            g.all_rows(),
         )?);
         dispatches.push(gemm::backward_bias(gpu, &g, dy, db)?);
         return Ok(dispatches);

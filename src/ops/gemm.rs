@@ -52,6 +52,48 @@ impl Geometry {
         }
     }
 
+    /// The twelve sizes in the order both convolution shaders' parameter structs start with,
+    /// checked to fit the shaders' u32 indices (the tensors' element counts too).
+    pub(crate) fn shader_sizes(&self, op: &'static str) -> Result<[u32; 12]> {
+        to_u32(
+            op,
+            "input elements",
+            self.batch * self.in_channels * self.in_h * self.in_w,
+        )?;
+        to_u32(
+            op,
+            "output elements",
+            self.batch * self.out_channels * self.out_h * self.out_w,
+        )?;
+        let sizes = [
+            ("batch", self.batch),
+            ("in_channels", self.in_channels),
+            ("height", self.in_h),
+            ("width", self.in_w),
+            ("out_channels", self.out_channels),
+            ("output height", self.out_h),
+            ("output width", self.out_w),
+            ("kernel", self.kernel_h),
+            ("kernel", self.kernel_w),
+            ("stride", self.stride),
+            ("padding", self.padding),
+            ("groups", self.groups),
+        ];
+        let mut out = [0u32; 12];
+        for (dst, (what, size)) in out.iter_mut().zip(sizes) {
+            *dst = to_u32(op, what, size)?;
+        }
+        Ok(out)
+    }
+
+    /// Every weight row, grouped: the tiled kernel's view of an unsliced weight.
+    pub(crate) fn all_rows(&self) -> Rows {
+        Rows {
+            offset: 0,
+            per_group: self.out_channels / self.groups,
+        }
+    }
+
     fn taps(&self) -> usize {
         self.kernel_h * self.kernel_w
     }
@@ -89,36 +131,8 @@ fn params(
     k_split: usize,
     k_chunk: usize,
 ) -> Result<GemmParams> {
-    let v = [
-        g.batch,
-        g.in_channels,
-        g.in_h,
-        g.in_w,
-        g.out_channels,
-        g.out_h,
-        g.out_w,
-        g.kernel_h,
-        g.kernel_w,
-        g.stride,
-        g.padding,
-        g.groups,
-    ];
-    let mut geometry = [0u32; 12];
-    for (dst, &src) in geometry.iter_mut().zip(&v) {
-        *dst = to_u32("gemm", "size", src)?;
-    }
-    to_u32(
-        "gemm",
-        "input elements",
-        g.batch * g.in_channels * g.in_h * g.in_w,
-    )?;
-    to_u32(
-        "gemm",
-        "output elements",
-        g.batch * g.out_channels * g.out_h * g.out_w,
-    )?;
     Ok(GemmParams {
-        geometry,
+        geometry: g.shader_sizes("gemm")?,
         row_offset: rows.offset as u32,
         rows_per_group: rows.per_group as u32,
         accumulate: u32::from(accumulate),

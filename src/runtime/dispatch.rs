@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-
 use crate::error::{Error, Result};
 use crate::runtime::device::Gpu;
 use crate::runtime::pipeline::Access;
