@@ -364,7 +364,7 @@ fn run_case(
     warmup: usize,
     iterations: usize,
 ) -> Result<Case, String> {
-    let mut timed = |step: &mut dyn FnMut() -> Result<(), String>| -> Result<Case, String> {
+    let timed = |step: &mut dyn FnMut() -> Result<(), String>| -> Result<Case, String> {
         let start = Instant::now();
         step()?;
         let first_call = start.elapsed().as_secs_f64();
@@ -577,6 +577,31 @@ fn run(args: &Args) -> Result<Option<PathBuf>, Failure> {
         "{:<22} {:<10} {:>5} {:>11} {:>9} {:>12} {:>12}",
         "model", "mode", "batch", "images/s", "GFLOP/s", "first call s", "median ms"
     );
+    // Rewritten after every case, so a run cut short still leaves what it measured.
+    let write_report = |measurements: &[Value], first_plan_seconds: Option<f64>| {
+        let Some(path) = &args.json else {
+            return Ok(());
+        };
+        let report = json!({
+            "framework": "burn",
+            "burn_version": BURN_VERSION,
+            "shader_compiler": "wgsl",
+            "adapter": info.name,
+            "backend": format!("{:?}", info.backend),
+            "driver": format!("{} {}", info.driver, info.driver_info),
+            "image_size": args.image_size,
+            "width": args.width,
+            "iterations": args.iterations,
+            "warmup": args.warmup,
+            "autotune_level": autotune_level,
+            "autotune_cache": autotune_cache,
+            "max_storage_buffer_binding_size": max_binding,
+            "first_plan_seconds": first_plan_seconds,
+            "measurements": measurements,
+        });
+        let text = serde_json::to_string_pretty(&report).expect("JSON");
+        std::fs::write(path, text).map_err(|e| fail(format!("writing {}: {e}", path.display())))
+    };
     let mut measurements = Vec::new();
     let mut first_plan_seconds = None;
     for &arch in &args.archs {
@@ -610,6 +635,10 @@ fn run(args: &Args) -> Result<Option<PathBuf>, Failure> {
                     max_binding as f64 / (1 << 20) as f64
                 );
             }
+            eprintln!(
+                "{} {mode} batch {batch}: first call (compile + autotune)...",
+                shape.name()
+            );
             let result = catch_unwind(AssertUnwindSafe(|| {
                 run_case(
                     &device,
@@ -671,33 +700,10 @@ fn run(args: &Args) -> Result<Option<PathBuf>, Failure> {
                 }
             }
             measurements.push(m);
+            write_report(&measurements, first_plan_seconds)?;
         }
     }
     if let Some(path) = &args.json {
-        let report = json!({
-            "framework": "burn",
-            "burn_version": BURN_VERSION,
-            "shader_compiler": "wgsl",
-            "adapter": info.name,
-            "backend": format!("{:?}", info.backend),
-            "driver": format!("{} {}", info.driver, info.driver_info),
-            "image_size": args.image_size,
-            "width": args.width,
-            "iterations": args.iterations,
-            "warmup": args.warmup,
-            "autotune_level": autotune_level,
-            "autotune_cache": autotune_cache,
-            "max_storage_buffer_binding_size": max_binding,
-            "first_plan_seconds": first_plan_seconds,
-            "measurements": measurements,
-        });
-        let text = serde_json::to_string_pretty(&report).expect("JSON");
-        std::fs::write(path, text).map_err(|e| {
-            (
-                temporary.clone(),
-                format!("writing {}: {e}", path.display()),
-            )
-        })?;
         println!("JSON report: {}", path.display());
     }
     Ok(temporary)
