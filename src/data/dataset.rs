@@ -524,14 +524,33 @@ impl Dataset for Cifar10 {
 // IDX (MNIST, Fashion-MNIST, KMNIST, EMNIST)
 // ---------------------------------------------------------------------------------------------
 
+/// The most bytes a gzipped IDX file may decompress to: 4x the largest real IDX set (EMNIST
+/// ByClass, ~550 MB), so a small file that inflates without end (a decompression bomb) is
+/// refused instead of filling memory.
+const MAX_IDX_BYTES: u64 = 2 << 30;
+
 /// Reads a file, gunzipping it when it starts with the gzip magic (1f 8b).
 fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
+    read_maybe_gz_capped(path, MAX_IDX_BYTES)
+}
+
+fn read_maybe_gz_capped(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).map_err(|e| file_err(path, format!("cannot read: {e}")))?;
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(&bytes[..])
+            .take(max_bytes + 1)
             .read_to_end(&mut out)
             .map_err(|e| file_err(path, format!("corrupt or truncated gzip data: {e}")))?;
+        if out.len() as u64 > max_bytes {
+            return Err(file_err(
+                path,
+                format!(
+                    "gzip data decompresses to more than {max_bytes} bytes, the most an IDX \
+                     file may hold"
+                ),
+            ));
+        }
         Ok(out)
     } else {
         Ok(bytes)
@@ -876,6 +895,19 @@ mod tests {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         e.write_all(bytes).unwrap();
         e.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_that_inflates_past_the_cap_is_refused_naming_the_file() {
+        let d = tmpdir("idx-bomb");
+        let path = d.join("bomb-images-idx3-ubyte.gz");
+        std::fs::write(&path, gzip(&vec![0u8; 1 << 16])).unwrap();
+        let err = read_maybe_gz_capped(&path, 1 << 12)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bomb-images-idx3-ubyte.gz"), "{err}");
+        assert!(err.contains("more than 4096 bytes"), "{err}");
+        assert_eq!(read_maybe_gz_capped(&path, 1 << 16).unwrap().len(), 1 << 16);
     }
 
     #[test]
