@@ -275,7 +275,9 @@ pub fn run(options: &GpuOptions, cfg: &BenchConfig) -> Result<Report> {
         pipeline_compile_seconds,
         driver_pipeline_cache,
         shader_checks: format!("{:?}", options.shader_checks).to_lowercase(),
-        gemm_tiles: options.gemm_tiles.to_string(),
+        gemm_tiles: options
+            .gemm_tiles
+            .map_or_else(|| "by problem".to_string(), |t| t.to_string()),
         startup,
         measurements,
         speedups,

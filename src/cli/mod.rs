@@ -23,9 +23,10 @@ pub struct DeviceArgs {
     /// default) or off. Our kernels bound their own indices; full checks cost speed.
     #[arg(long, default_value = "bounds")]
     pub shader_checks: ShaderChecks,
-    /// Tile size of the tiled GEMM: 64 or 128 (64 was the faster everywhere measured).
-    #[arg(long, default_value = "64")]
-    pub gemm_tiles: GemmTiles,
+    /// Tile shape of the tiled GEMM, BMxBNxBK/TMxTN, 64 or 128 (default: by problem,
+    /// 64x64x16/4x4 or, for outputs of at most 32 rows, 32x128x16/4x4).
+    #[arg(long)]
+    pub gemm_tiles: Option<GemmTiles>,
 }
 
 impl DeviceArgs {

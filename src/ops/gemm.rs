@@ -5,7 +5,7 @@
 
 use crate::error::Result;
 use crate::ops::{launch, to_u32};
-use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Shader, Tensor, TensorSlice};
+use crate::runtime::{Arg, Dispatch, GemmTiles, Gpu, KernelCall, Shader, Tensor, TensorSlice};
 
 /// Split-K chunks are a multiple of this (of every tile shape's depth `BK`, which divides 64).
 const TILE_K: usize = 64;
@@ -155,6 +155,11 @@ struct ReduceParams {
     relu: u32,
 }
 
+/// The tile shape for an output of `m` rows per group: the forced one, or by problem.
+fn tile_shape(gpu: &Gpu, m: usize) -> GemmTiles {
+    gpu.gemm_tiles.unwrap_or_else(|| GemmTiles::for_rows(m))
+}
+
 /// A GEMM dispatch over an `m × n` output per group, `depth` workgroups deep.
 fn tiled(
     gpu: &Gpu,
@@ -165,7 +170,7 @@ fn tiled(
     n: usize,
     depth: usize,
 ) -> Result<Dispatch> {
-    let shape = gpu.gemm_tiles;
+    let shape = tile_shape(gpu, m);
     gpu.prepare_grid_with(
         KernelCall {
             shader: Shader::Gemm,
@@ -196,9 +201,9 @@ pub fn forward(
 ) -> Result<Vec<Dispatch>> {
     let n = g.batch * g.out_h * g.out_w;
     let reduction = g.cin_per_group() * g.taps();
-    let tiles = rows.per_group.div_ceil(gpu.gemm_tiles.bm as usize)
-        * n.div_ceil(gpu.gemm_tiles.bn as usize)
-        * g.groups;
+    let shape = tile_shape(gpu, rows.per_group);
+    let tiles =
+        rows.per_group.div_ceil(shape.bm as usize) * n.div_ceil(shape.bn as usize) * g.groups;
     let k_split = if gpu.parallel_small_batches && tiles < FORWARD_SPLIT_BELOW {
         FORWARD_SPLIT_TARGET
             .div_ceil(tiles)

@@ -43,8 +43,8 @@ pub struct GpuOptions {
     pub kernels: Kernels,
     /// Which of wgpu's injected runtime checks the shaders are compiled with.
     pub shader_checks: ShaderChecks,
-    /// The tiled GEMM's tile size.
-    pub gemm_tiles: GemmTiles,
+    /// The tiled GEMM's tile shape; `None`: by problem ([`GemmTiles::for_rows`]).
+    pub gemm_tiles: Option<GemmTiles>,
     /// Spread small-batch work over more workgroups: linear layers as one workgroup per
     /// weight row (coalesced reads of the row, a tree reduction) instead of one invocation
     /// per output, and convolutions whose output fills few tiles with their reduction split
@@ -57,10 +57,13 @@ pub struct GpuOptions {
 /// The tiled GEMM's tile shape (`shaders/gemm.wgsl`'s override constants): `bm × bn` outputs
 /// per workgroup of 256 invocations, `tm × tn` per invocation, `bk` deep.
 ///
-/// 64 × 64 × 16 with 4 × 4 per invocation is the default: the fastest measured on an H100
-/// (Vulkan); 128 × 128 ran at a tenth of its speed there, its 8 × 8 block and the blocked-sum
-/// copy of it (128 accumulators) spilling registers. Others are for tuning on other adapters
-/// (`--gemm-tiles 128x64x16/8x4`); every shape passes the same tests.
+/// By default a problem gets 64 × 64 × 16 with 4 × 4 per invocation — the fastest of six
+/// shapes measured on an H100 (Vulkan), within 7 % of each other except 128 × 128, which ran
+/// at a tenth of the speed (its 8 × 8 block and the blocked-sum copy of it, 128 accumulators,
+/// spill registers) — or 32 × 128 × 16 when its output has at most 32 rows per group, where a
+/// 64-row tile would be mostly empty (narrow models, few classes: 1.3-1.6x on such layers on
+/// lavapipe). Other shapes are for tuning (`--gemm-tiles 128x64x16/8x4`); every shape passes
+/// the same tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GemmTiles {
     pub bm: u32,
@@ -70,16 +73,17 @@ pub struct GemmTiles {
     pub tn: u32,
 }
 
-impl Default for GemmTiles {
-    fn default() -> Self {
-        Self::SMALL
-    }
-}
-
 impl GemmTiles {
     pub const SMALL: Self = Self {
         bm: 64,
         bn: 64,
+        bk: 16,
+        tm: 4,
+        tn: 4,
+    };
+    pub const NARROW: Self = Self {
+        bm: 32,
+        bn: 128,
         bk: 16,
         tm: 4,
         tn: 4,
@@ -93,6 +97,15 @@ impl GemmTiles {
     };
     const THREADS: u32 = 256;
     const MAX_LOADS: u32 = 8;
+
+    /// The default shape for an output of `rows` rows (per group).
+    pub fn for_rows(rows: usize) -> Self {
+        if rows <= Self::NARROW.bm as usize {
+            Self::NARROW
+        } else {
+            Self::SMALL
+        }
+    }
 
     /// Workgroup memory the shape needs: both tiles (A padded by one vec4 per row) and the
     /// double-buffered k terms, 16 bytes per vec4.
@@ -240,7 +253,7 @@ pub struct Gpu {
     pub adapter_info: Option<wgpu::AdapterInfo>,
     pub pipelines: PipelineCache,
     pub kernels: Kernels,
-    pub gemm_tiles: GemmTiles,
+    pub gemm_tiles: Option<GemmTiles>,
     /// See [`GpuOptions::parallel_small_batches`].
     pub parallel_small_batches: bool,
     /// Tensor storage alive on this device, and its peak.
@@ -348,15 +361,17 @@ impl Gpu {
                 .or_else(default_cache_dir)?;
             Some(dir.join(key))
         });
-        let tiles = options.gemm_tiles;
-        tiles.validate()?;
-        let available = device.limits().max_compute_workgroup_storage_size;
-        if options.kernels == Kernels::Tiled && tiles.workgroup_bytes() > available {
-            return Err(Error::Config(format!(
-                "--gemm-tiles {tiles}: needs {} bytes of workgroup memory; '{}' has {available}",
-                tiles.workgroup_bytes(),
-                info.name
-            )));
+        if let Some(tiles) = options.gemm_tiles {
+            tiles.validate()?;
+            let available = device.limits().max_compute_workgroup_storage_size;
+            if options.kernels == Kernels::Tiled && tiles.workgroup_bytes() > available {
+                return Err(Error::Config(format!(
+                    "--gemm-tiles {tiles}: needs {} bytes of workgroup memory; '{}' has \
+                     {available}",
+                    tiles.workgroup_bytes(),
+                    info.name
+                )));
+            }
         }
         let pipelines = PipelineCache::new(&device, cache_file, options.shader_checks);
         let health = Health::install(&device);
@@ -392,7 +407,7 @@ impl Gpu {
             adapter_info: None,
             pipelines,
             kernels: Kernels::default(),
-            gemm_tiles: GemmTiles::default(),
+            gemm_tiles: None,
             parallel_small_batches: true,
             memory: Arc::default(),
             health,
