@@ -1,7 +1,7 @@
 //! MaxPool2d (`shaders/max_pool.wgsl`): forward (which stores the argmax) and backward.
 
 use crate::error::{Error, Result};
-use crate::ops::{expect_shape, launch, nchw, to_u32};
+use crate::ops::{expect_shape, launch, PoolParams, PoolWindow};
 use crate::runtime::{Arg, DType, Dispatch, Gpu, Shader, Tensor};
 
 /// `torch.nn.MaxPool2d(kernel, stride)`: no padding, floor mode.
@@ -19,57 +19,29 @@ impl MaxPoolConfig {
     };
 
     pub fn output_hw(&self, h: usize, w: usize) -> Result<(usize, usize)> {
-        if self.kernel == 0 || self.stride == 0 || h < self.kernel || w < self.kernel {
-            return Err(Error::Shape {
-                op: "max_pool",
-                what: format!(
-                    "input {h}x{w} is smaller than the {0}x{0} window (stride {1})",
-                    self.kernel, self.stride
-                ),
-            });
+        self.window().output_hw("max_pool", h, w)
+    }
+
+    fn window(&self) -> PoolWindow {
+        PoolWindow {
+            kernel: self.kernel,
+            stride: self.stride,
+            padding: 0,
         }
-        Ok((
-            (h - self.kernel) / self.stride + 1,
-            (w - self.kernel) / self.stride + 1,
-        ))
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct PoolParams {
-    batch: u32,
-    channels: u32,
-    in_h: u32,
-    in_w: u32,
-    out_h: u32,
-    out_w: u32,
-    kernel: u32,
-    stride: u32,
-}
-
+/// Checks the tensors of a max pool (argmax: u32, y's shape); returns the shader parameters.
 fn check(cfg: &MaxPoolConfig, x: &Tensor, y: &Tensor, argmax: &Tensor) -> Result<PoolParams> {
-    let [n, c, h, w] = nchw("max_pool", x)?;
-    let (oh, ow) = cfg.output_hw(h, w)?;
-    expect_shape("max_pool", y, &[n, c, oh, ow])?;
-    expect_shape("max_pool", argmax, &[n, c, oh, ow])?;
+    let p = cfg.window().params("max_pool", x, y)?;
+    expect_shape("max_pool", argmax, y.shape())?;
     if argmax.dtype() != DType::U32 {
         return Err(Error::Shape {
             op: "max_pool",
             what: format!("tensor '{}' must be u32 (argmax indices)", argmax.name()),
         });
     }
-    to_u32("max_pool", "elements", x.numel())?;
-    Ok(PoolParams {
-        batch: n as u32,
-        channels: c as u32,
-        in_h: h as u32,
-        in_w: w as u32,
-        out_h: oh as u32,
-        out_w: ow as u32,
-        kernel: cfg.kernel as u32,
-        stride: cfg.stride as u32,
-    })
+    Ok(p)
 }
 
 /// `y = max over each window`, `argmax` = its in-plane index (first maximum on ties).
