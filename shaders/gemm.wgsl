@@ -437,17 +437,22 @@ struct ReduceParams {
 @group(0) @binding(1) var<storage, read> partial: array<f32>;
 @group(0) @binding(2) var<storage, read_write> reduced: array<f32>;
 
+// Σ_s partial[s][i], in a fixed order.
+fn split_sum(i: u32) -> f32 {
+    var sum = 0.0;
+    for (var s = 0u; s < r.splits; s++) {
+        sum += partial[s * r.count + i];
+    }
+    return sum;
+}
+
 @compute @workgroup_size(WG)
 fn gemm_splitk_reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
     let i = gid.x + gid.y * nwg.x * WG;
     if i >= r.count {
         return;
     }
-    var sum = 0.0;
-    for (var s = 0u; s < r.splits; s++) {
-        sum += partial[s * r.count + i];
-    }
-    reduced[i] += sum;
+    reduced[i] += split_sum(i);
 }
 
 // The split forward's finish: y = Σ_s partial[s] + bias (ReLU'd if asked), in y's layout,
@@ -462,11 +467,7 @@ fn gemm_splitk_bias_reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(n
     if o < r.row_begin || o >= r.row_end {
         return;
     }
-    var sum = 0.0;
-    for (var s = 0u; s < r.splits; s++) {
-        sum += partial[s * r.count + i];
-    }
-    var v = sum + bias[o];
+    var v = split_sum(i) + bias[o];
     if r.relu != 0u {
         v = max(v, 0.0);
     }

@@ -188,6 +188,13 @@ fn tiled(
     )
 }
 
+/// Splits a reduction of `reduction` terms into about `wanted` chunks whose length is a
+/// multiple of `TILE_K`; returns (chunks, chunk length). One chunk means no split.
+fn split_k(reduction: usize, wanted: usize) -> (usize, usize) {
+    let chunk = reduction.div_ceil(wanted.max(1)).div_ceil(TILE_K) * TILE_K;
+    (reduction.div_ceil(chunk.max(1)).max(1), chunk)
+}
+
 /// `y = conv(x, w rows) + b` for the output channels `rows` covers: one dispatch, or, when
 /// the output fills few tiles, a split reduction and the dispatch that adds the chunks.
 pub fn forward(
@@ -204,66 +211,52 @@ pub fn forward(
     let shape = tile_shape(gpu, rows.per_group);
     let tiles =
         rows.per_group.div_ceil(shape.bm as usize) * n.div_ceil(shape.bn as usize) * g.groups;
-    let k_split = if gpu.parallel_small_batches && tiles < FORWARD_SPLIT_BELOW {
-        FORWARD_SPLIT_TARGET
-            .div_ceil(tiles)
-            .min(reduction / TILE_K)
-            .max(1)
+    let wanted = if gpu.parallel_small_batches && tiles < FORWARD_SPLIT_BELOW {
+        FORWARD_SPLIT_TARGET.div_ceil(tiles).min(reduction / TILE_K)
     } else {
         1
     };
-    let k_chunk = reduction.div_ceil(k_split).div_ceil(TILE_K) * TILE_K;
-    let k_split = reduction.div_ceil(k_chunk.max(1)).max(1);
+    let (k_split, k_chunk) = split_k(reduction, wanted);
     let p = params(g, rows, false, false, k_split, k_chunk)?;
-    let depth = g.groups * k_split;
-    if k_split == 1 {
-        let args = [
-            Arg::Read(w),
-            Arg::Read(x.all()),
-            Arg::Read(b.all()),
-            Arg::Write(y.all()),
-        ];
-        return Ok(vec![tiled(
-            gpu,
-            "gemm_forward",
-            &p,
-            &args,
-            rows.per_group,
-            n,
-            depth,
-        )?]);
-    }
-    let partial = Tensor::zeros(gpu, "split-k partial outputs", &[k_split, y.numel()])?;
+    let partial = (k_split > 1)
+        .then(|| Tensor::zeros(gpu, "split-k partial outputs", &[k_split, y.numel()]))
+        .transpose()?;
+    let out = partial.as_ref().map_or_else(|| y.all(), Tensor::all);
     let args = [
         Arg::Read(w),
         Arg::Read(x.all()),
         Arg::Read(b.all()),
-        Arg::Write(partial.all()),
+        Arg::Write(out),
     ];
-    let split = tiled(gpu, "gemm_forward", &p, &args, rows.per_group, n, depth)?;
-    let rp = ReduceParams {
-        count: to_u32("gemm", "output elements", y.numel())?,
-        splits: k_split as u32,
-        channels: g.out_channels as u32,
-        plane: (g.out_h * g.out_w) as u32,
-        row_begin: rows.offset as u32,
-        row_end: (rows.offset + g.groups * rows.per_group) as u32,
-        relu: 0,
-    };
-    let args = [
-        Arg::Read(partial.all()),
-        Arg::Write(y.all()),
-        Arg::Read(b.all()),
-    ];
-    let reduce = launch(
+    let depth = g.groups * k_split;
+    let mut dispatches = vec![tiled(
         gpu,
-        Shader::Gemm,
-        "gemm_splitk_bias_reduce",
-        &rp,
+        "gemm_forward",
+        &p,
         &args,
-        y.numel(),
-    )?;
-    Ok(vec![split, reduce])
+        rows.per_group,
+        n,
+        depth,
+    )?];
+    if let Some(partial) = &partial {
+        let rp = ReduceParams {
+            count: to_u32("gemm", "output elements", y.numel())?,
+            splits: k_split as u32,
+            channels: g.out_channels as u32,
+            plane: (g.out_h * g.out_w) as u32,
+            row_begin: rows.offset as u32,
+            row_end: (rows.offset + g.groups * rows.per_group) as u32,
+            relu: p.relu,
+        };
+        let args = [
+            Arg::Read(partial.all()),
+            Arg::Write(y.all()),
+            Arg::Read(b.all()),
+        ];
+        let entry = "gemm_splitk_bias_reduce";
+        dispatches.push(launch(gpu, Shader::Gemm, entry, &rp, &args, y.numel())?);
+    }
+    Ok(dispatches)
 }
 
 /// `dx (+)= conv_transpose(dy, w rows)`: `accumulate` adds to what earlier slices wrote.
@@ -308,53 +301,47 @@ pub fn backward_weight(
 ) -> Result<Vec<Dispatch>> {
     let reduction = g.batch * g.out_h * g.out_w;
     let row_len = g.cin_per_group() * g.taps();
-    let k_split = reduction.div_ceil(SPLIT_K_TARGET).clamp(1, 64);
-    let k_chunk = reduction.div_ceil(k_split).div_ceil(TILE_K) * TILE_K;
-    let k_split = reduction.div_ceil(k_chunk);
+    let (k_split, k_chunk) = split_k(reduction, reduction.div_ceil(SPLIT_K_TARGET).min(64));
     let p = params(g, rows, false, false, k_split, k_chunk)?;
     let weights = g.groups * rows.per_group * row_len;
-    let depth = g.groups * k_split;
-    if k_split == 1 {
-        let args = [
-            Arg::Read(dy.all()),
-            Arg::Read(x.all()),
-            Arg::Read(dy.all()),
-            Arg::Write(dw),
-        ];
-        return Ok(vec![tiled(
-            gpu,
-            "gemm_backward_weight",
-            &p,
-            &args,
-            rows.per_group,
-            row_len,
-            depth,
-        )?]);
-    }
-    let partial = Tensor::zeros(gpu, "split-k partial sums", &[k_split, weights])?;
+    let partial = (k_split > 1)
+        .then(|| Tensor::zeros(gpu, "split-k partial sums", &[k_split, weights]))
+        .transpose()?;
+    let out = partial.as_ref().map_or(dw, Tensor::all);
     let args = [
         Arg::Read(dy.all()),
         Arg::Read(x.all()),
         Arg::Read(dy.all()),
-        Arg::Write(partial.all()),
+        Arg::Write(out),
     ];
-    let split = tiled(
+    let depth = g.groups * k_split;
+    let entry = "gemm_backward_weight";
+    let mut dispatches = vec![tiled(
         gpu,
-        "gemm_backward_weight",
+        entry,
         &p,
         &args,
         rows.per_group,
         row_len,
         depth,
-    )?;
-    let rp = ReduceParams {
-        count: weights as u32,
-        splits: k_split as u32,
-        ..ReduceParams::default()
-    };
-    let args = [Arg::Read(partial.all()), Arg::Write(dw)];
-    let reduce = launch(gpu, Shader::Gemm, "gemm_splitk_reduce", &rp, &args, weights)?;
-    Ok(vec![split, reduce])
+    )?];
+    if let Some(partial) = &partial {
+        let rp = ReduceParams {
+            count: weights as u32,
+            splits: k_split as u32,
+            ..ReduceParams::default()
+        };
+        let args = [Arg::Read(partial.all()), Arg::Write(dw)];
+        dispatches.push(launch(
+            gpu,
+            Shader::Gemm,
+            "gemm_splitk_reduce",
+            &rp,
+            &args,
+            weights,
+        )?);
+    }
+    Ok(dispatches)
 }
 
 /// `db += Σ_{b, pixel} dy`, one workgroup per output channel.
