@@ -1,81 +1,104 @@
-// activation.wgsl — the ReLU alternatives: LeakyReLU (torch.nn.LeakyReLU(negative_slope)) and
-// ELU (torch.nn.ELU(alpha)), elementwise over any shape. (Plain ReLU lives in relu.wgsl.)
+// activation.wgsl — the elementwise non-linearities other than plain ReLU (which lives in
+// relu.wgsl): LeakyReLU (torch.nn.LeakyReLU(negative_slope)), ELU (torch.nn.ELU(alpha)),
+// Sigmoid (torch.nn.Sigmoid) and Tanh (torch.nn.Tanh), over any shape. One forward and one
+// backward kernel body; `p.op` picks the function (uniform across the dispatch, so the
+// branch never diverges).
 //
-// LeakyReLU  forward:  y = x if x > 0 else slope · x
-//            backward: dx = dy if x > 0 else slope · dy   (PyTorch: gradient at 0 is slope)
-// ELU        forward:  y = x if x > 0 else alpha · (exp(x) − 1)
-//            backward: dx = dy if x > 0 else dy · (y + alpha)   (= dy · alpha · exp(x), from the
-//                      saved output as PyTorch's elu_backward does with is_result = true)
-// Both backwards read the forward's input x (LeakyReLU: a negative slope would make the sign
-// of y ambiguous) except ELU, which reads x for the branch and y for the value.
+// op 0  LeakyReLU  y = x if x > 0 else c · x              dy/dx = 1 if x > 0 else c
+//                  (PyTorch: the gradient at 0 is the slope)
+// op 1  ELU        y = x if x > 0 else c · (exp(x) − 1)    dy/dx = 1 if x > 0 else y + c
+//                  (= c · exp(x), from the saved output as PyTorch's elu_backward does with
+//                  is_result = true)
+// op 2  Sigmoid    y = 1 / (1 + exp(−x))                   dy/dx = y · (1 − y)
+// op 3  Tanh       y = tanh(x)                              dy/dx = 1 − y²
+// where c is LeakyReLU's negative slope or ELU's alpha. The backward is dx = dy · dy/dx,
+// from the forward's input x (the branch of LeakyReLU and ELU: a negative slope would make
+// the sign of y ambiguous) and output y (the value of ELU, Sigmoid and Tanh, as PyTorch's
+// sigmoid_backward and tanh_backward use the output).
 //
-// Bindings (group 0): 0 = params (uniform: len, coefficient), then
-//   leaky_relu_forward, elu_forward:  1 x, 2 y
-//   leaky_relu_backward:              1 x, 2 dy, 3 dx
-//   elu_backward:                     1 x, 2 y, 3 dy, 4 dx
+// Bindings (group 0): 0 = params (uniform: len, coefficient, op), then
+//   activation_forward:   1 x, 2 y
+//   activation_backward:  1 x, 2 y, 3 dy, 4 dx
 // One invocation per element; flat index gid.x + gid.y · num_workgroups.x · WG.
 
 override WG: u32 = 64u;
 
+const LEAKY_RELU: u32 = 0u;
+const ELU: u32 = 1u;
+const SIGMOID: u32 = 2u;
+
 struct ActivationParams {
     len: u32,
-    // LeakyReLU's negative slope or ELU's alpha.
+    // LeakyReLU's negative slope or ELU's alpha; unused by Sigmoid and Tanh.
     coefficient: f32,
+    op: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: ActivationParams;
+
+fn activate(x: f32) -> f32 {
+    switch p.op {
+        case LEAKY_RELU: {
+            // `x > 0` is false for NaN, and slope · NaN is NaN: NaN propagates.
+            return select(p.coefficient * x, x, x > 0.0);
+        }
+        case ELU: {
+            // min(x, 0) keeps exp from overflowing on the branch select discards.
+            return select(p.coefficient * (exp(min(x, 0.0)) - 1.0), x, x > 0.0);
+        }
+        case SIGMOID: {
+            // exp of −|x| never overflows; e / (1 + e) keeps the relative precision of a
+            // tiny y for very negative x, where 1 − 1 / (1 + e) would cancel.
+            let e = exp(-abs(x));
+            return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+        }
+        default: {
+            // Some drivers build tanh from sinh / cosh, which is inf / inf = NaN past |x| ≈ 89;
+            // tanh(±10) already rounds to ±1 in f32.
+            return tanh(clamp(x, -10.0, 10.0));
+        }
+    }
+}
+
+fn derivative(x: f32, y: f32) -> f32 {
+    switch p.op {
+        case LEAKY_RELU: {
+            return select(p.coefficient, 1.0, x > 0.0);
+        }
+        case ELU: {
+            return select(y + p.coefficient, 1.0, x > 0.0);
+        }
+        case SIGMOID: {
+            return y * (1.0 - y);
+        }
+        default: {
+            return 1.0 - y * y;
+        }
+    }
+}
 
 @group(0) @binding(1) var<storage, read> fwd_x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> fwd_y: array<f32>;
 
 @compute @workgroup_size(WG)
-fn leaky_relu_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+fn activation_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
     let i = gid.x + gid.y * nwg.x * WG;
     if i >= p.len {
         return;
     }
-    let x = fwd_x[i];
-    // `x > 0` is false for NaN, and slope · NaN is NaN: NaN propagates.
-    fwd_y[i] = select(p.coefficient * x, x, x > 0.0);
+    fwd_y[i] = activate(fwd_x[i]);
 }
 
+@group(0) @binding(1) var<storage, read> bwd_x: array<f32>;
+@group(0) @binding(2) var<storage, read> bwd_y: array<f32>;
+@group(0) @binding(3) var<storage, read> bwd_dy: array<f32>;
+@group(0) @binding(4) var<storage, read_write> bwd_dx: array<f32>;
+
 @compute @workgroup_size(WG)
-fn elu_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+fn activation_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
     let i = gid.x + gid.y * nwg.x * WG;
     if i >= p.len {
         return;
     }
-    let x = fwd_x[i];
-    // min(x, 0) keeps exp from overflowing on the branch select discards.
-    let negative = p.coefficient * (exp(min(x, 0.0)) - 1.0);
-    fwd_y[i] = select(negative, x, x > 0.0);
-}
-
-@group(0) @binding(1) var<storage, read> leaky_x: array<f32>;
-@group(0) @binding(2) var<storage, read> leaky_dy: array<f32>;
-@group(0) @binding(3) var<storage, read_write> leaky_dx: array<f32>;
-
-@compute @workgroup_size(WG)
-fn leaky_relu_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let i = gid.x + gid.y * nwg.x * WG;
-    if i >= p.len {
-        return;
-    }
-    let dy = leaky_dy[i];
-    leaky_dx[i] = select(p.coefficient * dy, dy, leaky_x[i] > 0.0);
-}
-
-@group(0) @binding(1) var<storage, read> elu_x: array<f32>;
-@group(0) @binding(2) var<storage, read> elu_y: array<f32>;
-@group(0) @binding(3) var<storage, read> elu_dy: array<f32>;
-@group(0) @binding(4) var<storage, read_write> elu_dx: array<f32>;
-
-@compute @workgroup_size(WG)
-fn elu_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let i = gid.x + gid.y * nwg.x * WG;
-    if i >= p.len {
-        return;
-    }
-    let dy = elu_dy[i];
-    elu_dx[i] = select(dy * (elu_y[i] + p.coefficient), dy, elu_x[i] > 0.0);
+    bwd_dx[i] = bwd_dy[i] * derivative(bwd_x[i], bwd_y[i]);
 }

@@ -179,6 +179,8 @@ fn model_variants_train_and_batch_norm_buffers_round_trip() {
         ),
         (Activation::Elu { alpha: 1.0 }, Pool::Avg3, Norm::None),
         (Activation::Relu, Pool::Avg2, Norm::Lrn),
+        (Activation::Tanh, Pool::Overlapping, Norm::Lrn),
+        (Activation::Sigmoid, Pool::Overlapping, Norm::BatchNorm),
     ];
     for (activation, pool, norm) in variants {
         let config = AlexNetConfig {

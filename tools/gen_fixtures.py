@@ -272,10 +272,13 @@ def check_max_pool_ties(name: str, x: torch.Tensor, kernel: int, stride: int,
 
 
 def activation_cases() -> None:
-    """LeakyReLU and ELU, inputs kept 1e-3 away from the kink at 0."""
+    """LeakyReLU, ELU, Sigmoid and Tanh, inputs kept 1e-3 away from the kink at 0 (of the
+    first two; harmless for the smooth two)."""
     cases = [
         ("leaky_relu", lambda x: F.leaky_relu(x, 0.1), {"slope": 0.1}),
         ("elu", lambda x: F.elu(x, 0.7), {"alpha": 0.7}),
+        ("sigmoid", torch.sigmoid, {}),
+        ("tanh", torch.tanh, {}),
     ]
     for name, op, meta in cases:
         seed_for(name)

@@ -148,6 +148,8 @@ pub enum ActivationArg {
     Relu,
     LeakyRelu,
     Elu,
+    Sigmoid,
+    Tanh,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -353,6 +355,8 @@ pub(crate) fn build_config(
         ActivationArg::Elu => Activation::Elu {
             alpha: args.elu_alpha,
         },
+        ActivationArg::Sigmoid => Activation::Sigmoid,
+        ActivationArg::Tanh => Activation::Tanh,
     };
     model.pool = match args.pool.unwrap_or(PoolArg::Overlapping) {
         PoolArg::Overlapping => Pool::Overlapping,

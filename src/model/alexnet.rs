@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::layers::{Layer, LayerKind};
+use crate::ops::activation::Nonlinearity;
 use crate::ops::avg_pool::AvgPoolConfig;
 use crate::ops::batch_norm::BatchNormConfig;
 use crate::ops::conv2d::Conv2dConfig;
@@ -32,6 +33,10 @@ pub enum Activation {
     LeakyRelu { slope: f32 },
     /// `torch.nn.ELU(alpha)`.
     Elu { alpha: f32 },
+    /// `torch.nn.Sigmoid`: the saturating non-linearity the paper's ReLU replaced.
+    Sigmoid,
+    /// `torch.nn.Tanh`: the paper's Figure 1 compares ReLU with it.
+    Tanh,
 }
 
 /// The three pooling layers of `features`.
@@ -116,8 +121,12 @@ impl AlexNetConfig {
     fn activation_layer(&self) -> LayerKind {
         match self.activation {
             Activation::Relu => LayerKind::Relu,
-            Activation::LeakyRelu { slope } => LayerKind::LeakyRelu { slope },
-            Activation::Elu { alpha } => LayerKind::Elu { alpha },
+            Activation::LeakyRelu { slope } => {
+                LayerKind::Nonlinearity(Nonlinearity::LeakyRelu { slope })
+            }
+            Activation::Elu { alpha } => LayerKind::Nonlinearity(Nonlinearity::Elu { alpha }),
+            Activation::Sigmoid => LayerKind::Nonlinearity(Nonlinearity::Sigmoid),
+            Activation::Tanh => LayerKind::Nonlinearity(Nonlinearity::Tanh),
         }
     }
 

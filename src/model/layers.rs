@@ -1,6 +1,7 @@
 //! A layer as the model sees it: its PyTorch name, what it computes, and its output shape.
 
 use crate::error::{Error, Result};
+use crate::ops::activation::Nonlinearity;
 use crate::ops::avg_pool::AvgPoolConfig;
 use crate::ops::batch_norm::BatchNormConfig;
 use crate::ops::conv2d::Conv2dConfig;
@@ -11,12 +12,8 @@ use crate::ops::max_pool::MaxPoolConfig;
 pub enum LayerKind {
     Conv(Conv2dConfig),
     Relu,
-    LeakyRelu {
-        slope: f32,
-    },
-    Elu {
-        alpha: f32,
-    },
+    /// LeakyReLU, ELU, Sigmoid or Tanh (`ops::activation`).
+    Nonlinearity(Nonlinearity),
     Lrn(LrnConfig),
     /// BatchNorm2d over `channels`: trains `weight` and `bias`, and keeps the buffers
     /// `running_mean`, `running_var` and `num_batches_tracked` (see [`Layer::buffer_shapes`]).
@@ -100,8 +97,7 @@ impl Layer {
                 vec![input[0], *out_features]
             }
             LayerKind::Relu
-            | LayerKind::LeakyRelu { .. }
-            | LayerKind::Elu { .. }
+            | LayerKind::Nonlinearity(_)
             | LayerKind::Lrn(_)
             | LayerKind::Dropout { .. } => input.to_vec(),
         })

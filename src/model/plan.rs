@@ -233,14 +233,9 @@ fn layer_forward(
             let d = ops::relu::relu_forward(gpu, x, &y)?;
             (y, Saved::Nothing, vec![d])
         }
-        LayerKind::LeakyRelu { slope } => {
+        LayerKind::Nonlinearity(f) => {
             let y = out("output")?;
-            let d = ops::activation::leaky_relu_forward(gpu, *slope, x, &y)?;
-            (y, Saved::Nothing, vec![d])
-        }
-        LayerKind::Elu { alpha } => {
-            let y = out("output")?;
-            let d = ops::activation::elu_forward(gpu, *alpha, x, &y)?;
+            let d = ops::activation::activation_forward(gpu, *f, x, &y)?;
             (y, Saved::Nothing, vec![d])
         }
         LayerKind::AvgPool(cfg) => {
@@ -345,14 +340,9 @@ fn layer_backward(
             let d = ops::relu::relu_backward(gpu, y, dy, &dx)?;
             (Some(dx), vec![d])
         }
-        (LayerKind::LeakyRelu { slope }, _) => {
+        (LayerKind::Nonlinearity(f), _) => {
             let dx = dx()?;
-            let d = ops::activation::leaky_relu_backward(gpu, *slope, x, dy, &dx)?;
-            (Some(dx), vec![d])
-        }
-        (LayerKind::Elu { alpha }, _) => {
-            let dx = dx()?;
-            let d = ops::activation::elu_backward(gpu, *alpha, x, y, dy, &dx)?;
+            let d = ops::activation::activation_backward(gpu, *f, x, y, dy, &dx)?;
             (Some(dx), vec![d])
         }
         (LayerKind::AvgPool(cfg), _) => {

@@ -4,6 +4,7 @@
 use crate::error::Result;
 use crate::model::alexnet::AlexNetConfig;
 use crate::model::layers::LayerKind;
+use crate::ops::activation::Nonlinearity;
 
 pub struct LayerRow {
     pub name: String,
@@ -30,8 +31,14 @@ pub fn summarize(config: &AlexNetConfig, image_size: usize) -> Result<Vec<LayerR
                 ),
             ),
             LayerKind::Relu => ("ReLU", String::new()),
-            LayerKind::LeakyRelu { slope } => ("LeakyReLU", format!("slope {slope}")),
-            LayerKind::Elu { alpha } => ("ELU", format!("alpha {alpha}")),
+            LayerKind::Nonlinearity(f) => (
+                f.torch_name(),
+                match f {
+                    Nonlinearity::LeakyRelu { slope } => format!("slope {slope}"),
+                    Nonlinearity::Elu { alpha } => format!("alpha {alpha}"),
+                    Nonlinearity::Sigmoid | Nonlinearity::Tanh => String::new(),
+                },
+            ),
             LayerKind::BatchNorm { channels, cfg } => (
                 "BatchNorm2d",
                 format!("{channels} eps {} momentum {}", cfg.eps, cfg.momentum),

@@ -1,103 +1,110 @@
-//! LeakyReLU and ELU (`shaders/activation.wgsl`): forward and backward, elementwise over any
-//! shape. Plain ReLU is `ops::relu`.
+//! LeakyReLU, ELU, Sigmoid and Tanh (`shaders/activation.wgsl`): forward and backward,
+//! elementwise over any shape, one kernel body each way with the function chosen by a
+//! parameter. Plain ReLU is `ops::relu`.
 
 use crate::error::{Error, Result};
 use crate::ops::{expect_shape, launch, to_u32};
 use crate::runtime::{Arg, Dispatch, Gpu, Shader, Tensor};
+
+/// A non-linearity of this family, with its coefficient where it has one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Nonlinearity {
+    /// `torch.nn.LeakyReLU(slope)`.
+    LeakyRelu { slope: f32 },
+    /// `torch.nn.ELU(alpha)`.
+    Elu { alpha: f32 },
+    /// `torch.nn.Sigmoid`.
+    Sigmoid,
+    /// `torch.nn.Tanh`.
+    Tanh,
+}
+
+impl Nonlinearity {
+    /// PyTorch's module name.
+    pub fn torch_name(self) -> &'static str {
+        match self {
+            Nonlinearity::LeakyRelu { .. } => "LeakyReLU",
+            Nonlinearity::Elu { .. } => "ELU",
+            Nonlinearity::Sigmoid => "Sigmoid",
+            Nonlinearity::Tanh => "Tanh",
+        }
+    }
+
+    /// The shader's `op` and `coefficient` (the numbering of `activation.wgsl`'s header).
+    fn code(self) -> (u32, f32) {
+        match self {
+            Nonlinearity::LeakyRelu { slope } => (0, slope),
+            Nonlinearity::Elu { alpha } => (1, alpha),
+            Nonlinearity::Sigmoid => (2, 0.0),
+            Nonlinearity::Tanh => (3, 0.0),
+        }
+    }
+}
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct ActivationParams {
     len: u32,
     coefficient: f32,
+    op: u32,
 }
 
-fn params(op: &'static str, x: &Tensor, coefficient: f32) -> Result<ActivationParams> {
+fn params(f: Nonlinearity, x: &Tensor) -> Result<ActivationParams> {
+    let (op, coefficient) = f.code();
     if !coefficient.is_finite() {
         return Err(Error::Config(format!(
-            "{op}: coefficient {coefficient} must be finite"
+            "{}: coefficient {coefficient} must be finite",
+            f.torch_name()
         )));
     }
     Ok(ActivationParams {
-        len: to_u32(op, "elements", x.numel())?,
+        len: to_u32("activation", "elements", x.numel())?,
         coefficient,
+        op,
     })
 }
 
-/// `y = x if x > 0 else slope · x` (`torch.nn.LeakyReLU(slope)`).
+/// `y = f(x)`.
 ///
 /// # Shapes
 /// x and y the same, any shape.
-pub fn leaky_relu_forward(gpu: &Gpu, slope: f32, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
-    expect_shape("leaky_relu", y, x.shape())?;
-    let p = params("leaky_relu", x, slope)?;
+///
+/// # Errors
+/// A shape mismatch, or a non-finite coefficient.
+pub fn activation_forward(gpu: &Gpu, f: Nonlinearity, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
+    expect_shape("activation", y, x.shape())?;
+    let p = params(f, x)?;
     let args = [Arg::Read(x.all()), Arg::Write(y.all())];
     launch(
         gpu,
         Shader::Activation,
-        "leaky_relu_forward",
+        "activation_forward",
         &p,
         &args,
         x.numel(),
     )
 }
 
-/// `dx = dy if x > 0 else slope · dy`, from the forward's input x.
-///
-/// # Shapes
-/// x, dy and dx the same.
-pub fn leaky_relu_backward(
-    gpu: &Gpu,
-    slope: f32,
-    x: &Tensor,
-    dy: &Tensor,
-    dx: &Tensor,
-) -> Result<Dispatch> {
-    expect_shape("leaky_relu", dy, x.shape())?;
-    expect_shape("leaky_relu", dx, x.shape())?;
-    let p = params("leaky_relu", x, slope)?;
-    let args = [
-        Arg::Read(x.all()),
-        Arg::Read(dy.all()),
-        Arg::Write(dx.all()),
-    ];
-    launch(
-        gpu,
-        Shader::Activation,
-        "leaky_relu_backward",
-        &p,
-        &args,
-        x.numel(),
-    )
-}
-
-/// `y = x if x > 0 else alpha · (exp(x) − 1)` (`torch.nn.ELU(alpha)`).
-///
-/// # Shapes
-/// x and y the same, any shape.
-pub fn elu_forward(gpu: &Gpu, alpha: f32, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
-    expect_shape("elu", y, x.shape())?;
-    let p = params("elu", x, alpha)?;
-    let args = [Arg::Read(x.all()), Arg::Write(y.all())];
-    launch(gpu, Shader::Activation, "elu_forward", &p, &args, x.numel())
-}
-
-/// `dx = dy if x > 0 else dy · (y + alpha)`, from the forward's input x and output y.
+/// `dx = dy · f'(x)`, from the forward's input x and output y (see the shader's header for
+/// which of the two each function reads).
 ///
 /// # Shapes
 /// x, y, dy and dx the same.
-pub fn elu_backward(
+///
+/// # Errors
+/// A shape mismatch, or a non-finite coefficient.
+pub fn activation_backward(
     gpu: &Gpu,
-    alpha: f32,
+    f: Nonlinearity,
     x: &Tensor,
     y: &Tensor,
     dy: &Tensor,
     dx: &Tensor,
 ) -> Result<Dispatch> {
     for t in [y, dy, dx] {
-        expect_shape("elu", t, x.shape())?;
+        expect_shape("activation", t, x.shape())?;
     }
-    let p = params("elu", x, alpha)?;
+    let p = params(f, x)?;
     let args = [
         Arg::Read(x.all()),
         Arg::Read(y.all()),
@@ -107,7 +114,7 @@ pub fn elu_backward(
     launch(
         gpu,
         Shader::Activation,
-        "elu_backward",
+        "activation_backward",
         &p,
         &args,
         x.numel(),

@@ -346,7 +346,7 @@ pub fn max_pool_backward(x_len: usize, argmax: &[usize], dy: &[f64]) -> Vec<f64>
 }
 
 // ---------------------------------------------------------------------------
-// LeakyReLU and ELU
+// LeakyReLU, ELU, Sigmoid and Tanh
 // ---------------------------------------------------------------------------
 
 /// LeakyReLU: y = x if x > 0 else slope·x.
@@ -376,6 +376,33 @@ pub fn elu_backward(x: &[f64], dy: &[f64], alpha: f64) -> Vec<f64> {
     x.iter()
         .zip(dy)
         .map(|(&v, &d)| if v > 0.0 { d } else { d * alpha * v.exp() })
+        .collect()
+}
+
+/// Sigmoid: y = 1 / (1 + exp(−x)).
+pub fn sigmoid_forward(x: &[f64]) -> Vec<f64> {
+    x.iter().map(|&v| 1.0 / (1.0 + (-v).exp())).collect()
+}
+
+/// dx = dy·σ(x)·(1 − σ(x)), computed from x (the shader uses its saved output).
+pub fn sigmoid_backward(x: &[f64], dy: &[f64]) -> Vec<f64> {
+    sigmoid_forward(x)
+        .iter()
+        .zip(dy)
+        .map(|(&s, &d)| d * s * (1.0 - s))
+        .collect()
+}
+
+/// Tanh: y = tanh(x).
+pub fn tanh_forward(x: &[f64]) -> Vec<f64> {
+    x.iter().map(|&v| v.tanh()).collect()
+}
+
+/// dx = dy·(1 − tanh²(x)) = dy / cosh²(x), computed from x.
+pub fn tanh_backward(x: &[f64], dy: &[f64]) -> Vec<f64> {
+    x.iter()
+        .zip(dy)
+        .map(|(&v, &d)| d / (v.cosh() * v.cosh()))
         .collect()
 }
 
