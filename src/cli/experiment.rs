@@ -1,13 +1,16 @@
-//! `alexnet experiment --config FILE`: runs the variants of a TOML experiment one after
-//! another on the same data and seed and writes one report (`train::experiment`). Each
+//! `alexnet experiment --config FILE`: runs the variants of a TOML experiment, each at every
+//! seed, on the same data and writes one report (`train::experiment`, `train::report`). Each
 //! variant's settings become `alexnet train` options, so the two accept the same values.
+//! Rerunning a killed experiment continues it: finished runs are read, not trained again.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use alexnet_wgpu::train::experiment::{self, Experiment, Settings, VariantResult};
+use alexnet_wgpu::data::{dataset, Dataset};
+use alexnet_wgpu::train::experiment::{self, Experiment, Job, Settings, VariantResult};
 use alexnet_wgpu::train::metrics::read_metrics;
+use alexnet_wgpu::train::report;
 use alexnet_wgpu::train::trainer::TrainConfig;
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, ValueEnum};
@@ -35,54 +38,111 @@ pub fn run(args: &ExperimentArgs) -> Result<()> {
     let exp = Experiment::load(&args.config)?;
     let base = base_args(&exp);
     let image_size = base.image_size.unwrap_or(64);
-    let data = open_data(&base, image_size)?;
+    let mut data = open_data(&base, image_size)?;
+    if exp.data.path.is_some() {
+        // A real dataset cut to the sizes asked for, the same images for every run.
+        data.train = subset(data.train, exp.data.train_size, exp.data.seed, "train_size")?;
+        data.val = subset(data.val, exp.data.val_size, exp.data.seed, "val_size")?;
+    }
     let classes = data.train.classes().len();
-    let mut configs = Vec::new();
+    let mut jobs = Vec::new();
     for settings in exp.variant_settings() {
         let name = settings.name.clone().unwrap_or_default();
-        let config = variant_config(&exp, &settings, image_size, classes)
-            .with_context(|| format!("{}: variant '{name}'", args.config.display()))?;
-        let summary = describe(&config);
-        println!("{name}: {summary}");
-        configs.push((name, summary, config));
+        for seed in exp.seeds() {
+            let config = variant_config(&exp, &settings, seed, image_size, classes)
+                .with_context(|| format!("{}: variant '{name}'", args.config.display()))?;
+            let summary = describe(&config);
+            if seed == exp.seeds()[0] {
+                println!("{name}: {summary}");
+            }
+            jobs.push(Job {
+                name: name.clone(),
+                summary,
+                seed,
+                config,
+            });
+        }
     }
     if args.dry_run {
         return Ok(());
     }
     if args.report_only {
-        return rebuild_report(&exp, &configs);
+        return rebuild_report(&exp, &jobs);
     }
+    let gpus = match &exp.devices {
+        None => vec![args.device.open()?],
+        Some(names) => names
+            .iter()
+            .map(|name| {
+                let device = DeviceArgs {
+                    device: Some(name.clone()),
+                    ..args.device.clone()
+                };
+                device
+                    .open()
+                    .with_context(|| format!("{}: devices: '{name}'", args.config.display()))
+            })
+            .collect::<Result<_>>()?,
+    };
     println!(
-        "{}; {} training / {} validation images; {} variants; report in {}",
+        "{}; {} training / {} validation images; {} variants x {} seeds on {} device(s); report in {}",
         data.description,
         data.train.len(),
         data.val.len(),
-        configs.len(),
+        exp.variants.len(),
+        exp.seeds().len(),
+        gpus.len(),
         exp.data.out.display()
     );
-    let gpu = args.device.open()?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
         .context("installing the Ctrl-C handler")?;
-    let results = experiment::run(&gpu, &exp, &configs, data.train, data.val, stop)?;
+    let results = experiment::run(&gpus, &exp, &jobs, data.train, data.val, stop)?;
     println!(
-        "done: {} variants; report in {}",
+        "{}/{} runs finished; report in {}",
         results.len(),
+        jobs.len(),
         exp.data.out.join("report.md").display()
     );
     Ok(())
 }
 
-fn rebuild_report(exp: &Experiment, configs: &[(String, String, TrainConfig)]) -> Result<()> {
-    let mut results = Vec::new();
-    for (name, summary, config) in configs {
-        let epochs = read_metrics(&config.metrics_path())
-            .with_context(|| format!("variant '{name}': run the experiment first"))?;
-        results.push(VariantResult::new(name, summary, epochs));
+/// `n` images of `ds`, stratified by class and drawn with `seed`; all of them without `n`.
+fn subset(
+    ds: Arc<dyn Dataset>,
+    n: Option<usize>,
+    seed: u64,
+    key: &str,
+) -> Result<Arc<dyn Dataset>> {
+    match n {
+        None => Ok(ds),
+        Some(n) if n == 0 || n > ds.len() => Err(anyhow!(
+            "[data] {key} = {n}: expected 1 to {} (the images the dataset has)",
+            ds.len()
+        )),
+        Some(n) => {
+            let (_, part) = dataset::split(ds.clone(), n as f64 / ds.len() as f64, seed)?;
+            Ok(Arc::new(part))
+        }
     }
-    experiment::write_report(exp, &results)?;
-    println!("report in {}", exp.data.out.join("report.md").display());
+}
+
+fn rebuild_report(exp: &Experiment, jobs: &[Job]) -> Result<()> {
+    let mut results = Vec::new();
+    for job in jobs {
+        match read_metrics(&job.config.metrics_path()) {
+            Ok(epochs) => results.push(VariantResult::new(job, epochs)),
+            Err(e) => log::warn!("'{}' seed {}: no metrics ({e})", job.name, job.seed),
+        }
+    }
+    report::write_report(exp, &results)?;
+    println!(
+        "{}/{} runs; report in {}",
+        results.len(),
+        jobs.len(),
+        exp.data.out.join("report.md").display()
+    );
     Ok(())
 }
 
@@ -105,6 +165,7 @@ fn base_args(exp: &Experiment) -> TrainArgs {
         leaky_slope: 0.01,
         elu_alpha: 1.0,
         on_bad_image: "stop".into(),
+        on_nan: "stop".into(),
         log_every: 10,
         ..defaults
     }
@@ -129,11 +190,17 @@ fn choice<T: ValueEnum>(key: &str, value: &Option<String>) -> Result<Option<T>> 
 fn variant_config(
     exp: &Experiment,
     s: &Settings,
+    seed: u64,
     image_size: usize,
     classes: usize,
 ) -> Result<TrainConfig> {
     let mut a = base_args(exp);
-    a.out = exp.data.out.join(s.name.as_deref().unwrap_or("variant"));
+    a.out = exp
+        .data
+        .out
+        .join(s.name.as_deref().unwrap_or("variant"))
+        .join(format!("seed-{seed}"));
+    a.seed = seed;
     a.arch = choice("arch", &s.arch)?;
     a.width = s.width;
     a.epochs = s.epochs;

@@ -1,7 +1,6 @@
-//! Experiments: several training variants on the same data and seed, one after another, and
-//! one report comparing them — a table (final and best top-1, top-5, loss, images/s, wall
-//! time) and curves of every variant on the same axes (`loss.png`, `train_loss.png`,
-//! `top1.png`, `top5.png`), embedded in `report.md` and `report.html`.
+//! Experiments: several training variants on the same data, each at several seeds, and one
+//! report comparing them (`train::report`): mean ± standard deviation over the seeds, curves
+//! of every variant on the same axes, and the listed claims judged from the numbers.
 //!
 //! The configuration is TOML: a `[data]` table (dataset, sizes, seed, output folder), a
 //! `[train]` table of settings every variant shares, and `[[variant]]` tables, each a `name`
@@ -9,18 +8,17 @@
 //! names with `_` for `-` (`weight_decay`, `activation`, `pool`, `norm`, `augment`, …); the
 //! caller turns merged settings into a [`TrainConfig`], so both speak one vocabulary.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::runtime::Gpu;
-use crate::train::metrics::EpochMetrics;
-use crate::train::plot::{render_png, Chart, Series};
+use crate::train::metrics::{read_metrics, EpochMetrics};
+use crate::train::report::{self, Claim};
 use crate::train::trainer::{train, TrainConfig};
 
 /// A whole experiment file.
@@ -33,11 +31,24 @@ pub struct Experiment {
     /// Free text put under the heading (what is compared, and why).
     #[serde(default)]
     pub description: Option<String>,
+    /// Every variant is trained once per seed (the training seed: initialisation, dropout,
+    /// shuffling and augmentation; the data subset stays the one of `data.seed`). Absent:
+    /// `[data.seed]`.
+    #[serde(default)]
+    pub seeds: Option<Vec<u64>>,
+    /// Adapters to spread the runs over, one worker each, by a case-insensitive part of the
+    /// adapter name as `--device` takes it (the same name twice opens the adapter twice).
+    /// Absent: the one `--device` chooses.
+    #[serde(default)]
+    pub devices: Option<Vec<String>>,
     pub data: DataSettings,
     #[serde(default)]
     pub train: Settings,
     #[serde(rename = "variant")]
     pub variants: Vec<Settings>,
+    /// The claims the report judges from the results.
+    #[serde(default, rename = "claim")]
+    pub claims: Vec<Claim>,
 }
 
 /// The data every variant trains on, and where the report goes.
@@ -47,7 +58,8 @@ pub struct DataSettings {
     /// A dataset folder as `alexnet train --data` takes; absent: the embedded synthetic set.
     pub path: Option<PathBuf>,
     pub image_size: Option<usize>,
-    /// Embedded set: training and validation images.
+    /// Training and validation images: the embedded set's sizes, or a stratified subset
+    /// (drawn with `seed`) of a dataset folder's training and validation sets.
     pub train_size: Option<usize>,
     pub val_size: Option<usize>,
     #[serde(default)]
@@ -135,7 +147,22 @@ impl Experiment {
         Ok(experiment)
     }
 
+    /// The training seeds, in order.
+    pub fn seeds(&self) -> Vec<u64> {
+        self.seeds.clone().unwrap_or_else(|| vec![self.data.seed])
+    }
+
     fn check(&self) -> std::result::Result<(), String> {
+        let seeds = self.seeds();
+        if seeds.is_empty() {
+            return Err("seeds = []: give at least one seed".into());
+        }
+        if (1..seeds.len()).any(|i| seeds[..i].contains(&seeds[i])) {
+            return Err(format!("seeds = {seeds:?}: a seed is listed twice"));
+        }
+        if self.devices.as_ref().is_some_and(|d| d.is_empty()) {
+            return Err("devices = []: name at least one adapter, or leave devices out".into());
+        }
         if self.train.name.is_some() {
             return Err("[train]: 'name' belongs in a [[variant]] table".into());
         }
@@ -162,6 +189,9 @@ impl Experiment {
             }
             seen.push(name);
         }
+        for claim in &self.claims {
+            claim.check(&seen)?;
+        }
         Ok(())
     }
 
@@ -171,259 +201,154 @@ impl Experiment {
     }
 }
 
-/// What one variant produced.
+/// One training run: a variant at one seed, trained into `config.out_dir`.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub name: String,
+    /// A one-line description of the variant's settings, for the report.
+    pub summary: String,
+    pub seed: u64,
+    pub config: TrainConfig,
+}
+
+/// What one run produced.
 #[derive(Clone, Debug)]
 pub struct VariantResult {
     pub name: String,
     /// A one-line description of its settings, for the report.
     pub summary: String,
+    pub seed: u64,
+    /// Which of the experiment's devices trained it in this invocation (an index into the
+    /// devices given to [`run`]); `None` for a run finished earlier and read from disk.
+    pub device: Option<usize>,
     pub epochs: Vec<EpochMetrics>,
     /// Training and validation time of all epochs.
     pub wall_secs: f64,
 }
 
 impl VariantResult {
-    /// The result of a variant's epochs; its wall time is the sum of their times (training
-    /// and validation), which a report rebuilt from `metrics.jsonl` gives identically.
-    pub fn new(name: &str, summary: &str, epochs: Vec<EpochMetrics>) -> Self {
+    /// The result of a run's epochs; its wall time is the sum of their times (training and
+    /// validation), which a report rebuilt from `metrics.jsonl` gives identically.
+    pub fn new(job: &Job, epochs: Vec<EpochMetrics>) -> Self {
         Self {
-            name: name.to_string(),
-            summary: summary.to_string(),
+            name: job.name.clone(),
+            summary: job.summary.clone(),
+            seed: job.seed,
+            device: None,
             wall_secs: epochs.iter().map(|m| m.epoch_secs).sum(),
             epochs,
         }
     }
-
-    fn last(&self) -> Option<&EpochMetrics> {
-        self.epochs.last()
-    }
-
-    fn best_top1(&self) -> f64 {
-        self.epochs
-            .iter()
-            .map(|m| m.val_top1)
-            .fold(f64::NAN, f64::max)
-    }
-
-    /// Training images per second over the whole run's epochs (validation excluded).
-    fn images_per_sec(&self) -> f64 {
-        let n = self.epochs.len().max(1) as f64;
-        self.epochs.iter().map(|m| m.images_per_sec).sum::<f64>() / n
-    }
 }
 
-/// Trains every variant in turn on the same data (each into `out/<name>/`), writing the
-/// report after each so a long experiment can be read while it runs. `configs` are the
-/// variants' training configurations with their names, in order.
+/// The epochs a job has already finished, when it has finished all of them: a run the
+/// experiment may skip.
+pub fn finished(job: &Job) -> Option<Vec<EpochMetrics>> {
+    let epochs = read_metrics(&job.config.metrics_path()).ok()?;
+    (epochs.len() >= job.config.epochs).then_some(epochs)
+}
+
+/// Trains every job (each into its own `out_dir`), spreading them over `gpus` — one worker
+/// per device, each taking the next job not yet started — and writes the report after each
+/// run so a long experiment can be read while it runs. Resumable: a job whose metrics show
+/// all its epochs is read, not trained again; one with a checkpoint continues from it (the
+/// last finished epoch of a killed run).
 pub fn run(
-    gpu: &Gpu,
+    gpus: &[Gpu],
     experiment: &Experiment,
-    configs: &[(String, String, TrainConfig)],
+    jobs: &[Job],
     train_set: Arc<dyn Dataset>,
     val_set: Arc<dyn Dataset>,
     stop: Arc<AtomicBool>,
 ) -> Result<Vec<VariantResult>> {
-    let mut results = Vec::new();
-    for (index, (name, summary, config)) in configs.iter().enumerate() {
-        log::info!(
-            "variant {}/{} '{name}': {summary}",
-            index + 1,
-            configs.len()
-        );
-        let outcome = train(
-            gpu,
-            config,
-            train_set.clone(),
-            val_set.clone(),
-            None,
-            stop.clone(),
-        )?;
-        results.push(VariantResult::new(name, summary, outcome.epochs));
-        write_report(experiment, &results)?;
-        if outcome.interrupted {
-            log::warn!("interrupted during '{name}': the report holds the variants so far");
-            break;
-        }
+    if gpus.is_empty() {
+        return Err(Error::Config(
+            "an experiment needs at least one device".into(),
+        ));
     }
-    Ok(results)
-}
-
-/// Writes `report.md`, `report.html` and the plots into the experiment's output folder.
-pub fn write_report(experiment: &Experiment, results: &[VariantResult]) -> Result<()> {
-    let dir = &experiment.data.out;
-    std::fs::create_dir_all(dir).map_err(|e| Error::File {
-        path: dir.display().to_string(),
-        message: format!("cannot create directory: {e}"),
-    })?;
-    for (file, chart) in charts(results) {
-        render_png(&chart, &dir.join(file), 960, 720)?;
-    }
-    let md = markdown(experiment, results);
-    write_text(&dir.join("report.md"), &md)?;
-    write_text(&dir.join("report.html"), &html(experiment, results))
-}
-
-fn write_text(path: &Path, text: &str) -> Result<()> {
-    crate::model::weights::write_atomic(path, text.as_bytes())
-}
-
-/// The plot files and their charts: every variant's curve on the same axes.
-fn charts(results: &[VariantResult]) -> Vec<(&'static str, Chart)> {
-    let chart = |title: &str, y: &str, percent: bool, value: fn(&EpochMetrics) -> f64| Chart {
-        title: title.into(),
-        x_label: "epoch".into(),
-        y_label: y.into(),
-        series: results
-            .iter()
-            .map(|r| Series {
-                name: r.name.clone(),
-                points: r
-                    .epochs
-                    .iter()
-                    .map(|m| (m.epoch as f64, value(m)))
-                    .collect(),
-            })
-            .collect(),
-        y_percent: percent,
-        log_y: false,
+    let results: Mutex<Vec<Option<VariantResult>>> = Mutex::new(vec![None; jobs.len()]);
+    let next = AtomicUsize::new(0);
+    let record = |index: usize, result: VariantResult| -> Result<()> {
+        let mut all = results.lock().unwrap_or_else(|e| e.into_inner());
+        all[index] = Some(result);
+        let done: Vec<VariantResult> = all.iter().flatten().cloned().collect();
+        report::write_report(experiment, &done)
     };
-    vec![
-        (
-            "loss.png",
-            chart("Validation loss", "cross-entropy loss", false, |m| {
-                m.val_loss
-            }),
-        ),
-        (
-            "train_loss.png",
-            chart("Training loss", "cross-entropy loss", false, |m| {
-                m.train_loss
-            }),
-        ),
-        (
-            "top1.png",
-            chart("Validation top-1", "top-1 accuracy", true, |m| m.val_top1),
-        ),
-        (
-            "top5.png",
-            chart("Validation top-5", "top-5 accuracy", true, |m| m.val_top5),
-        ),
-    ]
-}
-
-const PLOTS: [(&str, &str); 4] = [
-    ("Validation loss", "loss.png"),
-    ("Training loss", "train_loss.png"),
-    ("Validation top-1", "top1.png"),
-    ("Validation top-5", "top5.png"),
-];
-
-const HEADER: [&str; 8] = [
-    "variant",
-    "final top-1",
-    "best top-1",
-    "final top-5",
-    "final val loss",
-    "final train loss",
-    "images/s",
-    "wall time (epochs)",
-];
-
-/// The table's cells, one row per variant.
-fn rows(results: &[VariantResult]) -> Vec<[String; 8]> {
-    let pct = |v: f64| format!("{:.1}%", 100.0 * v);
-    results
-        .iter()
-        .map(|r| {
-            let (top1, top5, val, train) = r
-                .last()
-                .map_or((f64::NAN, f64::NAN, f64::NAN, f64::NAN), |m| {
-                    (m.val_top1, m.val_top5, m.val_loss, m.train_loss)
-                });
-            [
-                r.name.clone(),
-                pct(top1),
-                pct(r.best_top1()),
-                pct(top5),
-                format!("{val:.4}"),
-                format!("{train:.4}"),
-                format!("{:.1}", r.images_per_sec()),
-                format!("{:.0} s", r.wall_secs),
-            ]
-        })
-        .collect()
-}
-
-fn markdown(experiment: &Experiment, results: &[VariantResult]) -> String {
-    let mut s = format!(
-        "# {}\n\n",
-        experiment.title.as_deref().unwrap_or("Experiment")
-    );
-    if let Some(d) = &experiment.description {
-        s += d.trim();
-        s += "\n\n";
-    }
-    s += &format!("| {} |\n|", HEADER.join(" | "));
-    s += &"---|".repeat(HEADER.len());
-    s += "\n";
-    for row in rows(results) {
-        s += &format!("| {} |\n", row.join(" | "));
-    }
-    s += "\nTop-1/top-5 and losses are on the validation set after each epoch; images/s is \
-          training throughput averaged over epochs; wall time sums the epochs' training and validation \
-          (model set-up and pipeline compilation excluded).\n\n";
-    for (title, file) in PLOTS {
-        s += &format!("## {title}\n\n![{title}]({file})\n\n");
-    }
-    s += "## Variants\n\n";
-    for r in results {
-        let _ = writeln!(s, "- **{}**: {}", r.name, r.summary);
-    }
-    s
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-fn html(experiment: &Experiment, results: &[VariantResult]) -> String {
-    let title = escape(experiment.title.as_deref().unwrap_or("Experiment"));
-    let mut s = format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>\n\
-         <style>body{{font-family:sans-serif;max-width:960px;margin:auto}}\
-         table{{border-collapse:collapse}}td,th{{border:1px solid #bbb;padding:3px 8px;text-align:right}}\
-         td:first-child{{text-align:left}}</style></head><body>\n<h1>{title}</h1>\n"
-    );
-    if let Some(d) = &experiment.description {
-        s += &format!("<p>{}</p>\n", escape(d.trim()));
-    }
-    s += "<table>\n<tr>";
-    for h in HEADER {
-        s += &format!("<th>{h}</th>");
-    }
-    s += "</tr>\n";
-    for row in rows(results) {
-        s += "<tr>";
-        for cell in row {
-            s += &format!("<td>{}</td>", escape(&cell));
+    let worker = |device: usize, gpu: &Gpu| -> Result<()> {
+        loop {
+            let index = next.fetch_add(1, Ordering::SeqCst);
+            let Some(job) = jobs.get(index) else {
+                return Ok(());
+            };
+            if let Some(epochs) = finished(job) {
+                log::info!("'{}' seed {}: finished earlier, kept", job.name, job.seed);
+                record(index, VariantResult::new(job, epochs))?;
+                continue;
+            }
+            if stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let checkpoint = job.config.checkpoint_path();
+            let resume = checkpoint.is_file().then_some(checkpoint.as_path());
+            log::info!(
+                "run {}/{} '{}' seed {}{} on {}: {}",
+                index + 1,
+                jobs.len(),
+                job.name,
+                job.seed,
+                if resume.is_some() { " (resumed)" } else { "" },
+                gpu.adapter_name(),
+                job.summary
+            );
+            let outcome = train(
+                gpu,
+                &job.config,
+                train_set.clone(),
+                val_set.clone(),
+                resume,
+                stop.clone(),
+            )?;
+            // The whole history, epochs of an earlier (killed) run included.
+            let epochs = read_metrics(&job.config.metrics_path())?;
+            let result = VariantResult {
+                device: Some(device),
+                ..VariantResult::new(job, epochs)
+            };
+            record(index, result)?;
+            if outcome.interrupted {
+                log::warn!(
+                    "interrupted during '{}' seed {}: rerun to continue",
+                    job.name,
+                    job.seed
+                );
+                stop.store(true, Ordering::SeqCst);
+                return Ok(());
+            }
         }
-        s += "</tr>\n";
-    }
-    s += "</table>\n";
-    for (title, file) in PLOTS {
-        s += &format!("<h2>{title}</h2>\n<img src=\"{file}\" alt=\"{title}\" width=\"960\">\n");
-    }
-    s += "<h2>Variants</h2>\n<ul>\n";
-    for r in results {
-        s += &format!(
-            "<li><b>{}</b>: {}</li>\n",
-            escape(&r.name),
-            escape(&r.summary)
-        );
-    }
-    s + "</ul>\n</body></html>\n"
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = gpus
+            .iter()
+            .enumerate()
+            .map(|(i, g)| scope.spawn(move || worker(i, g)))
+            .collect();
+        let mut first_error = Ok(());
+        for h in handles {
+            let outcome = h
+                .join()
+                .unwrap_or_else(|_| Err(Error::Config("an experiment worker panicked".into())));
+            if let Err(e) = outcome {
+                // One device failing stops the others at their next job.
+                stop.store(true, Ordering::SeqCst);
+                if first_error.is_ok() {
+                    first_error = Err(e);
+                }
+            }
+        }
+        first_error
+    })?;
+    let all = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    Ok(all.into_iter().flatten().collect())
 }
 
 #[cfg(test)]

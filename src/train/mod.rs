@@ -6,6 +6,7 @@ pub mod guard;
 pub mod metrics;
 pub mod optim;
 pub mod plot;
+pub mod report;
 pub mod schedule;
 pub mod trainer;
 

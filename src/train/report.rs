@@ -1,0 +1,668 @@
+//! An experiment's report: each variant's runs (one per seed) as mean ± standard deviation,
+//! the seed-mean curves of every variant on the same axes (`loss.png`, `train_loss.png`,
+//! `top1.png`, `top5.png`, `train_top1.png`), and the claims the experiment file lists, each
+//! judged from the numbers: a difference smaller than two standard deviations is "no clear
+//! difference". Written as `report.md` and `report.html`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::train::experiment::{Experiment, VariantResult};
+use crate::train::metrics::EpochMetrics;
+use crate::train::plot::{render_png, Chart, Series};
+
+/// The training accuracy of the paper's Figure 1: epochs to reach 25 % training error.
+const FIGURE1_TRAIN_TOP1: f64 = 0.75;
+
+/// A per-run figure the report tabulates and a claim may compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Validation top-1 after the last epoch.
+    FinalTop1,
+    /// Best validation top-1 over the epochs.
+    BestTop1,
+    FinalTop5,
+    FinalValLoss,
+    FinalTrainLoss,
+    /// Training top-1 (on the augmented batches, dropout on) minus validation top-1, last
+    /// epoch: how much better the network does on what it trained on.
+    Overfit,
+    /// The first epoch whose training top-1 reaches 75 % (the paper's Figure 1); a run that
+    /// never does counts as one epoch more than it ran.
+    #[serde(rename = "epochs_to_25pct_train_error")]
+    EpochsTo25PctTrainError,
+    /// Mean |change| of validation top-1 between consecutive epochs over the second half of
+    /// the run: how unsteady the curve is.
+    ValTop1Jitter,
+}
+
+impl Metric {
+    fn higher_is_better(self) -> bool {
+        matches!(
+            self,
+            Metric::FinalTop1 | Metric::BestTop1 | Metric::FinalTop5
+        )
+    }
+
+    fn percent(self) -> bool {
+        !matches!(
+            self,
+            Metric::FinalValLoss | Metric::FinalTrainLoss | Metric::EpochsTo25PctTrainError
+        )
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Metric::FinalTop1 => "final top-1",
+            Metric::BestTop1 => "best top-1",
+            Metric::FinalTop5 => "final top-5",
+            Metric::FinalValLoss => "final val loss",
+            Metric::FinalTrainLoss => "final train loss",
+            Metric::Overfit => "train − val top-1",
+            Metric::EpochsTo25PctTrainError => "epochs to 25% train error",
+            Metric::ValTop1Jitter => "val top-1 jitter",
+        }
+    }
+
+    fn value(self, run: &VariantResult) -> f64 {
+        let e = &run.epochs;
+        let last = |f: fn(&EpochMetrics) -> f64| e.last().map_or(f64::NAN, f);
+        match self {
+            Metric::FinalTop1 => last(|m| m.val_top1),
+            Metric::BestTop1 => e.iter().map(|m| m.val_top1).fold(f64::NAN, f64::max),
+            Metric::FinalTop5 => last(|m| m.val_top5),
+            Metric::FinalValLoss => last(|m| m.val_loss),
+            Metric::FinalTrainLoss => last(|m| m.train_loss),
+            Metric::Overfit => last(|m| m.train_top1 - m.val_top1),
+            Metric::EpochsTo25PctTrainError => e
+                .iter()
+                .find(|m| m.train_top1 >= FIGURE1_TRAIN_TOP1)
+                .map_or(e.len() as f64 + 1.0, |m| m.epoch as f64),
+            Metric::ValTop1Jitter => {
+                let half = &e[e.len() / 2..];
+                let steps: Vec<f64> = half
+                    .windows(2)
+                    .map(|w| (w[1].val_top1 - w[0].val_top1).abs())
+                    .collect();
+                steps.iter().sum::<f64>() / steps.len() as f64
+            }
+        }
+    }
+
+    fn format(self, v: f64) -> String {
+        if self.percent() {
+            format!("{:.1}", 100.0 * v)
+        } else if self == Metric::EpochsTo25PctTrainError {
+            format!("{v:.1}")
+        } else {
+            format!("{v:.3}")
+        }
+    }
+}
+
+/// A claim of the tutorial to test: `better` beats `worse` on `metric`, or, with `among`,
+/// which of several variants wins.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    pub text: String,
+    pub metric: Metric,
+    pub better: Option<String>,
+    pub worse: Option<String>,
+    pub among: Option<Vec<String>>,
+}
+
+impl Claim {
+    /// The variants it names, and whether it names them in one of the two forms.
+    pub fn check(&self, variants: &[&str]) -> std::result::Result<(), String> {
+        let names: Vec<&String> = match (&self.better, &self.worse, &self.among) {
+            (Some(b), Some(w), None) => vec![b, w],
+            (None, None, Some(a)) if a.len() >= 2 => a.iter().collect(),
+            _ => {
+                return Err(format!(
+                    "[[claim]] '{}': give better and worse, or among with two or more variants",
+                    self.text
+                ))
+            }
+        };
+        match names.iter().find(|n| !variants.contains(&n.as_str())) {
+            Some(n) => Err(format!("[[claim]] '{}': no variant named '{n}'", self.text)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Mean and sample standard deviation (n − 1; 0 for one run) of a figure over seeds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stat {
+    pub mean: f64,
+    pub std: f64,
+    pub n: usize,
+}
+
+impl Stat {
+    pub fn of(values: &[f64]) -> Stat {
+        let n = values.len();
+        let mean = values.iter().sum::<f64>() / n as f64;
+        let var = if n > 1 {
+            values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64
+        } else {
+            0.0
+        };
+        Stat {
+            mean,
+            std: var.sqrt(),
+            n,
+        }
+    }
+}
+
+/// A variant's runs, in the order the experiment lists them.
+struct Variant<'a> {
+    name: &'a str,
+    summary: &'a str,
+    runs: Vec<&'a VariantResult>,
+}
+
+impl Variant<'_> {
+    fn stat(&self, metric: Metric) -> Stat {
+        let values: Vec<f64> = self.runs.iter().map(|r| metric.value(r)).collect();
+        Stat::of(&values)
+    }
+
+    fn cell(&self, metric: Metric) -> String {
+        let s = self.stat(metric);
+        let reached = self
+            .runs
+            .iter()
+            .filter(|r| r.epochs.iter().any(|m| m.train_top1 >= FIGURE1_TRAIN_TOP1))
+            .count();
+        let mut cell = format!("{} ± {}", metric.format(s.mean), metric.format(s.std));
+        if metric == Metric::EpochsTo25PctTrainError && reached < self.runs.len() {
+            cell += &format!(" ({reached}/{} reached)", self.runs.len());
+        }
+        cell
+    }
+}
+
+fn group(results: &[VariantResult]) -> Vec<Variant<'_>> {
+    let mut variants: Vec<Variant> = Vec::new();
+    for r in results {
+        match variants.iter_mut().find(|v| v.name == r.name) {
+            Some(v) => v.runs.push(r),
+            None => variants.push(Variant {
+                name: &r.name,
+                summary: &r.summary,
+                runs: vec![r],
+            }),
+        }
+    }
+    for v in &mut variants {
+        v.runs.sort_by_key(|r| r.seed);
+    }
+    variants
+}
+
+/// Writes `report.md`, `report.html` and the plots into the experiment's output folder.
+pub fn write_report(experiment: &Experiment, results: &[VariantResult]) -> Result<()> {
+    let dir = &experiment.data.out;
+    std::fs::create_dir_all(dir).map_err(|e| Error::File {
+        path: dir.display().to_string(),
+        message: format!("cannot create directory: {e}"),
+    })?;
+    let variants = group(results);
+    for (file, chart) in charts(&variants) {
+        render_png(&chart, &dir.join(file), 960, 720)?;
+    }
+    let table = table(&variants);
+    let verdicts = verdicts(experiment, &variants);
+    write_text(
+        &dir.join("report.md"),
+        &markdown(experiment, &variants, &table, &verdicts),
+    )?;
+    write_text(
+        &dir.join("report.html"),
+        &html(experiment, &variants, &table, &verdicts),
+    )
+}
+
+fn write_text(path: &Path, text: &str) -> Result<()> {
+    crate::model::weights::write_atomic(path, text.as_bytes())
+}
+
+/// The plots: every variant's seed-mean curve on the same axes.
+fn charts(variants: &[Variant]) -> Vec<(&'static str, Chart)> {
+    let chart = |title: &str, y: &str, percent: bool, value: fn(&EpochMetrics) -> f64| Chart {
+        title: format!("{title} (mean over seeds)"),
+        x_label: "epoch".into(),
+        y_label: y.into(),
+        series: variants
+            .iter()
+            .map(|v| Series {
+                name: v.name.to_string(),
+                points: mean_curve(v, value),
+            })
+            .collect(),
+        y_percent: percent,
+        log_y: false,
+    };
+    PLOTS
+        .iter()
+        .map(|&(title, file, y, percent, value)| (file, chart(title, y, percent, value)))
+        .collect()
+}
+
+/// Per epoch, the mean over the runs that reached it.
+fn mean_curve(v: &Variant, value: fn(&EpochMetrics) -> f64) -> Vec<(f64, f64)> {
+    let epochs = v.runs.iter().map(|r| r.epochs.len()).max().unwrap_or(0);
+    (0..epochs)
+        .map(|i| {
+            let ys: Vec<f64> = v
+                .runs
+                .iter()
+                .filter_map(|r| r.epochs.get(i).map(value))
+                .collect();
+            ((i + 1) as f64, ys.iter().sum::<f64>() / ys.len() as f64)
+        })
+        .collect()
+}
+
+type Plot = (
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    fn(&EpochMetrics) -> f64,
+);
+
+const PLOTS: [Plot; 5] = [
+    (
+        "Validation loss",
+        "loss.png",
+        "cross-entropy loss",
+        false,
+        |m| m.val_loss,
+    ),
+    (
+        "Training loss",
+        "train_loss.png",
+        "cross-entropy loss",
+        false,
+        |m| m.train_loss,
+    ),
+    (
+        "Validation top-1",
+        "top1.png",
+        "top-1 accuracy",
+        true,
+        |m| m.val_top1,
+    ),
+    (
+        "Validation top-5",
+        "top5.png",
+        "top-5 accuracy",
+        true,
+        |m| m.val_top5,
+    ),
+    (
+        "Training top-1",
+        "train_top1.png",
+        "top-1 accuracy on training batches",
+        true,
+        |m| m.train_top1,
+    ),
+];
+
+const COLUMNS: [Metric; 7] = [
+    Metric::FinalTop1,
+    Metric::BestTop1,
+    Metric::FinalTop5,
+    Metric::FinalValLoss,
+    Metric::FinalTrainLoss,
+    Metric::Overfit,
+    Metric::EpochsTo25PctTrainError,
+];
+
+/// The header and one row per variant.
+fn table(variants: &[Variant]) -> Vec<Vec<String>> {
+    let mut header = vec!["variant".to_string(), "seeds".to_string()];
+    header.extend(COLUMNS.iter().map(|m| {
+        let unit = if m.percent() { " (%)" } else { "" };
+        format!("{}{unit}", m.label())
+    }));
+    header.extend([
+        "final top-1 per seed (%)".into(),
+        "images/s".into(),
+        "wall time per run".into(),
+    ]);
+    let mut rows = vec![header];
+    for v in variants {
+        let mut row = vec![v.name.to_string(), v.runs.len().to_string()];
+        row.extend(COLUMNS.iter().map(|&m| v.cell(m)));
+        let per_seed: Vec<String> = v
+            .runs
+            .iter()
+            .map(|r| Metric::FinalTop1.format(Metric::FinalTop1.value(r)))
+            .collect();
+        row.push(per_seed.join(" / "));
+        let ips: Vec<f64> = v
+            .runs
+            .iter()
+            .map(|r| {
+                let n = r.epochs.len().max(1) as f64;
+                r.epochs.iter().map(|m| m.images_per_sec).sum::<f64>() / n
+            })
+            .collect();
+        row.push(format!("{:.1}", Stat::of(&ips).mean));
+        let wall: Vec<f64> = v.runs.iter().map(|r| r.wall_secs).collect();
+        let w = Stat::of(&wall);
+        row.push(format!("{:.0} ± {:.0} s", w.mean, w.std));
+        rows.push(row);
+    }
+    rows
+}
+
+/// Each claim of the experiment file with the numbers behind it and a verdict.
+fn verdicts(experiment: &Experiment, variants: &[Variant]) -> Vec<String> {
+    experiment
+        .claims
+        .iter()
+        .map(|c| verdict(c, variants))
+        .collect()
+}
+
+fn verdict(claim: &Claim, variants: &[Variant]) -> String {
+    let find = |name: &str| variants.iter().find(|v| v.name == name);
+    let m = claim.metric;
+    let show = |v: &Variant| {
+        let s = v.stat(m);
+        format!(
+            "{} {} ± {} (n = {})",
+            v.name,
+            m.format(s.mean),
+            m.format(s.std),
+            s.n
+        )
+    };
+    // The gap between two variants, signed so that positive favours `a`, and two pooled
+    // standard deviations (√((σa² + σb²)/2)) as the threshold of a clear difference.
+    let compare = |a: &Variant, b: &Variant| {
+        let (sa, sb) = (a.stat(m), b.stat(m));
+        let sign = if m.higher_is_better() { 1.0 } else { -1.0 };
+        let d = sign * (sa.mean - sb.mean);
+        let two_sigma = 2.0 * ((sa.std.powi(2) + sb.std.powi(2)) / 2.0).sqrt();
+        let clear = sa.n > 1 && sb.n > 1 && d.abs() >= two_sigma;
+        (d, two_sigma, clear)
+    };
+    let numbers = |d: f64, two_sigma: f64| {
+        format!(
+            "difference {}, 2σ = {}",
+            m.format(d.abs()),
+            m.format(two_sigma)
+        )
+    };
+    let head = format!("**{}** — {}", claim.text, m.label());
+    if let (Some(b), Some(w)) = (&claim.better, &claim.worse) {
+        let (Some(b), Some(w)) = (find(b), find(w)) else {
+            return format!("{head}: not measured (a variant has no finished run)");
+        };
+        let (d, two_sigma, clear) = compare(b, w);
+        let call = match (clear, d > 0.0) {
+            (false, _) => "no clear difference",
+            (true, true) => "supported",
+            (true, false) => "contradicted (the opposite holds)",
+        };
+        return format!(
+            "{head}: {} vs {} ({}): **{call}**",
+            show(b),
+            show(w),
+            numbers(d, two_sigma)
+        );
+    }
+    let mut ranked: Vec<&Variant> = claim
+        .among
+        .iter()
+        .flatten()
+        .filter_map(|n| find(n))
+        .collect();
+    if ranked.len() < 2 {
+        return format!("{head}: not measured (fewer than two variants have finished runs)");
+    }
+    let sign = if m.higher_is_better() { -1.0 } else { 1.0 };
+    ranked.sort_by(|a, b| (sign * a.stat(m).mean).total_cmp(&(sign * b.stat(m).mean)));
+    let (d, two_sigma, clear) = compare(ranked[0], ranked[1]);
+    let call = if clear {
+        format!("{} wins", ranked[0].name)
+    } else {
+        format!(
+            "no clear difference between {} and {}",
+            ranked[0].name, ranked[1].name
+        )
+    };
+    let all: Vec<String> = ranked.iter().map(|v| show(v)).collect();
+    format!(
+        "{head}: {} (best two: {}): **{call}**",
+        all.join("; "),
+        numbers(d, two_sigma)
+    )
+}
+
+const NOTES: &str =
+    "Each cell is the mean ± sample standard deviation over the seeds. Top-1/top-5 \
+     and losses are on the validation set after the last epoch; train − val top-1 compares the \
+     training batches' top-1 (augmented, dropout on) with validation top-1; epochs to 25% train \
+     error is the first epoch whose training top-1 reaches 75% (the paper's Figure 1), a run \
+     that never does counting one more epoch than it ran; images/s is training throughput \
+     averaged over epochs; wall time sums a run's epochs (training and validation; model \
+     set-up and pipeline compilation excluded). A claim's difference smaller than two pooled \
+     standard deviations, √((σa² + σb²)/2), is \"no clear difference\".";
+
+fn markdown(
+    experiment: &Experiment,
+    variants: &[Variant],
+    table: &[Vec<String>],
+    verdicts: &[String],
+) -> String {
+    let mut s = format!(
+        "# {}\n\n",
+        experiment.title.as_deref().unwrap_or("Experiment")
+    );
+    if let Some(d) = &experiment.description {
+        s += d.trim();
+        s += "\n\n";
+    }
+    for (i, row) in table.iter().enumerate() {
+        s += &format!("| {} |\n", row.join(" | "));
+        if i == 0 {
+            s += &format!("|{}\n", "---|".repeat(row.len()));
+        }
+    }
+    s += &format!("\n{NOTES}\n\n");
+    if !verdicts.is_empty() {
+        s += "## The claims, at this scale\n\n";
+        for v in verdicts {
+            let _ = writeln!(s, "- {v}");
+        }
+        s += "\n";
+    }
+    for (title, file, ..) in PLOTS {
+        s += &format!("## {title}\n\n![{title}]({file})\n\n");
+    }
+    s += "## Variants\n\n";
+    for v in variants {
+        let _ = writeln!(s, "- **{}**: {}", v.name, v.summary);
+    }
+    s
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// `**bold**` of the verdict lines as HTML.
+fn bold(text: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in escape(text).split("**").enumerate() {
+        out += &if i % 2 == 1 {
+            format!("<b>{part}</b>")
+        } else {
+            part.to_string()
+        };
+    }
+    out
+}
+
+fn html(
+    experiment: &Experiment,
+    variants: &[Variant],
+    table: &[Vec<String>],
+    verdicts: &[String],
+) -> String {
+    let title = escape(experiment.title.as_deref().unwrap_or("Experiment"));
+    let mut s = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>\n\
+         <style>body{{font-family:sans-serif;max-width:1100px;margin:auto}}\
+         table{{border-collapse:collapse}}td,th{{border:1px solid #bbb;padding:3px 8px;text-align:right}}\
+         td:first-child{{text-align:left}}</style></head><body>\n<h1>{title}</h1>\n"
+    );
+    if let Some(d) = &experiment.description {
+        s += &format!("<p>{}</p>\n", escape(d.trim()));
+    }
+    s += "<table>\n";
+    for (i, row) in table.iter().enumerate() {
+        let tag = if i == 0 { "th" } else { "td" };
+        s += "<tr>";
+        for cell in row {
+            s += &format!("<{tag}>{}</{tag}>", escape(cell));
+        }
+        s += "</tr>\n";
+    }
+    s += &format!("</table>\n<p>{}</p>\n", escape(NOTES));
+    if !verdicts.is_empty() {
+        s += "<h2>The claims, at this scale</h2>\n<ul>\n";
+        for v in verdicts {
+            s += &format!("<li>{}</li>\n", bold(v));
+        }
+        s += "</ul>\n";
+    }
+    for (title, file, ..) in PLOTS {
+        s += &format!("<h2>{title}</h2>\n<img src=\"{file}\" alt=\"{title}\" width=\"960\">\n");
+    }
+    s += "<h2>Variants</h2>\n<ul>\n";
+    for v in variants {
+        s += &format!(
+            "<li><b>{}</b>: {}</li>\n",
+            escape(v.name),
+            escape(v.summary)
+        );
+    }
+    s + "</ul>\n</body></html>\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(name: &str, seed: u64, train_top1: &[f64], val_top1: f64) -> VariantResult {
+        let epochs = train_top1
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| EpochMetrics {
+                epoch: i + 1,
+                step: 0,
+                lr: 0.0,
+                train_loss: 1.0 - t,
+                val_loss: 1.0 - val_top1,
+                val_top1,
+                val_top5: 1.0,
+                train_top1: t,
+                images_per_sec: 1.0,
+                gpu_wait_secs: 0.0,
+                epoch_secs: 1.0,
+                skipped_samples: 0,
+            })
+            .collect();
+        VariantResult {
+            name: name.into(),
+            summary: String::new(),
+            seed,
+            device: None,
+            epochs,
+            wall_secs: 1.0,
+        }
+    }
+
+    fn claim(better: &str, worse: &str, metric: Metric) -> Claim {
+        Claim {
+            text: "claim".into(),
+            metric,
+            better: Some(better.into()),
+            worse: Some(worse.into()),
+            among: None,
+        }
+    }
+
+    #[test]
+    fn mean_and_sample_standard_deviation() {
+        let s = Stat::of(&[1.0, 2.0, 3.0]);
+        assert_eq!((s.mean, s.std, s.n), (2.0, 1.0, 3));
+        assert_eq!(Stat::of(&[5.0]).std, 0.0);
+    }
+
+    #[test]
+    fn a_claim_needs_a_gap_of_two_standard_deviations() {
+        // a: 0.80, 0.82, 0.84 (σ 0.02); b: 0.70, 0.72, 0.74 (σ 0.02): gap 0.10 > 0.04.
+        let mut results: Vec<VariantResult> = [0.80, 0.82, 0.84]
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| run("a", i as u64, &[0.5, 0.8], v))
+            .collect();
+        results.extend(
+            [0.70, 0.72, 0.74]
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| run("b", i as u64, &[0.6, 0.7], v)),
+        );
+        // c: 0.81, 0.83, 0.85 — within 2σ of a.
+        results.extend(
+            [0.81, 0.83, 0.85]
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| run("c", i as u64, &[0.7, 0.9], v)),
+        );
+        let v = group(&results);
+        let says = |c: Claim| verdict(&c, &v);
+        assert!(says(claim("a", "b", Metric::FinalTop1)).ends_with("**supported**"));
+        assert!(says(claim("b", "a", Metric::FinalTop1)).contains("**contradicted"));
+        assert!(says(claim("a", "c", Metric::FinalTop1)).ends_with("**no clear difference**"));
+        // Lower is better for losses: b's val loss is higher.
+        assert!(says(claim("a", "b", Metric::FinalValLoss)).ends_with("**supported**"));
+        // Figure 1: a reaches 75 % train top-1 in epoch 2, c in epoch 1, b never (counts 3).
+        assert_eq!(Metric::EpochsTo25PctTrainError.value(&results[0]), 2.0);
+        assert_eq!(Metric::EpochsTo25PctTrainError.value(&results[3]), 3.0);
+        assert!(v[1]
+            .cell(Metric::EpochsTo25PctTrainError)
+            .contains("(0/3 reached)"));
+        let among = Claim {
+            among: Some(vec!["a".into(), "b".into(), "c".into()]),
+            better: None,
+            worse: None,
+            ..claim("a", "b", Metric::FinalTop1)
+        };
+        let text = says(among);
+        assert!(
+            text.ends_with("**no clear difference between c and a**"),
+            "{text}"
+        );
+        assert!(claim("a", "zz", Metric::FinalTop1)
+            .check(&["a", "b"])
+            .unwrap_err()
+            .contains("'zz'"));
+    }
+}
