@@ -174,13 +174,17 @@ impl Variant<'_> {
         Stat::of(&values)
     }
 
-    fn cell(&self, metric: Metric) -> String {
-        let s = self.stat(metric);
-        let reached = self
-            .runs
+    /// How many runs reach the training accuracy of Figure 1.
+    fn reached(&self) -> usize {
+        self.runs
             .iter()
             .filter(|r| r.epochs.iter().any(|m| m.train_top1 >= FIGURE1_TRAIN_TOP1))
-            .count();
+            .count()
+    }
+
+    fn cell(&self, metric: Metric) -> String {
+        let s = self.stat(metric);
+        let reached = self.reached();
         let mut cell = format!("{} ± {}", metric.format(s.mean), metric.format(s.std));
         if metric == Metric::EpochsTo25PctTrainError && reached < self.runs.len() {
             cell += &format!(" ({reached}/{} reached)", self.runs.len());
@@ -395,7 +399,7 @@ fn verdict(claim: &Claim, variants: &[Variant]) -> String {
         let sign = if m.higher_is_better() { 1.0 } else { -1.0 };
         let d = sign * (sa.mean - sb.mean);
         let two_sigma = 2.0 * ((sa.std.powi(2) + sb.std.powi(2)) / 2.0).sqrt();
-        let clear = sa.n > 1 && sb.n > 1 && d.abs() >= two_sigma;
+        let clear = sa.n > 1 && sb.n > 1 && d.abs() > two_sigma;
         (d, two_sigma, clear)
     };
     let numbers = |d: f64, two_sigma: f64| {
@@ -410,6 +414,13 @@ fn verdict(claim: &Claim, variants: &[Variant]) -> String {
         let (Some(b), Some(w)) = (find(b), find(w)) else {
             return format!("{head}: not measured (a variant has no finished run)");
         };
+        if m == Metric::EpochsTo25PctTrainError && b.reached() + w.reached() == 0 {
+            return format!(
+                "{head}: **not measured**: no run of {} or {} reaches 25% training error \
+                 in the epochs it ran",
+                b.name, w.name
+            );
+        }
         let (d, two_sigma, clear) = compare(b, w);
         let call = match (clear, d > 0.0) {
             (false, _) => "no clear difference",
@@ -454,7 +465,9 @@ fn verdict(claim: &Claim, variants: &[Variant]) -> String {
 const NOTES: &str =
     "Each cell is the mean ± sample standard deviation over the seeds. Top-1/top-5 \
      and losses are on the validation set after the last epoch; train − val top-1 compares the \
-     training batches' top-1 (augmented, dropout on) with validation top-1; epochs to 25% train \
+     training batches' top-1 (augmented, dropout on, averaged over the epoch while the \
+     network learns) with validation top-1 after it, so it is negative where those hold the \
+     training figure below the network's; epochs to 25% train \
      error is the first epoch whose training top-1 reaches 75% (the paper's Figure 1), a run \
      that never does counting one more epoch than it ran; images/s is training throughput \
      averaged over epochs; wall time sums a run's epochs (training and validation; model \
@@ -660,6 +673,9 @@ mod tests {
             text.ends_with("**no clear difference between c and a**"),
             "{text}"
         );
+        // Identical runs: no difference, not a "contradiction" at 2σ = 0.
+        assert!(says(claim("a", "a", Metric::FinalTop1)).ends_with("**no clear difference**"));
+        assert!(says(claim("b", "b", Metric::EpochsTo25PctTrainError)).contains("**not measured**"));
         assert!(claim("a", "zz", Metric::FinalTop1)
             .check(&["a", "b"])
             .unwrap_err()
