@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use alexnet_wgpu::data::{dataset, Dataset};
 use alexnet_wgpu::train::experiment::{self, Experiment, Job, Settings, VariantResult};
-use alexnet_wgpu::train::metrics::read_metrics;
 use alexnet_wgpu::train::report;
 use alexnet_wgpu::train::trainer::TrainConfig;
 use anyhow::{anyhow, Context, Result};
@@ -98,10 +97,11 @@ pub fn run(args: &ExperimentArgs) -> Result<()> {
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
         .context("installing the Ctrl-C handler")?;
-    let results = experiment::run(&gpus, &exp, &jobs, data.train, data.val, stop)?;
+    experiment::run(&gpus, &exp, &jobs, data.train, data.val, stop)?;
+    let complete = jobs.iter().filter(|j| experiment::finished(j).is_some());
     println!(
         "{}/{} runs finished; report in {}",
-        results.len(),
+        complete.count(),
         jobs.len(),
         exp.data.out.join("report.md").display()
     );
@@ -130,10 +130,12 @@ fn subset(
 
 fn rebuild_report(exp: &Experiment, jobs: &[Job]) -> Result<()> {
     let mut results = Vec::new();
+    // Only runs with all their epochs: a half-trained run would pull its variant's figures
+    // towards an earlier epoch.
     for job in jobs {
-        match read_metrics(&job.config.metrics_path()) {
-            Ok(epochs) => results.push(VariantResult::new(job, epochs)),
-            Err(e) => log::warn!("'{}' seed {}: no metrics ({e})", job.name, job.seed),
+        match experiment::finished(job) {
+            Some(epochs) => results.push(VariantResult::new(job, epochs)),
+            None => log::warn!("'{}' seed {}: not finished, left out", job.name, job.seed),
         }
     }
     report::write_report(exp, &results)?;
