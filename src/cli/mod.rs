@@ -5,6 +5,7 @@ pub mod classify;
 pub mod devices;
 pub mod experiment;
 pub mod info;
+pub mod selftest;
 pub mod train;
 
 use alexnet_wgpu::runtime::{
