@@ -34,18 +34,33 @@ pub struct FeaturesArgs {
 }
 
 /// The files to embed, with labels and class names when they come from class folders.
-fn inputs(args: &FeaturesArgs) -> Result<(Vec<PathBuf>, Option<Vec<usize>>, Vec<String>)> {
+struct Inputs {
+    files: Vec<PathBuf>,
+    labels: Option<Vec<usize>>,
+    classes: Vec<String>,
+}
+
+fn inputs(args: &FeaturesArgs) -> Result<Inputs> {
+    let unlabelled = |files: Vec<PathBuf>| Inputs {
+        files,
+        labels: None,
+        classes: Vec::new(),
+    };
     let [dir] = args.images.as_slice() else {
-        return Ok((args.images.clone(), None, Vec::new()));
+        return Ok(unlabelled(args.images.clone()));
     };
     if !dir.is_dir() {
-        return Ok((args.images.clone(), None, Vec::new()));
+        return Ok(unlabelled(args.images.clone()));
     }
     let has_class_folders = std::fs::read_dir(dir)?.flatten().any(|e| e.path().is_dir());
     if has_class_folders {
         let folder = ImageFolder::open(dir)?;
         let (files, labels) = folder.samples().iter().cloned().unzip();
-        return Ok((files, Some(labels), folder.classes().to_vec()));
+        return Ok(Inputs {
+            files,
+            labels: Some(labels),
+            classes: folder.classes().to_vec(),
+        });
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .flatten()
@@ -56,11 +71,15 @@ fn inputs(args: &FeaturesArgs) -> Result<(Vec<PathBuf>, Option<Vec<usize>>, Vec<
     if files.is_empty() {
         bail!("{}: no images", dir.display());
     }
-    Ok((files, None, Vec::new()))
+    Ok(unlabelled(files))
 }
 
 pub fn run(args: &FeaturesArgs) -> Result<()> {
-    let (files, labels, classes) = inputs(args)?;
+    let Inputs {
+        files,
+        labels,
+        classes,
+    } = inputs(args)?;
     let gpu = args.device.open()?;
     let batch = args.batch_size.clamp(1, files.len());
     let extractor =
