@@ -12,7 +12,9 @@ pub mod error;
 pub mod infer;
 pub mod model;
 pub mod ops;
+pub mod reference;
 pub mod runtime;
+pub mod selftest;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -42,6 +42,10 @@ enum Command {
     Features(cli::features::FeaturesArgs),
     /// Inference and training speed, plain vs tiled kernels, per-layer times, peak memory.
     Bench(cli::bench::BenchArgs),
+    /// Check every kernel this adapter would use against the CPU reference (forward,
+    /// backward, one SGD step of a reduced AlexNet): pass/fail per op, its error and speed.
+    /// Every adapter found, unless --backend or --device picks one.
+    Selftest(cli::selftest::SelftestArgs),
 }
 
 fn main() -> Result<()> {
@@ -55,5 +59,6 @@ fn main() -> Result<()> {
         Command::Eval(args) => cli::classify::run_eval(&args),
         Command::Features(args) => cli::features::run(&args),
         Command::Bench(args) => cli::bench::run_bench(&args),
+        Command::Selftest(args) => cli::selftest::run(&args),
     }
 }

@@ -398,3 +398,25 @@ fn cifar100_is_detected_with_fine_or_coarse_labels_and_names_from_its_meta_files
     let eval = open_eval(&root).unwrap();
     assert_eq!((eval.len(), eval.label(0)), (1, 5));
 }
+
+#[test]
+fn non_ascii_paths_and_class_names_load_as_they_are_spelled() {
+    // A user's photo folder on any OS: accents, CJK, spaces, in the root, classes and files.
+    let root = tmpdir("фото 日本");
+    for (class, file) in [("café crème", "été 1.png"), ("日本の猫", "写真.jpg")] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        rgb(12, 10, 3).save(root.join(class).join(file)).unwrap();
+    }
+    let ds = ImageFolder::open(&root).unwrap();
+    assert_eq!(ds.classes(), ["café crème", "日本の猫"]);
+    assert_eq!(ds.len(), 2);
+    for i in 0..ds.len() {
+        assert_eq!(ds.label(i), i);
+        assert_eq!(ds.load(i).unwrap().dimensions(), (12, 10));
+        assert!(
+            ds.describe(i).contains(&ds.classes()[i]),
+            "{}",
+            ds.describe(i)
+        );
+    }
+}

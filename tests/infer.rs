@@ -122,13 +122,15 @@ fn upload_texture(
     gpu: &alexnet_wgpu::Gpu,
     image: &image::RgbImage,
     format: wgpu::TextureFormat,
-) -> wgpu::Texture {
+) -> alexnet_wgpu::runtime::Gated<wgpu::Texture> {
     let rgba = image::DynamicImage::ImageRgb8(image.clone()).to_rgba8();
     let size = wgpu::Extent3d {
         width: image.width(),
         height: image.height(),
         depth_or_array_layers: 1,
     };
+    // As an app sharing its device would on GL: wgpu calls from this thread take their turn.
+    let _turn = gpu.exclusive();
     let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
         label: Some("photo"),
         size,
@@ -149,7 +151,7 @@ fn upload_texture(
         },
         size,
     );
-    texture
+    gpu.gated(texture)
 }
 
 #[test]
@@ -262,4 +264,31 @@ fn the_classify_example_prints_top5_for_photos() {
             .count(),
         15
     );
+}
+
+#[test]
+fn label_files_from_any_os_read_the_same_names() {
+    let dir = std::env::temp_dir().join(format!("alexnet-labels-ü日-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Windows Notepad: a byte-order mark and CRLF; an old Mac: lone CRs; padding and blanks.
+    for (name, text) in [
+        (
+            "crlf bom.txt",
+            "\u{feff}tench\r\ngoldfish\r\n\r\ngreat white shark\r\n",
+        ),
+        ("cr.txt", "tench\rgoldfish\rgreat white shark"),
+        ("lf.txt", "  tench\ngoldfish \n\ngreat white shark\n"),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let labels = alexnet_wgpu::infer::read_labels(&path).unwrap();
+        assert_eq!(labels, ["tench", "goldfish", "great white shark"], "{name}");
+    }
+    let latin1 = dir.join("latin1.txt");
+    std::fs::write(&latin1, b"caf\xe9\n").unwrap();
+    let err = alexnet_wgpu::infer::read_labels(&latin1)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("latin1.txt") && err.contains("UTF-8"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -23,6 +23,30 @@ pub fn imagenet_classes() -> Vec<String> {
         .collect()
 }
 
+/// Class names from a text file, one per line: UTF-8 with or without a byte-order mark,
+/// `\n`, `\r\n` or `\r` line ends (files written on Windows or old Macs), blank lines and
+/// surrounding spaces ignored. The error names the file.
+pub fn read_labels(path: &Path) -> Result<Vec<String>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::File {
+        path: path.display().to_string(),
+        message: format!("cannot read the labels file: {e}"),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| Error::File {
+        path: path.display().to_string(),
+        message: format!(
+            "the labels file is not UTF-8 (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ),
+    })?;
+    Ok(text
+        .trim_start_matches('\u{feff}')
+        .split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
 /// One ranked class.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Prediction {

@@ -22,7 +22,7 @@ pub struct PlanOptions {
 }
 
 /// What a layer's forward kept for its backward.
-enum Saved {
+pub(crate) enum Saved {
     Nothing,
     LrnScale(Tensor),
     Argmax(Tensor),
@@ -235,7 +235,7 @@ fn batch_norm_state<'m>(model: &'m AlexNet, layer: &Layer) -> Result<BatchNormTe
     })
 }
 
-fn dropout_config(p: f32, index: usize) -> DropoutConfig {
+pub(crate) fn dropout_config(p: f32, index: usize) -> DropoutConfig {
     // A distinct, well-mixed salt per layer so two dropout layers never share a mask.
     DropoutConfig {
         p,
@@ -244,7 +244,7 @@ fn dropout_config(p: f32, index: usize) -> DropoutConfig {
 }
 
 /// Plans one layer's forward; returns its output, what its backward needs, and dispatches.
-fn layer_forward(
+pub(crate) fn layer_forward(
     gpu: &Gpu,
     model: &AlexNet,
     layer: &Layer,
@@ -331,7 +331,7 @@ fn layer_forward(
 
 /// Plans one layer's backward from dy; returns dx (if wanted) and the dispatches.
 #[allow(clippy::too_many_arguments)]
-fn layer_backward(
+pub(crate) fn layer_backward(
     gpu: &Gpu,
     model: &AlexNet,
     layer: &Layer,

@@ -585,12 +585,7 @@ fn upload_batch(
     let mut padded_labels = labels.to_vec();
     padded_labels.resize(config.batch_size, IGNORE_LABEL);
     plan.input.write_f32(gpu, &padded_images)?;
-    gpu.queue.write_buffer(
-        plan.labels.buffer(),
-        0,
-        bytemuck::cast_slice(&padded_labels),
-    );
-    Ok(())
+    plan.labels.write_u32(gpu, &padded_labels)
 }
 
 /// The dropout seed of optimizer step `step`: a pure function, so a resumed run draws the
