@@ -6,14 +6,14 @@ use alexnet_wgpu::bench::{run, BenchConfig, Report};
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::cli::train::ArchArg;
 use crate::cli::DeviceArgs;
+use alexnet_wgpu::train::options::ArchChoice;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Architectures to measure (default: both).
     #[arg(long, value_enum)]
-    pub arch: Vec<ArchArg>,
+    pub arch: Vec<ArchChoice>,
     #[arg(long, default_value_t = 224)]
     pub image_size: usize,
     /// Channel and FC-width multiplier (1 = the real model).
@@ -37,7 +37,7 @@ pub struct BenchArgs {
 
 pub fn run_bench(args: &BenchArgs) -> Result<()> {
     let archs = if args.arch.is_empty() {
-        vec![ArchArg::Original, ArchArg::Torchvision]
+        vec![ArchChoice::Original, ArchChoice::Torchvision]
     } else {
         args.arch.clone()
     };
@@ -81,12 +81,12 @@ fn print_table(r: &Report) {
         r.startup.driver_pipeline_cache
     );
     println!(
-        "{:<22} {:<10} {:>5} {:>6} {:>11} {:>9} {:>11}",
+        "{:<22} {:<25} {:>5} {:>6} {:>11} {:>9} {:>11}",
         "model", "mode", "batch", "kernel", "images/s", "GFLOP/s", "peak MiB"
     );
     for m in &r.measurements {
         println!(
-            "{:<22} {:<10} {:>5} {:>6} {:>11.2} {:>9.2} {:>11.1}",
+            "{:<22} {:<25} {:>5} {:>6} {:>11.2} {:>9.2} {:>11.1}",
             m.model,
             m.mode,
             m.batch,
@@ -100,6 +100,17 @@ fn print_table(r: &Report) {
         println!(
             "speed-up tiled/plain: {} {} batch {}: {:.2}x",
             s.model, s.mode, s.batch, s.tiled_over_plain
+        );
+    }
+    for f in &r.frozen_steps {
+        println!(
+            "training step with features frozen: {} b{} {}: {:.3} s vs {:.3} s full ({:.0}%)",
+            f.model,
+            f.batch,
+            f.kernels,
+            f.frozen_seconds,
+            f.full_seconds,
+            100.0 * f.frozen_over_full
         );
     }
     for c in &r.ceilings {

@@ -5,12 +5,14 @@ pub mod experiment;
 pub mod guard;
 pub mod metrics;
 pub mod optim;
+pub mod options;
 pub mod plot;
 pub mod schedule;
 pub mod trainer;
 
 pub use guard::{NonFiniteGuard, OnNonFinite};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
+pub use options::TrainOptions;
 pub use schedule::{LrScheduler, Schedule};
 
 use crate::error::Result;
