@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use alexnet_wgpu::data::{
-    dataset, Augment, Cifar10, ColorJitter, Dataset, Idx, ImageFolder, OnBadSample, Synthetic,
+    dataset, default_workers, Augment, AugmentOn, Cifar10, ColorJitter, Dataset, DecodeMode, Idx,
+    ImageFolder, OnBadSample, Synthetic,
 };
 use alexnet_wgpu::model::{Activation, AlexNetConfig, Init, Norm, Pool};
 use alexnet_wgpu::train::trainer::{train, TrainConfig};
@@ -107,9 +108,17 @@ pub struct TrainArgs {
     pub init: Option<InitArg>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Decoding threads (default: cores, at most 4).
+    /// Decoding threads (default: every core but one, at least 1).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Where flip, ColorJitter, PCA lighting and normalisation run: cpu (default) or gpu (the
+    /// CPU still decodes, resizes and crops; a quarter of the bytes travel, as u8).
+    #[arg(long)]
+    pub augment_on: Option<String>,
+    /// JPEG decoding: exact (default; Pillow's pixels) or fast (large JPEGs decode at 1/2,
+    /// 1/4 or 1/8 scale, as Pillow's draft(); faster, not Pillow-exact).
+    #[arg(long)]
+    pub decode: Option<String>,
     /// PCA colour lighting standard deviation (the paper's 0.1; 0 disables).
     #[arg(long, default_value_t = 0.1)]
     pub lighting: f32,
@@ -413,11 +422,7 @@ pub(crate) fn build_config(
     if let Some(preset) = args.augment {
         preset.apply(&mut augment);
     }
-    let workers = args.workers.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(4)
-    });
+    let workers = args.workers.unwrap_or_else(default_workers);
     Ok(TrainConfig {
         model,
         init: match args.init.unwrap_or(if demo {
@@ -438,6 +443,18 @@ pub(crate) fn build_config(
         seed: args.seed,
         workers,
         on_bad_sample: args.on_bad_image.parse::<OnBadSample>()?,
+        augment_on: args
+            .augment_on
+            .as_deref()
+            .map(str::parse::<AugmentOn>)
+            .transpose()?
+            .unwrap_or_default(),
+        decode: args
+            .decode
+            .as_deref()
+            .map(str::parse::<DecodeMode>)
+            .transpose()?
+            .unwrap_or_default(),
         on_nan: args.on_nan.parse::<OnNonFinite>()?,
         log_every: args.log_every,
         out_dir: args.out.clone(),

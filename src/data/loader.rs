@@ -9,13 +9,14 @@
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::dataset::Dataset;
-use super::transforms::{Augment, SampleRng};
+use super::dataset::{Dataset, DecodeMode};
+use super::transforms::{crop, resize_shorter, Augment, ColorDraws, Placement, SampleRng};
 use crate::error::{Error, Result};
 
 /// What to do with a sample that cannot be loaded (unreadable, corrupt, label out of range).
@@ -41,6 +42,42 @@ impl std::str::FromStr for OnBadSample {
     }
 }
 
+/// Where the colour half of augmentation runs (flip, jitter, lighting, normalisation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AugmentOn {
+    /// Batches are finished f32 tensors ([`Batch::images`]).
+    #[default]
+    Cpu,
+    /// Batches are decoded u8 images with their crop placement and colour draws
+    /// ([`Batch::gpu`]) for `ops::augment::GpuAugment`, which resizes, crops and colours
+    /// them on the GPU into the same tensor.
+    Gpu,
+}
+
+impl std::str::FromStr for AugmentOn {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<AugmentOn> {
+        match s.to_ascii_lowercase().as_str() {
+            "cpu" => Ok(AugmentOn::Cpu),
+            "gpu" => Ok(AugmentOn::Gpu),
+            _ => Err(Error::Config(format!(
+                "--augment-on '{s}': expected 'cpu' or 'gpu'"
+            ))),
+        }
+    }
+}
+
+/// Decoding threads by default: every core but one (left to the thread driving the GPU), at
+/// least one.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .saturating_sub(1)
+        .max(1)
+}
+
 /// Loader options.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoaderConfig {
@@ -57,16 +94,18 @@ pub struct LoaderConfig {
     /// `next_batch` is waiting for (at least 1 is used). Workers beyond this number idle.
     pub prefetch: usize,
     pub on_bad_sample: OnBadSample,
+    /// Where the colour half of augmentation runs: what a [`Batch`] carries.
+    pub augment_on: AugmentOn,
+    /// Full-size or reduced-scale JPEG decoding.
+    pub decode: DecodeMode,
 }
 
 impl LoaderConfig {
-    /// Defaults: shuffle, keep the last partial batch, seed 0, up to 4 workers (the
-    /// available cores), prefetch `max(workers, 2)`, stop on a bad sample.
+    /// Defaults: shuffle, keep the last partial batch, seed 0, [`default_workers`] (all cores
+    /// but one), prefetch `max(workers, 2)`, stop on a bad sample, augmentation on the CPU,
+    /// exact decoding.
     pub fn new(batch_size: usize, augment: Augment) -> LoaderConfig {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        let workers = cores.clamp(1, 4);
+        let workers = default_workers();
         LoaderConfig {
             batch_size,
             shuffle: true,
@@ -76,6 +115,8 @@ impl LoaderConfig {
             workers,
             prefetch: workers.max(2),
             on_bad_sample: OnBadSample::Stop,
+            augment_on: AugmentOn::Cpu,
+            decode: DecodeMode::Exact,
         }
     }
 }
@@ -85,13 +126,64 @@ impl LoaderConfig {
 pub struct Batch {
     /// Batch number within the epoch.
     pub index: usize,
-    /// `[len, 3, S, S]`, normalised, S = `augment.image_size`.
+    /// `[len, 3, S, S]`, normalised, S = `augment.image_size` ([`AugmentOn::Cpu`]; empty
+    /// otherwise).
     pub images: Vec<f32>,
+    /// `[len]` samples for GPU augmentation ([`AugmentOn::Gpu`]; empty otherwise).
+    pub gpu: Vec<GpuSample>,
     /// `[len]`.
     pub labels: Vec<u32>,
     /// Samples in this batch: `batch_size`, less for the last partial batch or when bad
     /// samples were skipped.
     pub len: usize,
+}
+
+/// One sample for GPU augmentation: `width × height` RGB8 pixels (row-major), where the
+/// crop window lies once they are resized to `placement.resized`, and the colour draws. A
+/// large image arrives already resized and cropped on the CPU (S × S, window at 0, 0).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GpuSample {
+    pub pixels: Vec<u8>,
+    pub width: usize,
+    pub height: usize,
+    pub placement: Placement,
+    pub draws: ColorDraws,
+}
+
+impl GpuSample {
+    /// Decoded `img` for the GPU path, with its draws from `rng` (in the CPU path's order).
+    pub fn new(augment: &Augment, img: image::RgbImage, rng: &mut SampleRng) -> GpuSample {
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let (placement, draws) = augment.place(w, h, rng);
+        if augment.gpu_resizes(w, h) {
+            return GpuSample {
+                pixels: img.into_raw(),
+                width: w,
+                height: h,
+                placement,
+                draws,
+            };
+        }
+        let s = augment.image_size;
+        let resized = resize_shorter(&img, augment.resize);
+        GpuSample {
+            pixels: crop(&resized, placement.left, placement.top, s, s).into_raw(),
+            width: s,
+            height: s,
+            placement: Placement {
+                resized: (s, s),
+                left: 0,
+                top: 0,
+            },
+            draws,
+        }
+    }
+}
+
+/// One augmented sample, as [`AugmentOn`] asks.
+enum Sample {
+    Tensor(Vec<f32>),
+    Gpu(GpuSample),
 }
 
 /// A batch as a worker made it, with the samples it skipped.
@@ -119,6 +211,8 @@ struct Shared {
     end: usize,
     state: Mutex<State>,
     wake: Condvar,
+    /// Nanoseconds spent making batches, summed over the threads that made them.
+    busy_nanos: AtomicU64,
 }
 
 impl Shared {
@@ -133,10 +227,10 @@ impl Shared {
 
     /// Loads, checks and augments one sample. Never panics: a panic inside the decoder or a
     /// transform becomes an error naming the sample.
-    fn sample(&self, position: usize) -> Result<(Vec<f32>, u32)> {
+    fn sample(&self, position: usize) -> Result<(Sample, u32)> {
         let ds = &*self.dataset;
         let index = self.permutation[position];
-        let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(Vec<f32>, u32)> {
+        let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(Sample, u32)> {
             let label = ds.label(index);
             if label >= ds.classes().len() {
                 return Err(Error::File {
@@ -147,10 +241,18 @@ impl Shared {
                     ),
                 });
             }
-            let img = ds.load(index)?;
-            self.config.augment.check_input(img.width(), img.height())?;
+            let augment = &self.config.augment;
+            let img = match self.config.decode {
+                DecodeMode::Exact => ds.load(index)?,
+                DecodeMode::Fast => ds.load_draft(index, augment.resize)?,
+            };
+            augment.check_input(img.width(), img.height())?;
             let mut rng = SampleRng::new(self.config.seed, self.epoch, position as u64);
-            Ok((self.config.augment.apply(&img, &mut rng), label as u32))
+            let sample = match self.config.augment_on {
+                AugmentOn::Cpu => Sample::Tensor(augment.apply(&img, &mut rng)),
+                AugmentOn::Gpu => Sample::Gpu(GpuSample::new(augment, img, &mut rng)),
+            };
+            Ok((sample, label as u32))
         }));
         match outcome {
             Ok(Ok(x)) => Ok(x),
@@ -171,12 +273,26 @@ impl Shared {
         }
     }
 
-    /// Makes batch `b`. Returns `None` when the loader is being dropped.
+    /// Makes batch `b`, counting the time in [`Shared::busy_nanos`]. Returns `None` when the
+    /// loader is being dropped.
     fn make(&self, b: usize) -> Option<Made> {
+        let t0 = Instant::now();
+        let made = self.make_untimed(b);
+        self.busy_nanos
+            .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        made
+    }
+
+    fn make_untimed(&self, b: usize) -> Option<Made> {
         let cfg = &self.config;
         let start = b * cfg.batch_size;
         let stop = (start + cfg.batch_size).min(self.permutation.len());
-        let mut images = Vec::with_capacity((stop - start) * cfg.augment.output_len());
+        let mut images = Vec::new();
+        let mut gpu = Vec::new();
+        match cfg.augment_on {
+            AugmentOn::Cpu => images.reserve((stop - start) * cfg.augment.output_len()),
+            AugmentOn::Gpu => gpu.reserve(stop - start),
+        }
         let mut labels = Vec::with_capacity(stop - start);
         let mut skipped = Vec::new();
         for position in start..stop {
@@ -184,8 +300,11 @@ impl Shared {
                 return None;
             }
             match self.sample(position) {
-                Ok((x, label)) => {
-                    images.extend_from_slice(&x);
+                Ok((sample, label)) => {
+                    match sample {
+                        Sample::Tensor(x) => images.extend_from_slice(&x),
+                        Sample::Gpu(g) => gpu.push(g),
+                    }
                     labels.push(label);
                 }
                 Err(e) => match cfg.on_bad_sample {
@@ -199,6 +318,7 @@ impl Shared {
             Batch {
                 index: b,
                 images,
+                gpu,
                 labels,
                 len,
             },
@@ -305,6 +425,7 @@ impl Loader {
                 stop: false,
             }),
             wake: Condvar::new(),
+            busy_nanos: AtomicU64::new(0),
         });
         let (tx, rx) = channel();
         let mut loader = Loader {
@@ -435,6 +556,12 @@ impl Loader {
         self.waited
     }
 
+    /// Thread time spent loading and augmenting so far, summed over the threads: images made
+    /// divided by it is the loader's rate per core.
+    pub fn busy_time(&self) -> Duration {
+        Duration::from_nanos(self.shared.busy_nanos.load(Ordering::Relaxed))
+    }
+
     /// `describe(): error` of every sample skipped so far, in epoch order.
     pub fn skipped(&self) -> &[String] {
         &self.skipped
@@ -484,6 +611,8 @@ mod tests {
             workers,
             prefetch: 2,
             on_bad_sample: OnBadSample::Stop,
+            augment_on: AugmentOn::Cpu,
+            decode: DecodeMode::Exact,
         }
     }
 

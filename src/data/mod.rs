@@ -16,7 +16,7 @@ pub mod loader;
 pub mod synthetic;
 pub mod transforms;
 
-pub use dataset::{split, Cifar10, Dataset, Idx, ImageFolder, Subset};
-pub use loader::{Batch, Loader, LoaderConfig, OnBadSample};
+pub use dataset::{split, Cifar10, Dataset, DecodeMode, Idx, ImageFolder, Subset};
+pub use loader::{default_workers, AugmentOn, Batch, GpuSample, Loader, LoaderConfig, OnBadSample};
 pub use synthetic::Synthetic;
-pub use transforms::{Augment, ColorJitter};
+pub use transforms::{Augment, ColorDraws, ColorJitter, Placement};

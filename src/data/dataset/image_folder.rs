@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 
-use super::{file_err, load_image, Dataset};
+use super::{file_err, load_image, load_image_draft, Dataset};
 use crate::error::Result;
 
 /// File extensions `ImageFolder` picks up (case-insensitive): torchvision's `IMG_EXTENSIONS`
@@ -195,6 +195,9 @@ impl Dataset for ImageFolder {
     }
     fn load(&self, index: usize) -> Result<RgbImage> {
         load_image(&self.samples[index].0)
+    }
+    fn load_draft(&self, index: usize, resize: usize) -> Result<RgbImage> {
+        load_image_draft(&self.samples[index].0, Some(resize))
     }
     fn describe(&self, index: usize) -> String {
         self.samples[index].0.display().to_string()

@@ -23,7 +23,10 @@ use image::RgbImage;
 use crate::error::{Error, Result};
 
 pub use cifar::{Cifar10, CIFAR10_CLASSES};
-pub use decode::{decode_image, load_image, MAX_IMAGE_PIXELS};
+pub use decode::{
+    decode_image, decode_image_draft, draft_denom, load_image, load_image_draft, DecodeMode,
+    MAX_IMAGE_PIXELS,
+};
 pub use idx::Idx;
 pub use image_folder::{ImageFolder, IMAGE_EXTENSIONS};
 pub use subset::{split, Subset};
@@ -45,6 +48,16 @@ pub trait Dataset: Send + Sync {
     /// # Errors
     /// [`Error::File`] naming the file when it cannot be read or decoded.
     fn load(&self, index: usize) -> Result<RgbImage>;
+    /// [`Dataset::load`] for an image that will be resized so its shorter side is `resize`:
+    /// a source may decode a large JPEG at reduced scale ([`DecodeMode::Fast`]). Default:
+    /// `load`.
+    ///
+    /// # Errors
+    /// As [`Dataset::load`].
+    fn load_draft(&self, index: usize, resize: usize) -> Result<RgbImage> {
+        let _ = resize;
+        self.load(index)
+    }
     /// Where sample `index` comes from, for messages: a file path, or e.g.
     /// `"cifar10 data_batch_2.bin #417"`.
     fn describe(&self, index: usize) -> String;

@@ -51,6 +51,9 @@ impl Dataset for Subset {
     fn load(&self, index: usize) -> Result<RgbImage> {
         self.inner.load(self.indices[index])
     }
+    fn load_draft(&self, index: usize, resize: usize) -> Result<RgbImage> {
+        self.inner.load_draft(self.indices[index], resize)
+    }
     fn describe(&self, index: usize) -> String {
         self.inner.describe(self.indices[index])
     }

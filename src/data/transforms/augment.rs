@@ -2,8 +2,10 @@
 
 use image::RgbImage;
 
+use super::tensor::add_channel_shift;
 use super::{
-    center_crop, crop, hflip, normalize, pca_lighting, resize_shorter, to_tensor, ColorJitter,
+    adjust_brightness, adjust_contrast, adjust_saturation, center_window, crop, hflip,
+    lighting_shift, normalize, resize_shorter, shorter_side_size, to_tensor, ColorJitter,
     SampleRng, IMAGENET_MEAN, IMAGENET_STD,
 };
 use crate::error::{Error, Result};
@@ -136,41 +138,137 @@ impl Augment {
     /// Runs the pipeline on one image and returns the CHW `[3, image_size, image_size]`
     /// tensor. The random choices come from `rng` in a fixed order (crop top, crop left,
     /// flip, jitter factors, lighting alphas). An empty source image gives the normalised
-    /// black image.
+    /// black image. Equal to [`Augment::finish`] of [`Augment::crop`].
     pub fn apply(&self, img: &RgbImage, rng: &mut SampleRng) -> Vec<f32> {
+        let (crop, draws) = self.crop(img, rng);
+        self.finish(&crop, &draws)
+    }
+
+    /// Every random draw for a `width × height` source, in [`Augment::apply`]'s order (crop
+    /// top, crop left, flip, jitter factors, lighting alphas): where the crop window lies in
+    /// the resized image, and what the colour half must do. Needs only the source's size.
+    pub fn place(
+        &self,
+        width: usize,
+        height: usize,
+        rng: &mut SampleRng,
+    ) -> (Placement, ColorDraws) {
         let s = self.image_size;
-        let resized = resize_shorter(img, self.resize);
-        let cropped = if self.train {
-            let (w, h) = (resized.width() as usize, resized.height() as usize);
-            let top = rng.below((h + 1).saturating_sub(s));
-            let left = rng.below((w + 1).saturating_sub(s));
-            let c = crop(&resized, left as i64, top as i64, s, s);
-            if self.flip && rng.uniform() < 0.5 {
-                hflip(&c)
-            } else {
-                c
-            }
-        } else {
-            center_crop(&resized, s)
+        let (rw, rh) = shorter_side_size(width, height, self.resize);
+        if !self.train {
+            let (left, top) = center_window(rw, rh, s);
+            let placement = Placement {
+                resized: (rw, rh),
+                left,
+                top,
+            };
+            return (placement, ColorDraws::NONE);
+        }
+        let top = rng.below((rh + 1).saturating_sub(s)) as i64;
+        let left = rng.below((rw + 1).saturating_sub(s)) as i64;
+        let flip = self.flip && rng.uniform() < 0.5;
+        let jitter = match &self.color_jitter {
+            Some(j) => j.sample_factors(rng),
+            None => [1.0; 3],
         };
-        let mut t = to_tensor(&cropped);
-        if self.train {
-            if let Some(j) = &self.color_jitter {
-                j.apply(&mut t, rng);
-            }
-            if self.lighting_std > 0.0 {
-                let alphas = [
-                    rng.normal() * self.lighting_std,
-                    rng.normal() * self.lighting_std,
-                    rng.normal() * self.lighting_std,
-                ];
-                pca_lighting(&mut t, alphas);
-            }
+        let lighting_shift = if self.lighting_std > 0.0 {
+            lighting_shift([
+                rng.normal() * self.lighting_std,
+                rng.normal() * self.lighting_std,
+                rng.normal() * self.lighting_std,
+            ])
+        } else {
+            [0.0; 3]
+        };
+        let placement = Placement {
+            resized: (rw, rh),
+            left,
+            top,
+        };
+        let draws = ColorDraws {
+            flip,
+            jitter,
+            lighting_shift,
+        };
+        (placement, draws)
+    }
+
+    /// The integer half of the pipeline on the CPU: `Resize(resize)`, then the
+    /// `image_size` window [`Augment::place`] drew (random in training, centred in
+    /// evaluation); with the colour draws for [`Augment::finish`].
+    pub fn crop(&self, img: &RgbImage, rng: &mut SampleRng) -> (RgbImage, ColorDraws) {
+        let s = self.image_size;
+        let (placement, draws) = self.place(img.width() as usize, img.height() as usize, rng);
+        let resized = resize_shorter(img, self.resize);
+        (crop(&resized, placement.left, placement.top, s, s), draws)
+    }
+
+    /// The most bytes of a decoded image the GPU path uploads whole (and resizes on the
+    /// GPU): a `2·resize` square. Larger images are resized and cropped on the CPU first.
+    pub fn gpu_upload_cap(&self) -> usize {
+        3 * (2 * self.resize).pow(2)
+    }
+
+    /// Whether the GPU path resizes a `width × height` source itself: it fits
+    /// [`Augment::gpu_upload_cap`], and the shader's exact integer filter taps stay in `i32`
+    /// (`2 · in · out` below 2^31 on each axis).
+    pub fn gpu_resizes(&self, width: usize, height: usize) -> bool {
+        let (rw, rh) = shorter_side_size(width, height, self.resize);
+        let fits = |n_in: usize, n_out: usize| 2 * n_in * n_out + n_in + n_out < 1 << 31;
+        3 * width * height <= self.gpu_upload_cap() && fits(width, rw) && fits(height, rh)
+    }
+
+    /// The colour half on the CPU, from [`Augment::crop`]'s output: flip, `ToTensor`,
+    /// brightness/contrast/saturation, PCA lighting, `Normalize(mean, std)`. The GPU path's
+    /// shader (`shaders/augment.wgsl`) computes the same from the same inputs.
+    pub fn finish(&self, crop: &RgbImage, draws: &ColorDraws) -> Vec<f32> {
+        let mut t = if draws.flip {
+            to_tensor(&hflip(crop))
+        } else {
+            to_tensor(crop)
+        };
+        let [b, c, s] = draws.jitter;
+        adjust_brightness(&mut t, b);
+        adjust_contrast(&mut t, c);
+        adjust_saturation(&mut t, s);
+        if self.train && self.lighting_std > 0.0 {
+            add_channel_shift(&mut t, draws.lighting_shift);
         }
         normalize(&mut t, self.mean, self.std);
         t
     }
 }
+
+/// Where the `image_size` crop window lies: in the source resized to `resized` (width,
+/// height), starting at `(left, top)`; pixels outside the resized image are zeros.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placement {
+    pub resized: (usize, usize),
+    pub left: i64,
+    pub top: i64,
+}
+
+/// What the colour half of augmentation does to one image, drawn on the CPU: the random
+/// choices after the crop window.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ColorDraws {
+    /// Mirror left–right.
+    pub flip: bool,
+    /// Brightness, contrast and saturation factors; 1.0 leaves that adjustment out.
+    pub jitter: [f32; 3],
+    /// PCA lighting's per-channel shift ([`lighting_shift`]); zeros without lighting.
+    pub lighting_shift: [f32; 3],
+}
+
+impl ColorDraws {
+    /// Evaluation's: no flip, no jitter, no lighting.
+    pub const NONE: ColorDraws = ColorDraws {
+        flip: false,
+        jitter: [1.0; 3],
+        lighting_shift: [0.0; 3],
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_images::*;

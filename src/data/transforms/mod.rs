@@ -17,13 +17,14 @@ mod resize;
 mod rng;
 mod tensor;
 
-pub use augment::Augment;
+pub use augment::{Augment, ColorDraws, Placement};
 pub use resize::{resize_bilinear, resize_shorter, shorter_side_size};
 pub use rng::SampleRng;
 pub use tensor::{
-    adjust_brightness, adjust_contrast, adjust_saturation, center_crop, center_offset, crop, hflip,
-    normalize, pca_lighting, to_tensor, to_tensor_normalized, ColorJitter, IMAGENET_EIGVAL,
-    IMAGENET_EIGVEC, IMAGENET_MEAN, IMAGENET_STD,
+    adjust_brightness, adjust_contrast, adjust_saturation, center_crop, center_offset,
+    center_window, crop, hflip, lighting_shift, normalize, pca_lighting, to_tensor,
+    to_tensor_normalized, ColorJitter, IMAGENET_EIGVAL, IMAGENET_EIGVEC, IMAGENET_MEAN,
+    IMAGENET_STD,
 };
 
 /// Small images the unit tests build by hand.

@@ -82,20 +82,22 @@ pub fn resize_bilinear(img: &RgbImage, width: usize, height: usize) -> RgbImage 
     let horizontal = if width != in_w {
         let coeffs = precompute_coeffs(in_w, width);
         let mut out = vec![0u8; width * in_h * 3];
-        for y in 0..in_h {
-            let row = &src[y * in_w * 3..(y + 1) * in_w * 3];
-            for (xx, (xmin, k)) in coeffs.iter().enumerate() {
+        for (row, out_row) in src
+            .chunks_exact(in_w * 3)
+            .zip(out.chunks_exact_mut(width * 3))
+        {
+            for ((xmin, k), o) in coeffs.iter().zip(out_row.chunks_exact_mut(3)) {
+                // Iterators over exact slices: no bounds check in the tap loop.
+                let taps = &row[xmin * 3..(xmin + k.len()) * 3];
                 let mut acc = [round; 3];
-                for (i, &w) in k.iter().enumerate() {
-                    let p = &row[(xmin + i) * 3..(xmin + i) * 3 + 3];
-                    for c in 0..3 {
-                        acc[c] += p[c] as i32 * w;
-                    }
+                for (p, &w) in taps.chunks_exact(3).zip(k) {
+                    acc[0] += i32::from(p[0]) * w;
+                    acc[1] += i32::from(p[1]) * w;
+                    acc[2] += i32::from(p[2]) * w;
                 }
-                let o = (y * width + xx) * 3;
-                for c in 0..3 {
-                    out[o + c] = clip8(acc[c]);
-                }
+                o[0] = clip8(acc[0]);
+                o[1] = clip8(acc[1]);
+                o[2] = clip8(acc[2]);
             }
         }
         out
@@ -108,8 +110,9 @@ pub fn resize_bilinear(img: &RgbImage, width: usize, height: usize) -> RgbImage 
         let coeffs = precompute_coeffs(in_h, height);
         let mut out = vec![0u8; width * height * 3];
         let stride = width * 3;
+        let mut acc = vec![round; stride];
         for (yy, (ymin, k)) in coeffs.iter().enumerate() {
-            let mut acc = vec![round; stride];
+            acc.fill(round);
             for (i, &w) in k.iter().enumerate() {
                 let row = &horizontal[(ymin + i) * stride..(ymin + i + 1) * stride];
                 for (a, &p) in acc.iter_mut().zip(row) {

@@ -46,7 +46,14 @@ fn round_half_even_div2(x: i64) -> i64 {
 /// half-to-even rounding, `left` likewise. A crop larger than the image is zero-padded as
 /// torchvision does (pad left/top by `(size - w) // 2`, then crop).
 pub fn center_crop(img: &RgbImage, size: usize) -> RgbImage {
-    let (w, h) = (img.width() as i64, img.height() as i64);
+    let (left, top) = center_window(img.width() as usize, img.height() as usize, size);
+    crop(img, left, top, size, size)
+}
+
+/// Where [`center_crop`]'s `size` window starts in a `w × h` image, `(left, top)`; negative
+/// when the crop is larger than the image (the outside is zeros).
+pub fn center_window(w: usize, h: usize, size: usize) -> (i64, i64) {
+    let (w, h) = (w as i64, h as i64);
     let s = size as i64;
     // torchvision pads first when the crop is larger, then crops the padded image; the net
     // effect is an offset window whose outside is zero.
@@ -61,7 +68,7 @@ pub fn center_crop(img: &RgbImage, size: usize) -> RgbImage {
     let (pw, ph) = (w + pad_l + pad_r, h + pad_t + pad_b);
     let top = round_half_even_div2(ph - s) - pad_t;
     let left = round_half_even_div2(pw - s) - pad_l;
-    crop(img, left, top, size, size)
+    (left, top)
 }
 
 /// Mirror left–right.
@@ -119,13 +126,24 @@ pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 /// normalisation): every pixel gets `Σ_j eigvec[:, j] · alpha_j · eigval_j` added, the same
 /// shift for the whole image (fb.resnet.torch's `Lighting`). Draw `alpha_j ~ N(0, 0.1)`.
 pub fn pca_lighting(chw: &mut [f32], alphas: [f32; 3]) {
-    let plane = chw.len() / 3;
-    for c in 0..3 {
-        let shift: f32 = (0..3)
+    add_channel_shift(chw, lighting_shift(alphas));
+}
+
+/// PCA lighting's shift of channel `c`: `Σ_j eigvec[c][j] · alphas[j] · eigval[j]`.
+pub fn lighting_shift(alphas: [f32; 3]) -> [f32; 3] {
+    std::array::from_fn(|c| {
+        (0..3)
             .map(|j| IMAGENET_EIGVEC[c][j] * alphas[j] * IMAGENET_EIGVAL[j])
-            .sum();
+            .sum()
+    })
+}
+
+/// Adds `shift[c]` to every value of channel `c` of a CHW image.
+pub(super) fn add_channel_shift(chw: &mut [f32], shift: [f32; 3]) {
+    let plane = chw.len() / 3;
+    for (c, s) in shift.into_iter().enumerate() {
         for v in &mut chw[c * plane..(c + 1) * plane] {
-            *v += shift;
+            *v += s;
         }
     }
 }
