@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::model::summary::summarize;
 use crate::model::{AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
 use crate::ops::conv2d::{conv2d_forward, Conv2dConfig};
-use crate::runtime::{Gpu, GpuOptions, Kernels, Program, Tensor};
+use crate::runtime::{Gated, Gpu, GpuOptions, Kernels, Program, Tensor};
 use crate::train::{train_step, Optimizer, OptimizerConfig};
 
 #[derive(Clone, Debug)]
@@ -432,6 +432,7 @@ fn speedups(measurements: &[Measurement]) -> Vec<Speedup> {
 /// a backward layer is reported per part (input, weight and bias gradient).
 fn profile(gpu: &Gpu, programs: &[Profiled<'_>]) -> Result<Vec<(String, f64)>> {
     let count: usize = programs.iter().map(|(p, _, _)| p.dispatch_count()).sum();
+    let turn = gpu.exclusive();
     let queries = gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
         label: Some("profile"),
         ty: wgpu::QueryType::Timestamp,
@@ -444,6 +445,9 @@ fn profile(gpu: &Gpu, programs: &[Profiled<'_>]) -> Result<Vec<(String, f64)>> {
         usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
         mapped_at_creation: false,
     });
+    let resolve = Gated::new(resolve, &gpu.gate);
+    let queries = Gated::new(queries, &gpu.gate);
+    drop(turn);
     let readback = Tensor::zeros(gpu, "timestamps", &[2 * count * 2])?;
     let mut entries = Vec::new();
     gpu.submit("profiling", |encoder| {

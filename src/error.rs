@@ -60,6 +60,10 @@ pub enum Error {
     #[error("GPU error while {context}: {message}")]
     Gpu { context: String, message: String },
 
+    /// The driver could not allocate what an operation asked for.
+    #[error("the GPU ran out of memory while {context}: {message}")]
+    DeviceOutOfMemory { context: String, message: String },
+
     #[error("reading back tensor '{tensor}' failed: {message}")]
     Readback { tensor: String, message: String },
 

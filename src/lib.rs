@@ -12,6 +12,7 @@ pub mod error;
 pub mod infer;
 pub mod model;
 pub mod ops;
+pub mod reference;
 pub mod runtime;
 pub mod train;
 

@@ -122,13 +122,15 @@ fn upload_texture(
     gpu: &alexnet_wgpu::Gpu,
     image: &image::RgbImage,
     format: wgpu::TextureFormat,
-) -> wgpu::Texture {
+) -> alexnet_wgpu::runtime::Gated<wgpu::Texture> {
     let rgba = image::DynamicImage::ImageRgb8(image.clone()).to_rgba8();
     let size = wgpu::Extent3d {
         width: image.width(),
         height: image.height(),
         depth_or_array_layers: 1,
     };
+    // As an app sharing its device would on GL: wgpu calls from this thread take their turn.
+    let _turn = gpu.exclusive();
     let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
         label: Some("photo"),
         size,
@@ -149,7 +151,7 @@ fn upload_texture(
         },
         size,
     );
-    texture
+    gpu.gated(texture)
 }
 
 #[test]

@@ -41,8 +41,7 @@ fn load_fixture_model(gpu: &Gpu, f: &Fixture) -> (AlexNet, Plan) {
     let plan = Plan::new(gpu, &model, options).unwrap();
     plan.input.write_f32(gpu, &f.f32("input")).unwrap();
     let labels: Vec<u32> = f.i64("labels").iter().map(|&l| l as u32).collect();
-    gpu.queue
-        .write_buffer(plan.labels.buffer(), 0, bytemuck::cast_slice(&labels));
+    plan.labels.write_u32(gpu, &labels).unwrap();
     (model, plan)
 }
 
@@ -208,8 +207,7 @@ fn model_variants_train_and_batch_norm_buffers_round_trip() {
             .map(|i| (i % 7) as f32 - 3.0)
             .collect();
         plan.input.write_f32(gpu, &input).unwrap();
-        gpu.queue
-            .write_buffer(plan.labels.buffer(), 0, bytemuck::cast_slice(&[1u32, 2]));
+        plan.labels.write_u32(gpu, &[1u32, 2]).unwrap();
         let mut opt = Optimizer::new(gpu, &model, OptimizerConfig::sgd()).unwrap();
         train_step(gpu, &plan, &mut opt, 7).unwrap();
         let loss = plan.totals.read_f32(gpu).unwrap()[totals::LOSS];

@@ -131,6 +131,58 @@ fn a_device_the_caller_owns_runs_the_ops() {
 }
 
 #[test]
+fn a_wrapped_device_keeps_the_apps_error_handler_and_the_library_reports_its_own_errors() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()),
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
+    let adapter =
+        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
+            .unwrap();
+    let (device, queue) =
+        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default())).unwrap();
+    let app_errors = Arc::new(AtomicUsize::new(0));
+    let seen = app_errors.clone();
+    device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+        eprintln!("app handler: {e}");
+        seen.fetch_add(1, Ordering::SeqCst);
+    }));
+    let gpu = Gpu::from_device(device.clone(), queue);
+
+    // The library's own mistake (a copy past a tensor's end) is a typed error from the call,
+    // and the app's handler never hears of it.
+    let x = Tensor::zeros(&gpu, "x", &[4]).unwrap();
+    let y = Tensor::zeros(&gpu, "y", &[4]).unwrap();
+    let err = gpu
+        .submit("copying too much", |encoder| {
+            encoder.copy_buffer_to_buffer(x.buffer(), 0, y.buffer(), 0, 64);
+        })
+        .err()
+        .expect("an out-of-range copy is a validation error");
+    eprintln!("{err}");
+    assert!(matches!(err, Error::Gpu { .. }) && err.to_string().contains("copying too much"));
+    gpu.wait().unwrap();
+    assert_eq!(app_errors.load(Ordering::SeqCst), 0);
+
+    // The app's own error still reaches the app's handler.
+    {
+        let _turn = gpu.exclusive();
+        let _bad = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("app buffer with invalid usage"),
+            size: 16,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+    }
+    assert_eq!(app_errors.load(Ordering::SeqCst), 1);
+    // And the library still works on the device afterwards.
+    let z = Tensor::from_f32(&gpu, "z", &[2], &[1.0, -1.0]).unwrap();
+    assert_eq!(z.read_f32(&gpu).unwrap(), vec![1.0, -1.0]);
+}
+
+#[test]
 fn the_driver_pipeline_cache_is_saved_to_disk_where_the_adapter_has_one() {
     let dir = std::env::temp_dir().join(format!("alexnet-wgpu-cache-test-{}", std::process::id()));
     let options = GpuOptions {

@@ -359,8 +359,7 @@ fn the_full_width_model_lowers_its_loss_over_a_few_steps() {
     }
     let labels: Vec<u32> = (0..batch).map(|i| data.label(i) as u32).collect();
     plan.input.write_f32(gpu, &images).unwrap();
-    gpu.queue
-        .write_buffer(plan.labels.buffer(), 0, bytemuck::cast_slice(&labels));
+    plan.labels.write_u32(gpu, &labels).unwrap();
     let mut sgd = Optimizer::new(gpu, &model, OptimizerConfig::sgd()).unwrap();
     let mut losses = Vec::new();
     for step in 0..5 {

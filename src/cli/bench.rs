@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use alexnet_wgpu::bench::{run, BenchConfig, Report};
 use alexnet_wgpu::data::{default_workers, Augment, AugmentOn, DecodeMode, LoaderConfig};
-use alexnet_wgpu::runtime::{parse_backend, GpuOptions};
 use alexnet_wgpu::train::throughput::{self, DataBenchConfig};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -86,18 +85,7 @@ pub fn run_bench(args: &BenchArgs) -> Result<()> {
         iterations: args.iterations.max(1),
         profile_layers: !args.no_profile,
     };
-    let options = GpuOptions {
-        backends: args
-            .device
-            .backend
-            .as_deref()
-            .map(parse_backend)
-            .transpose()?,
-        adapter_name: args.device.device.clone(),
-        shader_checks: args.device.shader_checks,
-        gemm_tiles: args.device.gemm_tiles,
-        ..Default::default()
-    };
+    let options = args.device.options()?;
     let report = run(&options, &cfg)?;
     print_table(&report);
     if let Some(path) = &args.json {

@@ -7,7 +7,9 @@ pub mod experiment;
 pub mod info;
 pub mod train;
 
-use alexnet_wgpu::runtime::{parse_backend, GemmTiles, Gpu, GpuOptions, ShaderChecks};
+use alexnet_wgpu::runtime::{
+    parse_backend, DeviceLimits, GemmTiles, Gpu, GpuOptions, ShaderChecks,
+};
 use clap::Args;
 
 /// Adapter choice shared by every command that runs on a GPU.
@@ -27,19 +29,28 @@ pub struct DeviceArgs {
     /// 64x64x16/4x4 or, for outputs of at most 32 rows, 32x128x16/4x4).
     #[arg(long)]
     pub gemm_tiles: Option<GemmTiles>,
+    /// Device limits: adapter (its own, the default) or webgpu (WebGPU's defaults: 16 KiB of
+    /// workgroup memory, 256 invocations, 128 MiB bindings, 8 storage buffers per stage),
+    /// as browsers and many integrated GPUs give. Default: ALEXNET_LIMITS, else adapter.
+    #[arg(long)]
+    pub limits: Option<DeviceLimits>,
 }
 
 impl DeviceArgs {
-    pub fn open(&self) -> anyhow::Result<Gpu> {
-        let options = GpuOptions {
+    /// The options these flags select (kernels and small-batch paths by adapter).
+    pub fn options(&self) -> anyhow::Result<GpuOptions> {
+        Ok(GpuOptions {
             backends: self.backend.as_deref().map(parse_backend).transpose()?,
             adapter_name: self.device.clone(),
-            pipeline_cache_dir: None,
-            kernels: Default::default(),
             shader_checks: self.shader_checks,
             gemm_tiles: self.gemm_tiles,
-            parallel_small_batches: None,
-        };
+            limits: self.limits.clone(),
+            ..Default::default()
+        })
+    }
+
+    pub fn open(&self) -> anyhow::Result<Gpu> {
+        let options = self.options()?;
         let gpu = Gpu::new(&options)?;
         if gpu.is_cpu() {
             log::warn!(

@@ -168,14 +168,12 @@ impl GpuAugment {
             // Only the bytes each image has travel, into its own slot.
             let offset = (i * slot_bytes) as u64;
             if bytes % 4 == 0 {
-                gpu.queue
-                    .write_buffer(self.pixels.buffer(), offset, &g.pixels);
+                self.pixels.write_bytes_at(gpu, offset, &g.pixels)?;
             } else {
                 self.tail.clear();
                 self.tail.extend_from_slice(&g.pixels);
                 self.tail.resize(bytes.div_ceil(4) * 4, 0);
-                gpu.queue
-                    .write_buffer(self.pixels.buffer(), offset, &self.tail);
+                self.pixels.write_bytes_at(gpu, offset, &self.tail)?;
             }
             let d = &g.draws;
             *p = ImageParams {
@@ -194,9 +192,8 @@ impl GpuAugment {
                 pad: [0; 2],
             };
         }
-        gpu.queue
-            .write_buffer(self.images.buffer(), 0, bytemuck::cast_slice(&params));
-        Ok(())
+        self.images
+            .write_bytes_at(gpu, 0, bytemuck::cast_slice(&params))
     }
 
     /// The dispatches that turn the uploaded batch into `x`.

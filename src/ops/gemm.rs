@@ -157,7 +157,8 @@ struct ReduceParams {
 
 /// The tile shape for an output of `m` rows per group: the forced one, or by problem.
 fn tile_shape(gpu: &Gpu, m: usize) -> GemmTiles {
-    gpu.gemm_tiles.unwrap_or_else(|| GemmTiles::for_rows(m))
+    gpu.gemm_tiles
+        .unwrap_or_else(|| GemmTiles::for_rows(m, gpu.limits().max_compute_workgroup_storage_size))
 }
 
 /// A GEMM dispatch over an `m × n` output per group, `depth` workgroups deep.

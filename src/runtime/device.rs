@@ -2,15 +2,18 @@
 //! keep the pipeline cache beside it. `Gpu::from_device` wraps a device an app already owns.
 //!
 //! wgpu's default reaction to an error nobody captured is a panic, which would take down a
-//! host application (or a days-long training run) over one bad dispatch. Every `Gpu`
-//! therefore installs its own uncaptured-error handler and device-lost callback: they log
-//! and record what happened, and the next [`Gpu::check`] (called by `wait`, reads and every
-//! training step) returns it as a typed [`Error`].
+//! host application (or a days-long training run) over one bad dispatch. The library's wgpu
+//! calls run inside error scopes (`Gpu::scoped`), so their errors come back typed from the
+//! call that caused them. A device the library opened also gets an uncaptured-error handler
+//! and device-lost callback that log and record what happened, so the next [`Gpu::check`]
+//! (called by `wait`, reads and every training step) returns it as a typed [`Error`]; a
+//! device wrapped with `Gpu::from_device` keeps the app's own.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
+use crate::runtime::gate::{DeviceGate, GateGuard, Gated};
 use crate::runtime::pipeline::PipelineCache;
 use crate::runtime::tensor::MemoryCounter;
 
@@ -31,7 +34,63 @@ pub enum Kernels {
     Tiled,
 }
 
-/// How to choose an adapter. `Default` honours `WGPU_BACKEND` and `WGPU_ADAPTER_NAME`.
+/// Which limits the device is opened with.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum DeviceLimits {
+    /// The adapter's own: wgpu's defaults cap storage bindings and workgroup sizes far below
+    /// what real GPUs (and lavapipe) offer.
+    #[default]
+    Adapter,
+    /// WebGPU's defaults (16 KiB of workgroup memory, 256 invocations per workgroup, 128 MiB
+    /// per storage binding, 8 storage buffers per shader stage, …), or the adapter's where it
+    /// offers less: what browsers, many Intel iGPUs and older Macs give. Everything must work
+    /// here, which the suites check by running under it (`ALEXNET_LIMITS=webgpu`).
+    WebGpu,
+    /// These limits, or the adapter's where it offers less (tests of stricter devices).
+    Custom(Box<wgpu::Limits>),
+}
+
+impl DeviceLimits {
+    pub const NAMES: &'static str = "adapter or webgpu";
+    /// The environment variable read when [`GpuOptions::limits`] is `None`.
+    pub const ENV: &'static str = "ALEXNET_LIMITS";
+
+    fn resolve(&self, adapter: &wgpu::Limits) -> wgpu::Limits {
+        match self {
+            Self::Adapter => adapter.clone(),
+            Self::WebGpu => wgpu::Limits::defaults().or_worse_values_from(adapter),
+            Self::Custom(limits) => limits.as_ref().clone().or_worse_values_from(adapter),
+        }
+    }
+
+    /// `ALEXNET_LIMITS`, if set; an unknown value is an error naming the variable.
+    pub fn from_env() -> Result<Option<Self>> {
+        match std::env::var(Self::ENV) {
+            Ok(value) => value.parse().map(Some).map_err(|_| {
+                Error::Config(format!("{}='{value}': expected {}", Self::ENV, Self::NAMES))
+            }),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+impl std::str::FromStr for DeviceLimits {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "adapter" => Ok(Self::Adapter),
+            "webgpu" | "conservative" => Ok(Self::WebGpu),
+            other => Err(Error::Config(format!(
+                "--limits '{other}': expected {}",
+                Self::NAMES
+            ))),
+        }
+    }
+}
+
+/// How to choose an adapter. `Default` honours `WGPU_BACKEND`, `WGPU_ADAPTER_NAME` and
+/// `ALEXNET_LIMITS`.
 #[derive(Clone, Debug, Default)]
 pub struct GpuOptions {
     /// Backends to try; `None` means `WGPU_BACKEND` or else every backend.
@@ -52,6 +111,8 @@ pub struct GpuOptions {
     /// CPU drivers, whose few cores are busy anyway and where the extra barriers and partial
     /// sums only cost (the row GEMV ran 10x slower on lavapipe).
     pub parallel_small_batches: Option<bool>,
+    /// The limits to open the device with; `None` means `ALEXNET_LIMITS` or else the adapter's.
+    pub limits: Option<DeviceLimits>,
 }
 
 /// The tiled GEMM's tile shape (`shaders/gemm.wgsl`'s override constants): `bm × bn` outputs
@@ -98,13 +159,35 @@ impl GemmTiles {
     const THREADS: u32 = 256;
     const MAX_LOADS: u32 = 8;
 
-    /// The default shape for an output of `rows` rows (per group).
-    pub fn for_rows(rows: usize) -> Self {
-        if rows <= Self::NARROW.bm as usize {
+    /// The default shape for an output of `rows` rows (per group) on a device with
+    /// `workgroup_bytes` of workgroup memory: the preferred shape, else the same shape
+    /// shallower (half the depth, half the memory) until it fits. Every default shape needs at
+    /// most 11 KiB, so a device with WebGPU's 16 KiB keeps them; a stricter one gets `BK` 8 or 4.
+    pub fn for_rows(rows: usize, workgroup_bytes: u32) -> Self {
+        let mut tiles = if rows <= Self::NARROW.bm as usize {
             Self::NARROW
         } else {
             Self::SMALL
+        };
+        while tiles.workgroup_bytes() > workgroup_bytes {
+            let shallower = Self {
+                bk: tiles.bk / 2,
+                ..tiles
+            };
+            if shallower.validate().is_err() {
+                // Past the narrow shape's shallowest: the square one goes down to BK 4.
+                if tiles.bm == Self::SMALL.bm {
+                    break;
+                }
+                tiles = Self {
+                    bk: 8,
+                    ..Self::SMALL
+                };
+                continue;
+            }
+            tiles = shallower;
         }
+        tiles
     }
 
     /// Workgroup memory the shape needs: both tiles (A padded by one vec4 per row) and the
@@ -260,6 +343,8 @@ pub struct Gpu {
     pub memory: Arc<MemoryCounter>,
     /// What the device's callbacks have reported; see [`Gpu::check`].
     health: Arc<Health>,
+    /// Serialises the library's calls where the backend needs it (GL); see `runtime::gate`.
+    pub(crate) gate: Arc<DeviceGate>,
 }
 
 /// Errors wgpu reported through callbacks rather than return values.
@@ -272,8 +357,7 @@ struct Health {
 }
 
 impl Health {
-    /// Installs the handlers on `device`. Replaces any handler an app set before: the
-    /// library's calls then return these errors instead of panicking.
+    /// Installs the handlers on a device this library opened (never on an app's).
     fn install(device: &wgpu::Device) -> Arc<Self> {
         let health = Arc::new(Health::default());
         let h = health.clone();
@@ -329,6 +413,13 @@ impl Gpu {
             })?;
         let info = adapter.get_info();
         let features = adapter.features() & OPTIONAL_FEATURES;
+        let limits = match &options.limits {
+            Some(limits) => limits.clone(),
+            None => DeviceLimits::from_env()?.unwrap_or_default(),
+        };
+        if limits != DeviceLimits::Adapter {
+            log::info!("opening the device with {limits:?} limits");
+        }
         log::info!(
             "adapter: {} ({:?}, {:?}, driver {} {}); optional features: {:?}",
             info.name,
@@ -342,9 +433,7 @@ impl Gpu {
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("alexnet-wgpu"),
                 required_features: features,
-                // The adapter's own limits: wgpu's defaults cap storage bindings and
-                // workgroup sizes far below what real GPUs (and lavapipe) offer.
-                required_limits: adapter.limits(),
+                required_limits: limits.resolve(&adapter.limits()),
                 experimental_features: wgpu::ExperimentalFeatures::disabled(),
                 memory_hints: wgpu::MemoryHints::Performance,
                 trace: wgpu::Trace::Off,
@@ -379,6 +468,7 @@ impl Gpu {
             .parallel_small_batches
             .unwrap_or(info.device_type != wgpu::DeviceType::Cpu);
         Ok(Self {
+            gate: Arc::new(DeviceGate::for_backend(info.backend)),
             device,
             queue,
             adapter_info: Some(info),
@@ -395,12 +485,15 @@ impl Gpu {
     /// runs on the same GPU the app renders with. No driver pipeline cache is kept on disk,
     /// since we cannot tell which adapter the device came from.
     ///
-    /// Installs an uncaptured-error handler and a device-lost callback on the device (wgpu
-    /// keeps one of each, so they replace the app's): errors are logged and returned by the
-    /// library's next call instead of panicking the app.
+    /// The app's uncaptured-error handler and device-lost callback stay as they are (wgpu keeps
+    /// one of each, so installing ours would replace them): every wgpu call the library makes
+    /// runs inside error scopes on the calling thread, so its own errors come back as typed
+    /// [`Error`]s from the call that caused them and never reach the app's handler, while the
+    /// app's errors still do. On GL, take [`Gpu::exclusive`] around the app's own wgpu calls
+    /// from other threads (see `runtime::gate`).
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Self {
+        let gate = Arc::new(DeviceGate::for_backend(device.adapter_info().backend));
         let pipelines = PipelineCache::new(&device, None, ShaderChecks::Full);
-        let health = Health::install(&device);
         Self {
             device,
             queue,
@@ -410,7 +503,8 @@ impl Gpu {
             gemm_tiles: None,
             parallel_small_batches: true,
             memory: Arc::default(),
-            health,
+            health: Arc::default(),
+            gate,
         }
     }
 
@@ -424,6 +518,7 @@ impl Gpu {
     /// [`Error::DeviceLost`] once the device is lost (and for ever after), else the first
     /// uncaptured error as [`Error::Gpu`].
     pub fn check(&self) -> Result<()> {
+        let _turn = self.gate.enter();
         if lock(&self.health.lost).is_none() && !lock(&self.health.errors).is_empty() {
             // A destroyed device reports its loss only when polled; poll once so the caller
             // sees the loss rather than the validation errors it caused.
@@ -444,14 +539,51 @@ impl Gpu {
         })
     }
 
-    /// Runs `f` (which creates buffers) inside an out-of-memory error scope. Returns `f`'s
-    /// result and, separately, the driver's out-of-memory message if it reported one, so the
-    /// caller can say which batch size would fit.
+    /// Runs `f` (which creates buffers) and returns its result and, separately, the driver's
+    /// out-of-memory message if it reported one, so the caller can say which batch size would
+    /// fit.
     pub fn with_oom_scope<T>(&self, f: impl FnOnce() -> Result<T>) -> (Result<T>, Option<String>) {
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        match f() {
+            Err(Error::DeviceOutOfMemory { context, message }) => (
+                Err(Error::DeviceOutOfMemory {
+                    context,
+                    message: message.clone(),
+                }),
+                Some(message),
+            ),
+            other => (other, None),
+        }
+    }
+
+    /// Runs `f` on this device with every error it causes on this thread captured and
+    /// returned typed: validation and internal errors as [`Error::Gpu`], allocation failures as
+    /// [`Error::DeviceOutOfMemory`]. None of them reaches the device's uncaptured-error
+    /// handler — which, for a device wrapped with [`Gpu::from_device`], is the app's own.
+    /// Holds the gate throughout.
+    pub(crate) fn scoped<T>(&self, context: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let _turn = self.gate.enter();
+        let scopes = [
+            wgpu::ErrorFilter::Validation,
+            wgpu::ErrorFilter::OutOfMemory,
+            wgpu::ErrorFilter::Internal,
+        ]
+        .map(|filter| (filter, self.device.push_error_scope(filter)));
         let result = f();
-        let oom = pollster::block_on(scope.pop()).map(|e| e.to_string());
-        (result, oom)
+        // Scopes pop innermost first; the first error found is the one reported.
+        let mut first = None;
+        for (filter, scope) in scopes.into_iter().rev() {
+            if let Some(e) = pollster::block_on(scope.pop()) {
+                first.get_or_insert((filter, e.to_string()));
+            }
+        }
+        let Some((filter, message)) = first else {
+            return result;
+        };
+        let context = context.to_string();
+        Err(match filter {
+            wgpu::ErrorFilter::OutOfMemory => Error::DeviceOutOfMemory { context, message },
+            _ => Error::Gpu { context, message },
+        })
     }
 
     pub fn limits(&self) -> wgpu::Limits {
@@ -483,15 +615,50 @@ impl Gpu {
     }
 
     /// Blocks until every submitted command has finished; surfaces device loss as an error.
+    ///
+    /// On GL, wgpu's "indefinite" wait gives up after about 2.1 s (the GL fence wait is capped
+    /// at `i32::MAX` ns) and reports a timeout; work on a CPU driver can take far longer, so a
+    /// timeout only means "not yet". Each round takes the gate anew, so other threads sharing
+    /// the device take turns between rounds.
     pub fn wait(&self) -> Result<()> {
-        self.check()?;
-        let polled = self.device.poll(wgpu::PollType::wait_indefinitely());
-        // A poll that fails because the device died reports the loss, not the poll.
-        self.check()?;
-        polled.map(|_| ()).map_err(|e| Error::Gpu {
-            context: "waiting for the queue".into(),
-            message: e.to_string(),
-        })
+        let mut rounds = 0u64;
+        loop {
+            self.check()?;
+            let polled = {
+                let _turn = self.gate.enter();
+                self.device.poll(wgpu::PollType::wait_indefinitely())
+            };
+            // A poll that fails because the device died reports the loss, not the poll.
+            self.check()?;
+            match polled {
+                Ok(_) => return Ok(()),
+                Err(wgpu::PollError::Timeout) => {
+                    rounds += 1;
+                    if rounds.is_multiple_of(30) {
+                        log::info!("still waiting for the GPU queue (round {rounds})");
+                    }
+                }
+                Err(e) => {
+                    return Err(Error::Gpu {
+                        context: "waiting for the queue".into(),
+                        message: e.to_string(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Holds this device for the caller alone until the guard drops. On GL, an app that shares
+    /// its device with the library and calls wgpu from other threads takes this first, as the
+    /// library does; elsewhere it costs nothing and excludes nobody.
+    pub fn exclusive(&self) -> GateGuard<'_> {
+        self.gate.enter()
+    }
+
+    /// Wraps a wgpu resource the caller made on this device so that dropping it also waits
+    /// its turn (destroying a GL buffer or texture takes the GL context).
+    pub fn gated<T>(&self, resource: T) -> Gated<T> {
+        Gated::new(resource, &self.gate)
     }
 
     /// Writes the driver's pipeline cache to disk, if the adapter keeps one.
@@ -521,11 +688,10 @@ async fn choose_adapter(
     adapters.into_iter().next()
 }
 
+/// The platform's per-user cache directory: `$XDG_CACHE_HOME` or `~/.cache` on Linux,
+/// `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows.
 fn default_cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("alexnet-wgpu"))
+    dirs::cache_dir().map(|base| base.join("alexnet-wgpu"))
 }
 
 /// `vulkan, metal, …` for messages, without wgpu's internal no-op backend.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::runtime::device::Gpu;
+use crate::runtime::gate::Gated;
 use crate::runtime::pipeline::Access;
 use crate::runtime::shaders::Shader;
 use crate::runtime::tensor::{Tensor, TensorSlice};
@@ -42,7 +43,7 @@ pub struct Dispatch {
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
     /// Kept alive with the bind group that references it.
-    _params: wgpu::Buffer,
+    _params: Gated<wgpu::Buffer>,
 }
 
 impl Gpu {
@@ -84,6 +85,17 @@ impl Gpu {
         constants: &[(&'static str, f64)],
         workgroups: [u32; 3],
     ) -> Result<Dispatch> {
+        self.scoped(&format!("preparing {}", call.entry), || {
+            self.prepare_scoped(call, constants, workgroups)
+        })
+    }
+
+    fn prepare_scoped(
+        &self,
+        call: KernelCall<'_>,
+        constants: &[(&'static str, f64)],
+        workgroups: [u32; 3],
+    ) -> Result<Dispatch> {
         let mut accesses = vec![Access::Uniform];
         accesses.extend(call.args.iter().map(|a| match a {
             Arg::Uniform(_) => Access::Uniform,
@@ -99,12 +111,15 @@ impl Gpu {
         params.resize(params.len().div_ceil(16).max(1) * 16, 0);
         // create_buffer + write_buffer rather than create_buffer_init: the latter maps the
         // buffer at creation, which panics inside wgpu when the device is lost.
-        let params_buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(call.entry),
-            size: params.len() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let params_buffer = Gated::new(
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(call.entry),
+                size: params.len() as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+            &self.gate,
+        );
         self.queue.write_buffer(&params_buffer, 0, &params);
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
@@ -275,18 +290,13 @@ impl Gpu {
     pub fn submit(&self, context: &str, f: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<()> {
         // A lost device or an error reported asynchronously surfaces here, typed.
         self.check()?;
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let mut encoder = self
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        f(&mut encoder);
-        self.queue.submit([encoder.finish()]);
-        match pollster::block_on(scope.pop()) {
-            Some(err) => Err(Error::Gpu {
-                context: context.to_string(),
-                message: err.to_string(),
-            }),
-            None => Ok(()),
-        }
+        self.scoped(context, || {
+            let mut encoder = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+            f(&mut encoder);
+            self.queue.submit([encoder.finish()]);
+            Ok(())
+        })
     }
 }

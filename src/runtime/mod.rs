@@ -3,16 +3,18 @@
 
 pub mod device;
 pub mod dispatch;
+pub mod gate;
 pub mod pipeline;
 pub mod shaders;
 pub mod tensor;
 pub mod uniform;
 
 pub use device::{
-    list_adapters, parse_backend, GemmTiles, Gpu, GpuOptions, Kernels, ShaderChecks,
+    list_adapters, parse_backend, DeviceLimits, GemmTiles, Gpu, GpuOptions, Kernels, ShaderChecks,
     OPTIONAL_FEATURES,
 };
 pub use dispatch::{Arg, Dispatch, KernelCall, Program, WORKGROUP_SIZE};
+pub use gate::{DeviceGate, GateGuard, Gated};
 pub use pipeline::{Access, CacheStats};
 pub use shaders::Shader;
 pub use tensor::{binding_chunks, DType, MemoryCounter, Tensor, TensorSlice};

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::runtime::device::Gpu;
+use crate::runtime::gate::Gated;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DType {
@@ -47,7 +48,7 @@ impl MemoryCounter {
 /// A buffer that tells its device's counter when it is freed.
 #[derive(Debug)]
 struct TrackedBuffer {
-    buffer: wgpu::Buffer,
+    buffer: Gated<wgpu::Buffer>,
     counter: Arc<MemoryCounter>,
 }
 
@@ -93,9 +94,7 @@ impl Tensor {
 
     pub fn from_u32(gpu: &Gpu, name: &str, shape: &[usize], data: &[u32]) -> Result<Self> {
         let t = Self::zeros_u32(gpu, name, shape)?;
-        t.check_len(data.len())?;
-        gpu.queue
-            .write_buffer(t.buffer(), 0, bytemuck::cast_slice(data));
+        t.write_u32(gpu, data)?;
         Ok(t)
     }
 
@@ -111,18 +110,20 @@ impl Tensor {
                 limit,
             });
         }
-        let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(name),
-            size: bytes,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let buffer = gpu.scoped(&format!("creating tensor '{name}'"), || {
+            Ok(gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(name),
+                size: bytes,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }))
+        })?;
         gpu.memory.add(bytes);
         Ok(Self {
             buffer: Arc::new(TrackedBuffer {
-                buffer,
+                buffer: Gated::new(buffer, &gpu.gate),
                 counter: gpu.memory.clone(),
             }),
             shape: shape.to_vec(),
@@ -194,10 +195,45 @@ impl Tensor {
     }
 
     pub fn write_f32(&self, gpu: &Gpu, data: &[f32]) -> Result<()> {
+        self.write_words(gpu, data)
+    }
+
+    pub fn write_u32(&self, gpu: &Gpu, data: &[u32]) -> Result<()> {
+        self.write_words(gpu, data)
+    }
+
+    /// Queues a write of `data` at byte `offset` (both multiples of 4): part of a tensor used
+    /// as raw storage (packed u8 images). It takes effect before the next submission.
+    pub fn write_bytes_at(&self, gpu: &Gpu, offset: u64, data: &[u8]) -> Result<()> {
+        let end = offset + data.len() as u64;
+        if !offset.is_multiple_of(4)
+            || !data.len().is_multiple_of(4)
+            || end > (self.numel() * 4) as u64
+        {
+            return Err(Error::Shape {
+                op: "write",
+                what: format!(
+                    "bytes {offset}..{end} of tensor '{}' ({} bytes): expected a range of whole \
+                     words inside it",
+                    self.name,
+                    self.numel() * 4
+                ),
+            });
+        }
+        gpu.scoped(&format!("writing tensor '{}'", self.name), || {
+            gpu.queue.write_buffer(self.buffer(), offset, data);
+            Ok(())
+        })
+    }
+
+    /// Queues a write of the whole tensor; it takes effect before the next submission.
+    fn write_words<T: bytemuck::Pod>(&self, gpu: &Gpu, data: &[T]) -> Result<()> {
         self.check_len(data.len())?;
-        gpu.queue
-            .write_buffer(self.buffer(), 0, bytemuck::cast_slice(data));
-        Ok(())
+        gpu.scoped(&format!("writing tensor '{}'", self.name), || {
+            gpu.queue
+                .write_buffer(self.buffer(), 0, bytemuck::cast_slice(data));
+            Ok(())
+        })
     }
 
     pub fn read_f32(&self, gpu: &Gpu) -> Result<Vec<f32>> {
@@ -215,21 +251,27 @@ impl Tensor {
         if bytes == 0 {
             return Ok(Vec::new());
         }
-        let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback staging"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut encoder = gpu
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
-        encoder.copy_buffer_to_buffer(self.buffer(), 0, &staging, 0, bytes);
-        gpu.queue.submit([encoder.finish()]);
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
+        // The gate is held to set the copy up and to read the mapping, not across the wait,
+        // so other threads sharing a GL device take turns meanwhile.
+        let (staging, rx) = gpu.scoped(&format!("reading tensor '{}'", self.name), || {
+            let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback staging"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let staging = Gated::new(staging, &gpu.gate);
+            let mut encoder = gpu
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+            encoder.copy_buffer_to_buffer(self.buffer(), 0, &staging, 0, bytes);
+            gpu.queue.submit([encoder.finish()]);
+            let (tx, rx) = std::sync::mpsc::channel();
+            staging.map_async(wgpu::MapMode::Read, .., move |r| {
+                let _ = tx.send(r);
+            });
+            Ok((staging, rx))
+        })?;
         let fail = |message: String| Error::Readback {
             tensor: self.name.to_string(),
             message,
@@ -242,6 +284,7 @@ impl Tensor {
         rx.recv()
             .map_err(|e| fail(e.to_string()))?
             .map_err(|e| fail(e.to_string()))?;
+        let _turn = gpu.exclusive();
         let data = staging
             .get_mapped_range(..)
             .map_err(|e| fail(e.to_string()))?

@@ -61,11 +61,6 @@ impl Feeder {
         }
         let mut padded_labels = batch.labels.clone();
         padded_labels.resize(plan.labels.numel(), IGNORE_LABEL);
-        gpu.queue.write_buffer(
-            plan.labels.buffer(),
-            0,
-            bytemuck::cast_slice(&padded_labels),
-        );
-        Ok(())
+        plan.labels.write_u32(gpu, &padded_labels)
     }
 }

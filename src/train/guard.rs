@@ -96,9 +96,7 @@ impl NonFiniteGuard {
     /// Marks every tensor finite again (after a rollback).
     pub fn reset(&self, gpu: &Gpu) -> Result<()> {
         let never = vec![NEVER; self.names.len()];
-        gpu.queue
-            .write_buffer(self.flags.buffer(), 0, bytemuck::cast_slice(&never));
-        Ok(())
+        self.flags.write_u32(gpu, &never)
     }
 
     /// Reads the flags (one small readback): `None` while everything stayed finite.

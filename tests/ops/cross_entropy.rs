@@ -34,8 +34,7 @@ impl Case {
     fn run(&self, logits: &[f32], labels: &[u32]) -> (f32, Vec<f32>) {
         let gpu = gpu();
         self.logits.write_f32(gpu, logits).unwrap();
-        gpu.queue
-            .write_buffer(self.labels.buffer(), 0, bytemuck::cast_slice(labels));
+        self.labels.write_u32(gpu, labels).unwrap();
         self.program.run(gpu).unwrap();
         let t = self.totals.read_f32(gpu).unwrap();
         (t[totals::LOSS], self.dlogits.read_f32(gpu).unwrap())
