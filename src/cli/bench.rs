@@ -45,8 +45,8 @@ pub struct BenchArgs {
     /// With --data: decoding threads (default: every core but one).
     #[arg(long)]
     pub workers: Option<usize>,
-    /// With --data: where augmentation's colour half runs, cpu or gpu (default: both, one
-    /// after the other).
+    /// With --data: where augmentation runs, cpu or gpu (default: both, one after the
+    /// other; cpu only with --loader-only).
     #[arg(long)]
     pub augment_on: Option<String>,
     /// With --data: exact or fast JPEG decoding.

@@ -111,8 +111,9 @@ pub struct TrainArgs {
     /// Decoding threads (default: every core but one, at least 1).
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Where flip, ColorJitter, PCA lighting and normalisation run: cpu (default) or gpu (the
-    /// CPU still decodes, resizes and crops; a quarter of the bytes travel, as u8).
+    /// Where augmentation runs: cpu (default) or gpu (the CPU decodes and draws the random
+    /// numbers; resize, crop, flip, ColorJitter, lighting and normalisation run in a shader
+    /// on the decoded u8 image; the same batches as cpu, within 1e-6).
     #[arg(long)]
     pub augment_on: Option<String>,
     /// JPEG decoding: exact (default; Pillow's pixels) or fast (large JPEGs decode at 1/2,

@@ -9,7 +9,10 @@
 //!   normalisation, PCA lighting, colour jitter, and the [`Augment`] pipeline.
 //! - [`loader`]: [`Loader`], worker threads with a bounded prefetch window, batches in order,
 //!   every random choice a pure function of `(seed, epoch, position)` so resuming reproduces.
+//! - [`batch`]: what a [`Batch`] carries: f32 tensors, or decoded images and their random
+//!   draws ([`GpuSample`]) when the GPU augments ([`AugmentOn`]).
 
+pub mod batch;
 pub mod dataset;
 pub mod jpeg;
 pub mod loader;

@@ -37,7 +37,7 @@ pub struct TrainConfig {
     pub seed: u64,
     pub workers: usize,
     pub on_bad_sample: OnBadSample,
-    /// Where flip, jitter, lighting and normalisation run (default: the CPU).
+    /// Where augmentation runs after decoding (default: the CPU).
     #[serde(default)]
     pub augment_on: AugmentOn,
     /// Exact (Pillow's pixels, the default) or reduced-scale JPEG decoding.

@@ -8,7 +8,10 @@ use super::{color, idct, smooth, upsample, Decoder, JpegError, JpegImage};
 /// still divides evenly, so subsampled chroma is enlarged by its IDCT rather than upsampled.
 fn component_idct_size(max_h: usize, max_v: usize, h: usize, v: usize, min: usize) -> usize {
     let mut size = min;
-    while size < 8 && (max_h * min) % (h * size * 2) == 0 && (max_v * min) % (v * size * 2) == 0 {
+    while size < 8
+        && (max_h * min).is_multiple_of(h * size * 2)
+        && (max_v * min).is_multiple_of(v * size * 2)
+    {
         size *= 2;
     }
     size
@@ -41,7 +44,7 @@ impl Decoder {
             let size = component_idct_size(frame.max_h, frame.max_v, comp.h, comp.v, min);
             // The upsampler's input and output groups (jdsample.c): integral ratios only.
             let (h_in, v_in) = (comp.h * size / min, comp.v * size / min);
-            if frame.max_h % h_in != 0 || frame.max_v % v_in != 0 {
+            if !frame.max_h.is_multiple_of(h_in) || !frame.max_v.is_multiple_of(v_in) {
                 return Err(JpegError::unsupported(format!(
                     "sampling {}x{} of {}x{} at scale 1/{denom}",
                     comp.h, comp.v, frame.max_h, frame.max_v
