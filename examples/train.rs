@@ -50,6 +50,8 @@ fn main() -> anyhow::Result<()> {
         out_dir: "runs/example-train".into(),
         max_steps: None,
         show_progress: true,
+        weights: None,
+        freeze: Vec::new(),
     };
     let outcome = train(
         &gpu,

@@ -10,7 +10,7 @@
 //
 // A value is non-finite when its exponent bits are all ones. Testing the bits, not `x != x`,
 // keeps the check from being folded away by compilers that assume NaN never occurs.
-// Each workgroup first ORs its verdict in workgroup memory (zero-initialised by WGSL), and
+// Each workgroup first ORs its verdict in workgroup memory (cleared by invocation 0), and
 // only one invocation per workgroup touches the global flag, so a tensor that is NaN
 // everywhere costs one atomic per workgroup, not one per element.
 //
@@ -47,7 +47,12 @@ fn check_finite(
     @builtin(num_workgroups) nwg: vec3u,
 ) {
     let i = gid.x + gid.y * nwg.x * WG;
-    // No early return: the barrier below must be reached by the whole workgroup.
+    // Workgroup memory is not zero-initialised for us (see runtime/pipeline.rs): clear the
+    // flag before anyone sets it. No early return: both barriers must be reached by all.
+    if lid == 0u {
+        atomicStore(&any_bad, 0u);
+    }
+    workgroupBarrier();
     if i < p.len {
         if !is_finite(x[i]) {
             atomicOr(&any_bad, 1u);

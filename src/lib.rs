@@ -14,6 +14,7 @@ pub mod model;
 pub mod ops;
 pub mod reference;
 pub mod runtime;
+pub mod selftest;
 pub mod train;
 
 pub use error::{Error, Result};

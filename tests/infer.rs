@@ -265,3 +265,30 @@ fn the_classify_example_prints_top5_for_photos() {
         15
     );
 }
+
+#[test]
+fn label_files_from_any_os_read_the_same_names() {
+    let dir = std::env::temp_dir().join(format!("alexnet-labels-ü日-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Windows Notepad: a byte-order mark and CRLF; an old Mac: lone CRs; padding and blanks.
+    for (name, text) in [
+        (
+            "crlf bom.txt",
+            "\u{feff}tench\r\ngoldfish\r\n\r\ngreat white shark\r\n",
+        ),
+        ("cr.txt", "tench\rgoldfish\rgreat white shark"),
+        ("lf.txt", "  tench\ngoldfish \n\ngreat white shark\n"),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let labels = alexnet_wgpu::infer::read_labels(&path).unwrap();
+        assert_eq!(labels, ["tench", "goldfish", "great white shark"], "{name}");
+    }
+    let latin1 = dir.join("latin1.txt");
+    std::fs::write(&latin1, b"caf\xe9\n").unwrap();
+    let err = alexnet_wgpu::infer::read_labels(&latin1)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("latin1.txt") && err.contains("UTF-8"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

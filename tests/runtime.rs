@@ -46,7 +46,7 @@ fn fc6_sized_weight_works_in_every_op_that_reads_it() {
     run(gpu, linear_forward(gpu, &xt, &wt, &bt, &y).unwrap());
     run(
         gpu,
-        linear_backward(gpu, &xt, &wt, &dyt, Some(&dx), &dw, &db).unwrap(),
+        linear_backward(gpu, &xt, &wt, &dyt, Some(&dx), Some((&dw, &db))).unwrap(),
     );
 
     let (x64, w64) = (to_f64(&x), to_f64(&w));
@@ -259,4 +259,83 @@ fn shape_errors_name_the_tensor_and_both_shapes() {
         text.contains("groups 2 must divide in_channels 3"),
         "{text}"
     );
+}
+
+#[test]
+fn selftest_passes_in_every_kernel_configuration_of_this_adapter() {
+    use alexnet_wgpu::selftest::{run as selftest, SelftestOptions};
+    for (what, gpu) in common::gpus() {
+        let report = selftest(gpu, &SelftestOptions::default()).unwrap();
+        let failed: Vec<String> = report
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| format!("{} {} {}: {:.2e}", c.layer, c.op, c.part, c.rel_err))
+            .collect();
+        eprintln!(
+            "{what}: {} checks in {:.1} s, {} failed",
+            report.checks.len(),
+            report.seconds,
+            failed.len()
+        );
+        // Every conv and linear layer forward plus each gradient, the loss and the update.
+        assert!(
+            report.checks.len() >= 60,
+            "{what}: {} checks",
+            report.checks.len()
+        );
+        assert!(failed.is_empty(), "{what}: {failed:?}");
+    }
+}
+
+#[test]
+fn selftest_command_checks_the_chosen_adapter_and_exits_zero() {
+    let backend = gpu()
+        .adapter_info
+        .as_ref()
+        .map(|i| format!("{:?}", i.backend))
+        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_alexnet"))
+        .args(["selftest", "--backend", &backend.to_lowercase()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success());
+    assert!(
+        stdout.contains("PASS") && stdout.contains("classifier.1") && stdout.contains("GFLOP/s")
+    );
+}
+
+#[test]
+fn gemm_tiles_follow_the_workgroup_memory_the_device_reports() {
+    use alexnet_wgpu::runtime::{DeviceLimits, GemmTiles};
+    // WebGPU's 16 KiB keeps the default shapes; less gets shallower tiles that still fit.
+    assert_eq!(GemmTiles::for_rows(64, 16384), GemmTiles::SMALL);
+    assert_eq!(GemmTiles::for_rows(16, 16384), GemmTiles::NARROW);
+    for bytes in [8192u32, 6144, 4096, 2304] {
+        for rows in [16, 64] {
+            let tiles = GemmTiles::for_rows(rows, bytes);
+            tiles.validate().unwrap();
+            assert!(
+                tiles.workgroup_bytes() <= bytes,
+                "{tiles} needs {} > {bytes}",
+                tiles.workgroup_bytes()
+            );
+        }
+    }
+    // And a device that reports 4 KiB runs the whole selftest on them.
+    let limits = wgpu::Limits {
+        max_compute_workgroup_storage_size: 4096,
+        ..wgpu::Limits::defaults()
+    };
+    let gpu = Gpu::new(&GpuOptions {
+        limits: Some(DeviceLimits::Custom(Box::new(limits))),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(gpu.limits().max_compute_workgroup_storage_size, 4096);
+    let report = alexnet_wgpu::selftest::run(&gpu, &Default::default()).unwrap();
+    let failed: Vec<_> = report.checks.iter().filter(|c| !c.passed).collect();
+    assert!(failed.is_empty(), "{failed:?}");
 }

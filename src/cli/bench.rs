@@ -8,14 +8,15 @@ use alexnet_wgpu::train::throughput::{self, DataBenchConfig};
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::cli::train::{open_data, ArchArg, TrainArgs};
 use crate::cli::DeviceArgs;
+use alexnet_wgpu::data::source::open_splits;
+use alexnet_wgpu::train::options::ArchChoice;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Architectures to measure (default: both).
     #[arg(long, value_enum)]
-    pub arch: Vec<ArchArg>,
+    pub arch: Vec<ArchChoice>,
     #[arg(long, default_value_t = 224)]
     pub image_size: usize,
     /// Channel and FC-width multiplier (1 = the real model).
@@ -70,7 +71,7 @@ pub fn run_bench(args: &BenchArgs) -> Result<()> {
         return run_data_bench(args, dir);
     }
     let archs = if args.arch.is_empty() {
-        vec![ArchArg::Original, ArchArg::Torchvision]
+        vec![ArchChoice::Original, ArchChoice::Torchvision]
     } else {
         args.arch.clone()
     };
@@ -114,12 +115,12 @@ fn print_table(r: &Report) {
         r.startup.driver_pipeline_cache
     );
     println!(
-        "{:<22} {:<10} {:>5} {:>6} {:>11} {:>9} {:>11}",
+        "{:<22} {:<25} {:>5} {:>6} {:>11} {:>9} {:>11}",
         "model", "mode", "batch", "kernel", "images/s", "GFLOP/s", "peak MiB"
     );
     for m in &r.measurements {
         println!(
-            "{:<22} {:<10} {:>5} {:>6} {:>11.2} {:>9.2} {:>11.1}",
+            "{:<22} {:<25} {:>5} {:>6} {:>11.2} {:>9.2} {:>11.1}",
             m.model,
             m.mode,
             m.batch,
@@ -133,6 +134,17 @@ fn print_table(r: &Report) {
         println!(
             "speed-up tiled/plain: {} {} batch {}: {:.2}x",
             s.model, s.mode, s.batch, s.tiled_over_plain
+        );
+    }
+    for f in &r.frozen_steps {
+        println!(
+            "training step with features frozen: {} b{} {}: {:.3} s vs {:.3} s full ({:.0}%)",
+            f.model,
+            f.batch,
+            f.kernels,
+            f.frozen_seconds,
+            f.full_seconds,
+            100.0 * f.frozen_over_full
         );
     }
     for c in &r.ceilings {
@@ -164,13 +176,7 @@ fn print_table(r: &Report) {
 
 /// `bench --data`: the loader alone, or end-to-end training with real loading.
 fn run_data_bench(args: &BenchArgs, dir: &std::path::Path) -> Result<()> {
-    let data = open_data(
-        &TrainArgs {
-            data: Some(dir.to_path_buf()),
-            ..Default::default()
-        },
-        args.image_size,
-    )?;
+    let data = open_splits(dir, None, 0.1, 0, Default::default())?;
     let batch = args.training_batches.first().copied().unwrap_or(128);
     let base = LoaderConfig {
         workers: args.workers.unwrap_or_else(default_workers),
@@ -200,7 +206,7 @@ fn run_data_bench(args: &BenchArgs, dir: &std::path::Path) -> Result<()> {
         }
     } else {
         let gpu = args.device.open()?;
-        let arch = args.arch.first().copied().unwrap_or(ArchArg::Original);
+        let arch = args.arch.first().copied().unwrap_or(ArchChoice::Original);
         let classes = data.train.classes().len();
         for on in places {
             let cfg = DataBenchConfig {

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use alexnet_wgpu::data::dataset::load_image;
 use alexnet_wgpu::data::Dataset;
 use alexnet_wgpu::infer::{top_k, Classifier, Prediction};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
-use crate::cli::train::open_eval_data;
 use crate::cli::DeviceArgs;
+use alexnet_wgpu::data::source::open_eval;
 
 #[derive(Args, Debug)]
 pub struct ClassifyArgs {
@@ -39,17 +39,10 @@ pub struct ClassifyArgs {
 }
 
 fn read_labels(path: &Option<PathBuf>) -> Result<Option<Vec<String>>> {
-    path.as_ref()
-        .map(|p| {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("--labels {}", p.display()))?;
-            Ok(text
-                .lines()
-                .map(|l| l.trim().to_string())
-                .filter(|l| !l.is_empty())
-                .collect())
-        })
-        .transpose()
+    Ok(path
+        .as_deref()
+        .map(alexnet_wgpu::infer::read_labels)
+        .transpose()?)
 }
 
 pub fn run_classify(args: &ClassifyArgs) -> Result<()> {
@@ -114,7 +107,7 @@ pub struct EvalArgs {
 
 pub fn run_eval(args: &EvalArgs) -> Result<()> {
     let gpu = args.device.open()?;
-    let data: Arc<dyn Dataset> = open_eval_data(&args.data)?;
+    let data: Arc<dyn Dataset> = open_eval(&args.data)?;
     let batch = if args.ten_crop {
         10
     } else {

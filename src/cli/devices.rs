@@ -7,6 +7,7 @@ pub fn run(backend: Option<&str>) -> anyhow::Result<()> {
     let backends = backend
         .map(parse_backend)
         .transpose()?
+        .or_else(wgpu::Backends::from_env)
         .unwrap_or(wgpu::Backends::all());
     let adapters = list_adapters(backends);
     if adapters.is_empty() {

@@ -4,7 +4,9 @@ pub mod bench;
 pub mod classify;
 pub mod devices;
 pub mod experiment;
+pub mod features;
 pub mod info;
+pub mod selftest;
 pub mod train;
 
 use alexnet_wgpu::runtime::{

@@ -17,6 +17,15 @@ pub enum AugmentOn {
     Gpu,
 }
 
+impl std::fmt::Display for AugmentOn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AugmentOn::Cpu => "cpu",
+            AugmentOn::Gpu => "gpu",
+        })
+    }
+}
+
 impl std::str::FromStr for AugmentOn {
     type Err = Error;
     fn from_str(s: &str) -> Result<AugmentOn> {

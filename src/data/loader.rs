@@ -21,13 +21,26 @@ use super::transforms::{Augment, SampleRng};
 use crate::error::{Error, Result};
 
 /// What to do with a sample that cannot be loaded (unreadable, corrupt, label out of range).
+/// Written lowercase, as the flag takes it; checkpoints written before that (`"Stop"`) still read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OnBadSample {
     /// `next_batch` returns the error (naming the file) and the loader ends.
+    #[serde(alias = "Stop")]
     Stop,
     /// Drop the sample from its batch (the batch gets smaller) and record it in
     /// [`Loader::skipped`].
+    #[serde(alias = "Skip")]
     Skip,
+}
+
+impl std::fmt::Display for OnBadSample {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OnBadSample::Stop => "stop",
+            OnBadSample::Skip => "skip",
+        })
+    }
 }
 
 impl std::str::FromStr for OnBadSample {

@@ -153,7 +153,11 @@ impl PipelineCache {
             entry_point: Some(key.entry),
             compilation_options: wgpu::PipelineCompilationOptions {
                 constants,
-                zero_initialize_workgroup_memory: true,
+                // Our kernels write workgroup memory before reading it (`finite.wgsl` clears
+                // its flag itself), so wgpu's zero-initialisation would only cost: on GL naga
+                // emits it as shader code that took llvmpipe minutes per GEMM pipeline to
+                // compile (a cold selftest: over 10 minutes with it, 40 s without).
+                zero_initialize_workgroup_memory: false,
             },
             cache: self.driver_cache.as_ref().map(|(c, _)| c),
         });

@@ -6,6 +6,7 @@ pub mod feed;
 pub mod guard;
 pub mod metrics;
 pub mod optim;
+pub mod options;
 pub mod plot;
 pub mod schedule;
 pub mod throughput;
@@ -13,6 +14,7 @@ pub mod trainer;
 
 pub use guard::{NonFiniteGuard, OnNonFinite};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
+pub use options::TrainOptions;
 pub use schedule::{LrScheduler, Schedule};
 
 use crate::error::Result;

@@ -52,6 +52,13 @@ pub struct TrainConfig {
     /// Stop (with a checkpoint) after this many optimizer steps in total, as an interrupt would.
     pub max_steps: Option<u64>,
     pub show_progress: bool,
+    /// Start from these weights (`--weights`): every tensor whose name and shape match is
+    /// loaded; the head is re-initialised when the class count differs.
+    #[serde(default)]
+    pub weights: Option<PathBuf>,
+    /// Parameters that stay as initialised or loaded (`--freeze`): names or name prefixes.
+    #[serde(default)]
+    pub freeze: Vec<String>,
 }
 
 impl TrainConfig {
@@ -70,6 +77,7 @@ impl TrainConfig {
             )));
         }
         self.optimizer.validate()?;
+        self.model.frozen_parameters(&self.freeze)?;
         self.augment.check()
     }
 
@@ -130,8 +138,14 @@ pub fn train(
             config.model.classes
         )));
     }
-    let model = AlexNet::new(gpu, config.model.clone())?;
+    let mut model = AlexNet::new(gpu, config.model.clone())?;
     model.initialize(gpu, config.init, config.seed)?;
+    if let (Some(weights), None) = (&config.weights, resume) {
+        for r in model.load_pretrained(gpu, weights)? {
+            log::info!("re-initialised for {} classes: {r}", config.model.classes);
+        }
+    }
+    model.freeze(&config.freeze)?;
     let mut optimizer = Optimizer::new(gpu, &model, config.optimizer.clone())?;
     let mut scheduler = LrScheduler::new(config.schedule.clone(), config.optimizer.lr);
     let mut position = CheckpointState {

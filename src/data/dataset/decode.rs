@@ -46,6 +46,15 @@ pub enum DecodeMode {
     Fast,
 }
 
+impl std::fmt::Display for DecodeMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DecodeMode::Exact => "exact",
+            DecodeMode::Fast => "fast",
+        })
+    }
+}
+
 impl std::str::FromStr for DecodeMode {
     type Err = crate::error::Error;
     fn from_str(s: &str) -> Result<DecodeMode> {
