@@ -43,11 +43,15 @@ fn main() -> anyhow::Result<()> {
         seed: 0,
         workers: 2,
         on_bad_sample: OnBadSample::Stop,
+        augment_on: Default::default(),
+        decode: Default::default(),
         on_nan: OnNonFinite::Stop,
         log_every: 10,
         out_dir: "runs/example-train".into(),
         max_steps: None,
         show_progress: true,
+        weights: None,
+        freeze: Vec::new(),
     };
     let outcome = train(
         &gpu,

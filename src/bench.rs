@@ -46,6 +46,18 @@ pub struct Speedup {
     pub tiled_over_plain: f64,
 }
 
+/// A training step with `features` frozen beside a full one (same model, batch, kernels):
+/// what fine-tuning only the classifier costs.
+#[derive(Clone, Debug, Serialize)]
+pub struct FrozenStep {
+    pub model: String,
+    pub batch: usize,
+    pub kernels: &'static str,
+    pub full_seconds: f64,
+    pub frozen_seconds: f64,
+    pub frozen_over_full: f64,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct LayerTime {
     pub model: String,
@@ -100,6 +112,7 @@ pub struct Report {
     pub startup: Startup,
     pub measurements: Vec<Measurement>,
     pub speedups: Vec<Speedup>,
+    pub frozen_steps: Vec<FrozenStep>,
     pub layers: Vec<LayerTime>,
     pub ceilings: Vec<Ceiling>,
 }
@@ -146,18 +159,26 @@ pub fn run(options: &GpuOptions, cfg: &BenchConfig) -> Result<Report> {
         })?;
         adapter = gpu.adapter_info.clone();
         for model_cfg in &cfg.models {
-            let model = AlexNet::new(&gpu, model_cfg.clone())?;
+            let mut model = AlexNet::new(&gpu, model_cfg.clone())?;
             model.initialize(&gpu, Init::PyTorch, 0)?;
-            let macs: u64 = summarize(model_cfg, cfg.image_size)?
+            let rows = summarize(model_cfg, cfg.image_size)?;
+            let macs: u64 = rows.iter().map(|r| r.multiply_adds).sum();
+            let classifier_macs: u64 = rows
                 .iter()
+                .filter(|r| r.name.starts_with("classifier"))
                 .map(|r| r.multiply_adds)
                 .sum();
             let cases = cfg
                 .inference_batches
                 .iter()
-                .map(|&b| (false, b))
-                .chain(cfg.training_batches.iter().map(|&b| (true, b)));
-            for (training, batch) in cases {
+                .map(|&b| (INFERENCE, b))
+                .chain(cfg.training_batches.iter().map(|&b| (TRAINING, b)))
+                .chain(cfg.training_batches.iter().map(|&b| (FROZEN, b)));
+            for (mode, batch) in cases {
+                let training = mode != INFERENCE;
+                if mode == FROZEN && !model.params[0].frozen {
+                    model.freeze(&["features".to_string()])?;
+                }
                 let start = Instant::now();
                 gpu.memory.reset_peak();
                 let plan = Plan::new(
@@ -199,8 +220,14 @@ pub fn run(options: &GpuOptions, cfg: &BenchConfig) -> Result<Report> {
                 }
                 gpu.wait()?;
                 let per_iter = timed.elapsed().as_secs_f64() / cfg.iterations.max(1) as f64;
-                let flops_per_image = 2.0 * macs as f64 * if training { 3.0 } else { 1.0 };
-                let mode = if training { "training" } else { "inference" };
+                // A training step: the forward, then input and weight gradients of each layer
+                // (about 2x its forward); with frozen features, of the classifier only.
+                let flops_per_image = 2.0
+                    * match mode {
+                        INFERENCE => macs as f64,
+                        TRAINING => 3.0 * macs as f64,
+                        _ => (macs + 2 * classifier_macs) as f64,
+                    };
                 measurements.push(Measurement {
                     model: model_name(model_cfg),
                     mode,
@@ -257,6 +284,7 @@ pub fn run(options: &GpuOptions, cfg: &BenchConfig) -> Result<Report> {
         }
     }
     let speedups = speedups(&measurements);
+    let frozen_steps = frozen_steps(&measurements);
     let ceilings = ceilings(options, cfg, &layers)?;
     let startup = match cfg.models.first() {
         Some(model) => measure_startup(options, model, cfg.image_size)?,
@@ -281,6 +309,7 @@ pub fn run(options: &GpuOptions, cfg: &BenchConfig) -> Result<Report> {
         startup,
         measurements,
         speedups,
+        frozen_steps,
         layers,
         ceilings,
     })
@@ -408,6 +437,33 @@ fn time_dense_gemm(gpu: &Gpu, n: usize, k: usize, m: usize) -> Result<Option<f64
         best = best.min(times.iter().map(|(_, ms)| ms).sum());
     }
     Ok(Some(best))
+}
+
+const INFERENCE: &str = "inference";
+const TRAINING: &str = "training";
+const FROZEN: &str = "training, features frozen";
+
+fn frozen_steps(measurements: &[Measurement]) -> Vec<FrozenStep> {
+    measurements
+        .iter()
+        .filter(|m| m.mode == FROZEN)
+        .filter_map(|f| {
+            let full = measurements.iter().find(|m| {
+                m.mode == TRAINING
+                    && m.model == f.model
+                    && m.batch == f.batch
+                    && m.kernels == f.kernels
+            })?;
+            Some(FrozenStep {
+                model: f.model.clone(),
+                batch: f.batch,
+                kernels: f.kernels,
+                full_seconds: full.seconds_per_iteration,
+                frozen_seconds: f.seconds_per_iteration,
+                frozen_over_full: f.seconds_per_iteration / full.seconds_per_iteration,
+            })
+        })
+        .collect()
 }
 
 fn speedups(measurements: &[Measurement]) -> Vec<Speedup> {

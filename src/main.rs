@@ -37,6 +37,9 @@ enum Command {
     Classify(cli::classify::ClassifyArgs),
     /// Top-1/top-5 accuracy of weights on a labelled set, optionally with the ten-crop test.
     Eval(cli::classify::EvalArgs),
+    /// One layer's output (an embedding) for each image, batched, into a safetensors file
+    /// with labels (for class folders) and file names: for linear probes and retrieval.
+    Features(cli::features::FeaturesArgs),
     /// Inference and training speed, plain vs tiled kernels, per-layer times, peak memory.
     Bench(cli::bench::BenchArgs),
     /// Check every kernel this adapter would use against the CPU reference (forward,
@@ -54,6 +57,7 @@ fn main() -> Result<()> {
         Command::Experiment(args) => cli::experiment::run(&args),
         Command::Classify(args) => cli::classify::run_classify(&args),
         Command::Eval(args) => cli::classify::run_eval(&args),
+        Command::Features(args) => cli::features::run(&args),
         Command::Bench(args) => cli::bench::run_bench(&args),
         Command::Selftest(args) => cli::selftest::run(&args),
     }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use alexnet_wgpu::data::dataset::split;
 use alexnet_wgpu::data::transforms::resize_shorter;
 use alexnet_wgpu::data::{
-    Augment, Batch, Dataset, ImageFolder, Loader, LoaderConfig, OnBadSample, Synthetic,
+    Augment, AugmentOn, Batch, Dataset, DecodeMode, ImageFolder, Loader, LoaderConfig, OnBadSample,
+    Synthetic,
 };
 use image::{GrayImage, ImageBuffer, Rgb, RgbImage, RgbaImage};
 
@@ -65,6 +66,8 @@ fn config(batch_size: usize, on_bad_sample: OnBadSample) -> LoaderConfig {
         workers: 2,
         prefetch: 2,
         on_bad_sample,
+        augment_on: AugmentOn::Cpu,
+        decode: DecodeMode::Exact,
     }
 }
 
@@ -353,6 +356,50 @@ fn resize_matches_pillow_exactly() {
             .unwrap();
         assert_eq!(max_diff, 0, "{name}: max difference from Pillow");
     }
+}
+
+/// CIFAR-100's binary layout, generated small: a `cifar-100-binary/` folder with train.bin
+/// and test.bin (coarse label, fine label, 1024 R, 1024 G, 1024 B per record) and the two
+/// label-name files.
+#[test]
+fn cifar100_is_detected_with_fine_or_coarse_labels_and_names_from_its_meta_files() {
+    use alexnet_wgpu::data::source::{open_eval, open_splits, Format};
+    use alexnet_wgpu::data::Cifar100Labels;
+    let root = tmpdir("cifar100");
+    let dir = root.join("cifar-100-binary");
+    std::fs::create_dir_all(&dir).unwrap();
+    let record = |coarse: u8, fine: u8, r: u8| {
+        let mut b = vec![coarse, fine];
+        b.extend(vec![r; 1024]);
+        b.extend(vec![20u8; 1024]);
+        b.extend((0..1024).map(|i| (i % 256) as u8));
+        b
+    };
+    let train: Vec<u8> = [record(3, 41, 200), record(19, 99, 10), record(0, 0, 0)].concat();
+    std::fs::write(dir.join("train.bin"), &train).unwrap();
+    std::fs::write(dir.join("test.bin"), record(7, 5, 1)).unwrap();
+    let names =
+        |prefix: &str, n: usize| (0..n).map(|i| format!("{prefix}{i}\n")).collect::<String>();
+    std::fs::write(dir.join("fine_label_names.txt"), names("fine", 100)).unwrap();
+    std::fs::write(dir.join("coarse_label_names.txt"), names("coarse", 20)).unwrap();
+
+    assert_eq!(Format::detect(&root).unwrap(), Format::Cifar100);
+    let fine = open_splits(&root, None, 0.1, 0, Cifar100Labels::Fine).unwrap();
+    assert_eq!((fine.train.len(), fine.val.len()), (3, 1));
+    assert_eq!(fine.train.classes().len(), 100);
+    assert_eq!(fine.train.classes()[41], "fine41");
+    let labels: Vec<usize> = (0..3).map(|i| fine.train.label(i)).collect();
+    assert_eq!(labels, [41, 99, 0]);
+    let image = fine.train.load(0).unwrap();
+    assert_eq!(image.dimensions(), (32, 32));
+    assert_eq!(image.get_pixel(5, 2).0, [200, 20, (2 * 32 + 5) as u8]);
+    let coarse = open_splits(&root, None, 0.1, 0, Cifar100Labels::Coarse).unwrap();
+    assert_eq!(coarse.train.classes().len(), 20);
+    assert_eq!(coarse.train.classes()[19], "coarse19");
+    assert_eq!(coarse.train.label(1), 19);
+    assert_eq!(coarse.val.label(0), 7);
+    let eval = open_eval(&root).unwrap();
+    assert_eq!((eval.len(), eval.label(0)), (1, 5));
 }
 
 #[test]

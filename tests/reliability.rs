@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use alexnet_wgpu::data::dataset::{decode_image, load_image};
 use alexnet_wgpu::data::{
-    Augment, Cifar10, Dataset, Idx, ImageFolder, Loader, LoaderConfig, OnBadSample, Synthetic,
+    Augment, Cifar10, Cifar100, Cifar100Labels, Dataset, Idx, ImageFolder, Loader, LoaderConfig,
+    OnBadSample, Synthetic,
 };
 use alexnet_wgpu::model::weights::{self, write_atomic};
 use alexnet_wgpu::model::{AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
@@ -22,7 +23,7 @@ use alexnet_wgpu::runtime::{parse_backend, GemmTiles, Gpu, GpuOptions, ShaderChe
 use alexnet_wgpu::train::trainer::{train, TrainConfig, TrainOutcome};
 use alexnet_wgpu::train::{
     checkpoint, train_step_checked, NonFiniteGuard, OnNonFinite, Optimizer, OptimizerConfig,
-    Schedule,
+    Schedule, TrainOptions,
 };
 use alexnet_wgpu::Error;
 use common::{gpu, Rng};
@@ -451,6 +452,50 @@ fn cifar_label_out_of_range_names_the_file_and_record() {
     assert_mentions(&text, &["test_batch.bin", "label 12"]);
 }
 
+/// A CIFAR-100 folder: `records` of (coarse, fine) labels, and the two names files.
+fn cifar100_dir(name: &str, labels: &[(u8, u8)], fine_names: usize) -> PathBuf {
+    let dir = tmpdir(name);
+    let mut bytes = Vec::new();
+    for &(coarse, fine) in labels {
+        bytes.extend([coarse, fine]);
+        bytes.extend(vec![7u8; 3072]);
+    }
+    std::fs::write(dir.join("train.bin"), &bytes).unwrap();
+    std::fs::write(dir.join("test.bin"), &bytes).unwrap();
+    let names = |n: usize| (0..n).map(|i| format!("class{i}\n")).collect::<String>();
+    std::fs::write(dir.join("fine_label_names.txt"), names(fine_names)).unwrap();
+    std::fs::write(dir.join("coarse_label_names.txt"), names(20)).unwrap();
+    dir
+}
+
+#[test]
+fn cifar100_truncated_files_and_bad_labels_name_the_file() {
+    let labels = Cifar100Labels::Fine;
+    let dir = cifar100_dir("c100-trunc", &[(1, 2), (3, 4)], 100);
+    let full = std::fs::read(dir.join("train.bin")).unwrap();
+    std::fs::write(dir.join("train.bin"), &full[..full.len() - 10]).unwrap();
+    let text = err_text(Cifar100::open(&dir, true, labels));
+    assert_mentions(&text, &["train.bin", "6138", "3074", "truncated"]);
+
+    let dir = cifar100_dir("c100-names", &[(1, 2)], 99);
+    let text = err_text(Cifar100::open(&dir, false, labels));
+    assert_mentions(
+        &text,
+        &[
+            "fine_label_names.txt",
+            "lists 99 class names",
+            "expected 100",
+        ],
+    );
+    std::fs::remove_file(dir.join("coarse_label_names.txt")).unwrap();
+    let text = err_text(Cifar100::open(&dir, false, Cifar100Labels::Coarse));
+    assert_mentions(&text, &["coarse_label_names.txt", "cannot read"]);
+
+    let dir = cifar100_dir("c100-label", &[(1, 2), (25, 3)], 100);
+    let text = err_text(Cifar100::open(&dir, true, Cifar100Labels::Coarse));
+    assert_mentions(&text, &["train.bin", "record #1", "label 25", "0..19"]);
+}
+
 #[test]
 fn idx_label_count_mismatch_names_both_files() {
     let dir = tmpdir("idx");
@@ -621,6 +666,66 @@ fn checkpoint_of_another_architecture_or_class_count_is_refused_by_name() {
 }
 
 #[test]
+fn fine_tuning_weights_of_the_wrong_shape_name_the_tensor_and_both_shapes() {
+    let dir = tmpdir("finetune-shapes");
+    let (_, path) = saved_weights(&dir);
+    let options = |weights: &Path| TrainOptions {
+        data: Some(dir.clone()),
+        weights: Some(weights.to_path_buf()),
+        ..Default::default()
+    };
+    // Another class count re-initialises the head: not an error.
+    options(&path).config(7).unwrap();
+    let narrow = dir.join("narrow.safetensors");
+    rewrite_safetensors(&path, &narrow, |tensors| {
+        let t = tensors
+            .iter_mut()
+            .find(|t| t.0 == "classifier.4.weight")
+            .unwrap();
+        t.2 = vec![t.2[0], t.2[1] / 2];
+        t.3.truncate(t.3.len() / 2);
+    });
+    let text = err_text(options(&narrow).config(7));
+    assert_mentions(
+        &text,
+        &[
+            "narrow.safetensors",
+            "'classifier.4.weight'",
+            "[512, 256]",
+            "[512, 512]",
+        ],
+    );
+    // A head whose input width differs is no new class count: an error too.
+    let head = dir.join("head.safetensors");
+    rewrite_safetensors(&path, &head, |tensors| {
+        let t = tensors
+            .iter_mut()
+            .find(|t| t.0 == "classifier.6.weight")
+            .unwrap();
+        t.2 = vec![10, 256];
+        t.3.truncate(10 * 256 * 4);
+    });
+    let text = err_text(options(&head).config(7));
+    assert_mentions(
+        &text,
+        &[
+            "head.safetensors",
+            "'classifier.6.weight'",
+            "[10, 256]",
+            "[7, 512]",
+        ],
+    );
+    let text = err_text(
+        TrainOptions {
+            width: Some(0.5),
+            ..options(&path)
+        }
+        .config(7),
+    );
+    assert_mentions(&text, &["--arch and --width do not go with --weights"]);
+}
+
+#[test]
 fn a_weights_path_that_is_a_folder_says_so() {
     let dir = tmpdir("w-folder");
     let model = AlexNet::new(gpu(), tiny_model()).unwrap();
@@ -651,11 +756,15 @@ fn tiny_config(out_dir: PathBuf) -> TrainConfig {
         seed: 4,
         workers: 1,
         on_bad_sample: OnBadSample::Stop,
+        augment_on: Default::default(),
+        decode: Default::default(),
         on_nan: OnNonFinite::Stop,
         log_every: 1,
         out_dir,
         max_steps: None,
         show_progress: false,
+        weights: None,
+        freeze: Vec::new(),
     }
 }
 
@@ -754,6 +863,16 @@ fn the_cli_refuses_bad_flags_with_a_nonzero_exit_and_the_flag_named() {
         (vec!["--lr=-1"], "--lr -1"),
         (vec!["--backend", "cuda"], "unknown backend 'cuda'"),
         (vec!["--on-nan", "maybe"], "--on-nan 'maybe'"),
+        (vec!["--freeze", "featurez"], "--freeze 'featurez'"),
+        (
+            vec!["--freeze", "features,classifier"],
+            "every parameter would be frozen and nothing would train",
+        ),
+        (vec!["--lr-backbone=-1"], "--lr-backbone -1"),
+        (
+            vec!["--weights", "/nonexistent/w.safetensors"],
+            "/nonexistent/w.safetensors",
+        ),
         (vec!["--shader-checks", "most"], "--shader-checks 'most'"),
         (
             vec!["--gemm-tiles", "32x32x16/4x4"],

@@ -9,7 +9,10 @@ repository root, found from this script's own location):
   a backward pass, the gradients for a random upstream gradient ``dy``;
 * ``alexnet_small.safetensors``: a narrow AlexNet (the original two-group
   topology with LRN) with its initial parameters, logits, loss, all gradients
-  and the parameters after two SGD steps.
+  and the parameters after two SGD steps;
+* ``finetune_pretrained.safetensors`` / ``finetune_small.safetensors``: PyTorch-written
+  torchvision-layout weights, and two SGD steps of fine-tuning them with a new 7-class head,
+  frozen features and a backbone learning rate below the head's.
 
 Run it with::
 
@@ -568,6 +571,118 @@ def state_dict_case() -> None:
     save_case(f"{name}_logits.safetensors", inputs, compute, {"config": json.dumps(cfg, sort_keys=True)})
 
 
+# --------------------------------------------------------------------------
+# Fine-tuning: pretrained torchvision-layout weights, a new head, frozen features
+# --------------------------------------------------------------------------
+
+FINETUNE = {"channels": [16, 32, 48, 32, 32], "fc": 64, "classes": 10, "new_classes": 7,
+            "input": 99, "batch": 2}
+# Two PyTorch parameter groups: the new head at lr, the rest of the classifier at lr_backbone.
+FINETUNE_SGD = {"lr": 0.01, "lr_backbone": 0.002, "momentum": 0.9, "weight_decay": 5e-4}
+
+
+class TorchVisionSmall(nn.Module):
+    """torchvision's AlexNet layout (no LRN, no groups) with reduced widths."""
+
+    def __init__(self, channels: list[int], fc: int, classes: int) -> None:
+        super().__init__()
+        c1, c2, c3, c4, c5 = channels
+        self.features = nn.Sequential(
+            nn.Conv2d(3, c1, 11, stride=4, padding=2),
+            nn.ReLU(inplace=False),
+            nn.MaxPool2d(3, 2),
+            nn.Conv2d(c1, c2, 5, padding=2),
+            nn.ReLU(inplace=False),
+            nn.MaxPool2d(3, 2),
+            nn.Conv2d(c2, c3, 3, padding=1),
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c3, c4, 3, padding=1),
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c4, c5, 3, padding=1),
+            nn.ReLU(inplace=False),
+            nn.MaxPool2d(3, 2),
+        )
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+        self.classifier = nn.Sequential(
+            nn.Dropout(0.5),
+            nn.Linear(c5 * 6 * 6, fc),
+            nn.ReLU(inplace=False),
+            nn.Dropout(0.5),
+            nn.Linear(fc, fc),
+            nn.ReLU(inplace=False),
+            nn.Linear(fc, classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+def finetune_case() -> None:
+    """``finetune_pretrained.safetensors``: weights as PyTorch writes a state_dict (10
+    classes). ``finetune_small.safetensors``: a new 7-class head's values, a batch, and the
+    losses and every parameter after two SGD steps (momentum, weight decay) with the features
+    frozen and the rest of the classifier at a lower learning rate than the head."""
+    name = "finetune_small"
+    seed_for(name)
+    cfg = FINETUNE
+    pretrained = TorchVisionSmall(cfg["channels"], cfg["fc"], cfg["classes"])
+    with torch.no_grad():
+        for m in pretrained.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.weight.mul_(ALEX_WEIGHT_GAIN)
+    state = {k: v.detach().clone().contiguous() for k, v in pretrained.state_dict().items()}
+    path = OUT_DIR / "finetune_pretrained.safetensors"
+    path.write_bytes(serialize(state, {"written_by": "safetensors.torch"}))
+    _written.append((path.name, path.stat().st_size, {}))
+
+    fc, new = cfg["fc"], cfg["new_classes"]
+    bound = 1.0 / fc ** 0.5
+    inputs: Tensors = {
+        "head.weight": (torch.rand(new, fc) * 2 - 1) * bound,
+        "head.bias": (torch.rand(new) * 2 - 1) * bound,
+        "input": torch.randn(cfg["batch"], 3, cfg["input"], cfg["input"]),
+        "labels": torch.randint(0, new, (cfg["batch"],)),
+    }
+
+    def compute(t: Tensors) -> Tensors:
+        dtype = t["input"].dtype
+        net = TorchVisionSmall(cfg["channels"], fc, cfg["classes"]).to(dtype)
+        net.load_state_dict({k: v.to(dtype) for k, v in state.items()})
+        net.classifier[6] = nn.Linear(fc, new).to(dtype)
+        with torch.no_grad():
+            net.classifier[6].weight.copy_(t["head.weight"])
+            net.classifier[6].bias.copy_(t["head.bias"])
+        net.eval()  # dropout off; nothing else in the model depends on the mode
+        for p in net.features.parameters():
+            p.requires_grad_(False)
+        head = list(net.classifier[6].parameters())
+        backbone = [p for n, p in net.classifier.named_parameters() if not n.startswith("6.")]
+        hp = FINETUNE_SGD
+        opt = torch.optim.SGD(
+            [{"params": head}, {"params": backbone, "lr": hp["lr_backbone"]}],
+            lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"])
+        out = {}
+        for step in range(2):
+            opt.zero_grad()
+            loss = F.cross_entropy(net(t["input"]), t["labels"])
+            loss.backward()
+            opt.step()
+            out[f"loss{step + 1}"] = loss.detach().reshape(1)
+        out.update({f"step2.{n}": p.detach().clone() for n, p in net.named_parameters()})
+        return out
+
+    config = {**cfg, "sgd": FINETUNE_SGD, "steps": 2, "frozen": "features",
+              "dropout": "off (eval)", "weight_gain": ALEX_WEIGHT_GAIN}
+    out64, _ = save_case(f"{name}.safetensors", inputs, compute,
+                         {"config": json.dumps(config, sort_keys=True)})
+    for n, v in state.items():
+        if n.startswith("features."):
+            assert torch.equal(out64[f"step2.{n}"].float(), v), f"frozen {n} moved"
+        elif not n.startswith("classifier.6."):
+            assert not torch.equal(out64[f"step2.{n}"].float(), v), f"{n} did not train"
+    print(f"finetune_small: losses {out64['loss1'].item():.4f} -> {out64['loss2'].item():.4f}")
+
+
 def main() -> None:
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
@@ -586,6 +701,7 @@ def main() -> None:
     optimizer_cases()
     alexnet_case()
     state_dict_case()
+    finetune_case()
 
     print()
     print(f"fixtures in {OUT_DIR.relative_to(ROOT)}  (f32_err = ||t32 - t64|| / ||t64||)")

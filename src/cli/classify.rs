@@ -10,8 +10,8 @@ use alexnet_wgpu::infer::{top_k, Classifier, Prediction};
 use anyhow::Result;
 use clap::Args;
 
-use crate::cli::train::open_eval_data;
 use crate::cli::DeviceArgs;
+use alexnet_wgpu::data::source::open_eval;
 
 #[derive(Args, Debug)]
 pub struct ClassifyArgs {
@@ -107,7 +107,7 @@ pub struct EvalArgs {
 
 pub fn run_eval(args: &EvalArgs) -> Result<()> {
     let gpu = args.device.open()?;
-    let data: Arc<dyn Dataset> = open_eval_data(&args.data)?;
+    let data: Arc<dyn Dataset> = open_eval(&args.data)?;
     let batch = if args.ten_crop {
         10
     } else {

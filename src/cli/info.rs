@@ -3,12 +3,12 @@
 use alexnet_wgpu::model::summary::{format_table, smallest_input, summarize};
 use clap::Args;
 
-use crate::cli::train::ArchArg;
+use alexnet_wgpu::train::options::ArchChoice;
 
 #[derive(Args, Debug)]
 pub struct InfoArgs {
-    #[arg(long, value_enum, default_value_t = ArchArg::Original)]
-    pub arch: ArchArg,
+    #[arg(long, value_enum, default_value_t = ArchChoice::Original)]
+    pub arch: ArchChoice,
     #[arg(long, default_value_t = 1000)]
     pub classes: usize,
     #[arg(long, default_value_t = 224)]

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod classify;
 pub mod devices;
 pub mod experiment;
+pub mod features;
 pub mod info;
 pub mod selftest;
 pub mod train;

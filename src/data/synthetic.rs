@@ -31,13 +31,16 @@ pub const SHAPES: [&str; 10] = [
 /// Smallest image side that still shows the shapes.
 pub const MIN_SIZE: usize = 8;
 
-/// A generated dataset of `count` images of `size × size` pixels; label = `index % 10`.
+/// A generated dataset of `count` images of `size × size` pixels; label = `index % 10` (or
+/// `index % shapes`, for a subset of the shapes).
 #[derive(Debug, Clone)]
 pub struct Synthetic {
     count: usize,
     size: usize,
     seed: u64,
     split: u64,
+    /// The shape (index into [`SHAPES`]) of each label.
+    shapes: Vec<usize>,
     classes: Vec<String>,
 }
 
@@ -49,8 +52,34 @@ impl Synthetic {
             size,
             seed,
             split,
+            shapes: (0..SHAPES.len()).collect(),
             classes: SHAPES.iter().map(|s| s.to_string()).collect(),
         }
+    }
+
+    /// Only the shapes `shapes` (indices into [`SHAPES`]), labelled 0.. in that order: a
+    /// class split, e.g. to pretrain on some shapes and fine-tune on the others.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `shapes` is empty or names a shape that does not exist.
+    pub fn with_shapes(
+        count: usize,
+        size: usize,
+        seed: u64,
+        split: u64,
+        shapes: &[usize],
+    ) -> Result<Synthetic> {
+        if shapes.is_empty() || shapes.iter().any(|&s| s >= SHAPES.len()) {
+            return Err(Error::Config(format!(
+                "synthetic shapes {shapes:?}: expected some of 0..{}",
+                SHAPES.len() - 1
+            )));
+        }
+        Ok(Synthetic {
+            shapes: shapes.to_vec(),
+            classes: shapes.iter().map(|&s| SHAPES[s].to_string()).collect(),
+            ..Synthetic::new(count, size, seed, split)
+        })
     }
 
     /// Side of the generated images.
@@ -62,7 +91,7 @@ impl Synthetic {
     fn render(&self, index: usize) -> RgbImage {
         let n = self.size;
         let nf = n as f32;
-        let label = index % SHAPES.len();
+        let label = self.shapes[index % self.shapes.len()];
         // Offset the seed so these streams never coincide with the loader's (seed, epoch,
         // position) augmentation streams.
         let mut rng = SampleRng::new(self.seed ^ 0x5EED_5EED_0000_0001, self.split, index as u64);
@@ -213,7 +242,7 @@ impl Dataset for Synthetic {
         &self.classes
     }
     fn label(&self, index: usize) -> usize {
-        index % SHAPES.len()
+        index % self.shapes.len()
     }
     fn load(&self, index: usize) -> Result<RgbImage> {
         if self.size < MIN_SIZE {
@@ -228,7 +257,7 @@ impl Dataset for Synthetic {
         format!(
             "synthetic split {} #{index} ({})",
             self.split,
-            SHAPES[index % SHAPES.len()]
+            self.classes[index % self.shapes.len()]
         )
     }
 }

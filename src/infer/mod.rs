@@ -2,13 +2,15 @@
 //! preprocesses as torchvision does, and returns top-k classes — from image files on the CPU
 //! side, or from a `wgpu::Texture` an app rendered, without leaving the GPU.
 
+pub mod features;
+
 use std::path::Path;
 
 use image::RgbImage;
 
 use crate::data::transforms::{self, Augment};
 use crate::error::{Error, Result};
-use crate::model::weights::{self, HostTensors};
+use crate::model::weights;
 use crate::model::{AlexNet, AlexNetConfig, Plan, PlanOptions};
 use crate::ops::preprocess::{preprocess_texture, PreprocessConfig};
 use crate::runtime::{Dispatch, Gpu, Program};
@@ -77,56 +79,6 @@ pub fn softmax(logits: &[f32]) -> Vec<f32> {
     let e: Vec<f64> = logits.iter().map(|&z| f64::from(z - m).exp()).collect();
     let s: f64 = e.iter().sum();
     e.iter().map(|v| (v / s) as f32).collect()
-}
-
-impl AlexNetConfig {
-    /// Reads the architecture off a weight file's tensors: which variant (torchvision's has a
-    /// convolution at `features.3`, the paper's a pool), the channel counts, the FC width and
-    /// the number of classes.
-    pub fn from_weights(path: &Path, tensors: &HostTensors) -> Result<Self> {
-        let shape = |name: &str| {
-            tensors
-                .get(name)
-                .map(|(s, _)| s.clone())
-                .ok_or_else(|| Error::Safetensors {
-                    path: path.display().to_string(),
-                    message: format!("missing tensor '{name}': not an AlexNet weight file?"),
-                })
-        };
-        let torchvision = tensors.contains_key("features.3.weight");
-        let convs: [&str; 5] = if torchvision {
-            [
-                "features.0",
-                "features.3",
-                "features.6",
-                "features.8",
-                "features.10",
-            ]
-        } else {
-            [
-                "features.0",
-                "features.4",
-                "features.8",
-                "features.10",
-                "features.12",
-            ]
-        };
-        let mut channels = [0; 5];
-        for (c, name) in channels.iter_mut().zip(convs) {
-            *c = shape(&format!("{name}.weight"))?[0];
-        }
-        let base = if torchvision {
-            AlexNetConfig::torchvision(1)
-        } else {
-            AlexNetConfig::original(1)
-        };
-        Ok(AlexNetConfig {
-            channels,
-            fc_width: shape("classifier.1.weight")?[0],
-            classes: shape("classifier.6.weight")?[0],
-            ..base
-        })
-    }
 }
 
 /// A model with its weights and an evaluation plan for batches of `batch` images.

@@ -40,7 +40,17 @@ pub enum Activation {
 }
 
 /// The three pooling layers of `features`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Pool {
     /// The paper's overlapping max pool, 3×3 stride 2.
@@ -262,6 +272,8 @@ pub struct Param {
     pub name: String,
     pub value: Tensor,
     pub grad: Tensor,
+    /// Frozen ([`AlexNet::freeze`]): no gradient kernel, no optimizer state, no update.
+    pub frozen: bool,
 }
 
 /// A state tensor that is saved and loaded with the weights but not trained (BatchNorm's
@@ -296,6 +308,7 @@ impl AlexNet {
                 params.push(Param {
                     value: Tensor::zeros(gpu, &name, &shape)?,
                     grad: Tensor::zeros(gpu, &format!("{name}.grad"), &shape)?,
+                    frozen: false,
                     name,
                 });
             }

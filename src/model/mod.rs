@@ -2,6 +2,7 @@
 //! update) planned once for a batch size and replayed every step.
 
 pub mod alexnet;
+pub mod finetune;
 pub mod init;
 pub mod layers;
 pub mod plan;

@@ -52,6 +52,9 @@ pub struct Plan {
     /// Zeroes parameter gradients, then back-propagates through every layer (training
     /// plans only). The optimizer's update is separate: see `train::Optimizer`.
     pub backward: Program,
+    /// Every layer's output by layer name, in order (what a PyTorch forward hook on that
+    /// module sees), for feature extraction.
+    pub outputs: Vec<(String, Tensor)>,
     /// `(layer name, dispatch count)` in program order, to attribute profiled dispatches.
     pub forward_spans: Vec<(String, usize)>,
     pub backward_spans: Vec<(String, usize)>,
@@ -86,6 +89,12 @@ impl Plan {
             saved.push(keep);
         }
         let logits = acts.last().unwrap().clone();
+        let outputs = model
+            .layers
+            .iter()
+            .zip(&acts[1..])
+            .map(|(l, t)| (l.name.clone(), t.clone()))
+            .collect();
         let labels = Tensor::zeros_u32(gpu, "labels", &[batch])?;
         let stats = Tensor::zeros(gpu, "sample stats", &[batch, 3])?;
         let totals = Tensor::zeros(gpu, "loss totals", &[totals::LEN])?;
@@ -97,12 +106,36 @@ impl Plan {
             gpu, &logits, &labels, &stats, &dlogits, &totals,
         )?);
         if training {
-            for p in &model.params {
-                backward.clear(&p.grad);
+            // Frozen layers get no gradient kernels. A kernel that writes a frozen gradient
+            // anyway (BatchNorm's; a layer with only its weight frozen) adds into it, so that
+            // gradient is cleared too (and never applied).
+            for layer in &model.layers {
+                let written = model.layer_trains(&layer.name)
+                    || matches!(layer.kind, LayerKind::BatchNorm { .. });
+                for (name, _) in layer.parameter_shapes() {
+                    let p = model.param(&name)?;
+                    if !p.frozen || written {
+                        backward.clear(&p.grad);
+                    }
+                }
             }
+            // Below the lowest layer that trains nothing needs a gradient: the backward
+            // stops there (unless the input's gradient is asked for).
+            let lowest = if input_grad {
+                0
+            } else {
+                model
+                    .layers
+                    .iter()
+                    .position(|l| model.layer_trains(&l.name))
+                    .unwrap_or(model.layers.len())
+            };
             let mut dy = dlogits;
             for (index, layer) in model.layers.iter().enumerate().rev() {
-                let want_dx = index > 0 || input_grad;
+                if index < lowest {
+                    break;
+                }
+                let want_dx = index > lowest || input_grad;
                 let (dx, dispatches) = layer_backward(
                     gpu,
                     model,
@@ -138,6 +171,7 @@ impl Plan {
             forward,
             loss,
             backward,
+            outputs,
             forward_spans,
             backward_spans,
         })
@@ -305,34 +339,23 @@ pub(crate) fn layer_backward(
     seed: &Uniform<StepSeed>,
 ) -> Result<(Option<Tensor>, Vec<Dispatch>)> {
     let dx = || Tensor::zeros(gpu, &format!("{}.input.grad", layer.name), x.shape());
-    let with_params = matches!(
-        layer.kind,
-        LayerKind::Conv(_) | LayerKind::Linear { .. } | LayerKind::BatchNorm { .. }
-    );
-    if !want_dx && !with_params {
+    let trains = model.layer_trains(&layer.name);
+    if !want_dx && !trains {
         return Ok((None, Vec::new()));
     }
     Ok(match (&layer.kind, saved) {
         (LayerKind::Conv(cfg), _) => {
             let dx = if want_dx { Some(dx()?) } else { None };
             let (w, b) = (param(model, layer, "weight")?, param(model, layer, "bias")?);
-            let d = ops::conv2d::conv2d_backward(
-                gpu,
-                cfg,
-                x,
-                &w.value,
-                dy,
-                dx.as_ref(),
-                &w.grad,
-                &b.grad,
-            )?;
+            let grads = trains.then_some((&w.grad, &b.grad));
+            let d = ops::conv2d::conv2d_backward(gpu, cfg, x, &w.value, dy, dx.as_ref(), grads)?;
             (dx, d)
         }
         (LayerKind::Linear { .. }, _) => {
             let dx = if want_dx { Some(dx()?) } else { None };
             let (w, b) = (param(model, layer, "weight")?, param(model, layer, "bias")?);
-            let d =
-                ops::linear::linear_backward(gpu, x, &w.value, dy, dx.as_ref(), &w.grad, &b.grad)?;
+            let grads = trains.then_some((&w.grad, &b.grad));
+            let d = ops::linear::linear_backward(gpu, x, &w.value, dy, dx.as_ref(), grads)?;
             (dx, d)
         }
         (LayerKind::Relu, _) => {

@@ -8,7 +8,7 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, TensorView};
 
 use crate::error::{Error, Result};
-use crate::model::alexnet::AlexNet;
+use crate::model::alexnet::{AlexNet, AlexNetConfig};
 use crate::runtime::{Gpu, Tensor};
 
 /// Prefix of optimizer-state tensors inside a checkpoint; weight loading skips them.
@@ -90,6 +90,56 @@ fn half_to_f32(h: u16) -> f32 {
         31 if frac == 0.0 => f32::INFINITY,
         31 => f32::NAN,
         _ => (1.0 + frac / 1024.0) * 2f32.powi(exp - 15),
+    }
+}
+
+impl AlexNetConfig {
+    /// Reads the architecture off a weight file's tensors: which variant (torchvision's has a
+    /// convolution at `features.3`, the paper's a pool), the channel counts, the FC width and
+    /// the number of classes.
+    pub fn from_weights(path: &Path, tensors: &HostTensors) -> Result<Self> {
+        let shape = |name: &str| {
+            tensors
+                .get(name)
+                .map(|(s, _)| s.clone())
+                .ok_or_else(|| Error::Safetensors {
+                    path: path.display().to_string(),
+                    message: format!("missing tensor '{name}': not an AlexNet weight file?"),
+                })
+        };
+        let torchvision = tensors.contains_key("features.3.weight");
+        let convs: [&str; 5] = if torchvision {
+            [
+                "features.0",
+                "features.3",
+                "features.6",
+                "features.8",
+                "features.10",
+            ]
+        } else {
+            [
+                "features.0",
+                "features.4",
+                "features.8",
+                "features.10",
+                "features.12",
+            ]
+        };
+        let mut channels = [0; 5];
+        for (c, name) in channels.iter_mut().zip(convs) {
+            *c = shape(&format!("{name}.weight"))?[0];
+        }
+        let base = if torchvision {
+            AlexNetConfig::torchvision(1)
+        } else {
+            AlexNetConfig::original(1)
+        };
+        Ok(AlexNetConfig {
+            channels,
+            fc_width: shape("classifier.1.weight")?[0],
+            classes: shape("classifier.6.weight")?[0],
+            ..base
+        })
     }
 }
 

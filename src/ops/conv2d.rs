@@ -69,7 +69,7 @@ fn check(
     cfg: &Conv2dConfig,
     x_shape: &Tensor,
     w: &Tensor,
-    bias_like: &Tensor,
+    bias_like: Option<&Tensor>,
     y_like: &Tensor,
 ) -> Result<Geometry> {
     cfg.validate()?;
@@ -86,7 +86,9 @@ fn check(
     }
     let (oh, ow) = cfg.output_hw(h, wd)?;
     expect_shape("conv2d", w, &cfg.weight_shape())?;
-    expect_shape("conv2d", bias_like, &[cfg.out_channels])?;
+    if let Some(b) = bias_like {
+        expect_shape("conv2d", b, &[cfg.out_channels])?;
+    }
     expect_shape("conv2d", y_like, &[n, cfg.out_channels, oh, ow])?;
     let g = Geometry {
         batch: n,
@@ -118,7 +120,7 @@ pub fn conv2d_forward(
     b: &Tensor,
     y: &Tensor,
 ) -> Result<Vec<Dispatch>> {
-    let g = check(cfg, x, w, b, y)?;
+    let g = check(cfg, x, w, Some(b), y)?;
     let p = g.shader_sizes("conv2d")?;
     if gpu.kernels == Kernels::Tiled {
         return gemm::forward(gpu, &g, x, w.all(), b, y, g.all_rows());
@@ -140,11 +142,11 @@ pub fn conv2d_forward(
 }
 
 /// Gradients of conv2d: `dx = ∂L/∂x` (assigned, skipped when `dx` is `None`, as for a
-/// network's first layer), `dw += ∂L/∂w`, `db += ∂L/∂b`.
+/// network's first layer), and with `grads = Some((dw, db))`, `dw += ∂L/∂w`, `db += ∂L/∂b`
+/// (`None` for frozen parameters: no weight-gradient kernel is recorded at all).
 ///
 /// # Shapes
 /// As `conv2d_forward`; dy like y, dx like x, dw like w, db like b.
-#[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward(
     gpu: &Gpu,
     cfg: &Conv2dConfig,
@@ -152,12 +154,13 @@ pub fn conv2d_backward(
     w: &Tensor,
     dy: &Tensor,
     dx: Option<&Tensor>,
-    dw: &Tensor,
-    db: &Tensor,
+    grads: Option<(&Tensor, &Tensor)>,
 ) -> Result<Vec<Dispatch>> {
-    let g = check(cfg, x, dw, db, dy)?;
+    let g = check(cfg, x, w, grads.map(|(_, db)| db), dy)?;
     let p = g.shader_sizes("conv2d")?;
-    expect_shape("conv2d", w, dw.shape())?;
+    if let Some((dw, _)) = grads {
+        expect_shape("conv2d", dw, w.shape())?;
+    }
     if let Some(dx) = dx {
         expect_shape("conv2d", dx, x.shape())?;
     }
@@ -174,20 +177,21 @@ pub fn conv2d_backward(
                 false,
             )?);
         }
-        dispatches.extend(gemm::backward_weight(
-            gpu,
-            &g,
-            dy,
-            x,
-            dw.all(),
-            g.all_rows(),
-        )?);
-        dispatches.push(gemm::backward_bias(gpu, &g, dy, db)?);
+        if let Some((dw, db)) = grads {
+            dispatches.extend(gemm::backward_weight(
+                gpu,
+                &g,
+                dy,
+                x,
+                dw.all(),
+                g.all_rows(),
+            )?);
+            dispatches.push(gemm::backward_bias(gpu, &g, dy, db)?);
+        }
         return Ok(dispatches);
     }
     let mut dispatches = Vec::with_capacity(3);
     if let Some(dx) = dx {
-        expect_shape("conv2d", dx, x.shape())?;
         let args = [
             Arg::Read(dy.all()),
             Arg::Read(w.all()),
@@ -202,6 +206,9 @@ pub fn conv2d_backward(
             dx.numel(),
         )?);
     }
+    let Some((dw, db)) = grads else {
+        return Ok(dispatches);
+    };
     let args = [
         Arg::Read(dy.all()),
         Arg::Read(x.all()),

@@ -137,7 +137,8 @@ pub fn linear_forward(
     })
 }
 
-/// `dx = dy W` (assigned; skipped when `dx` is `None`), `dw += dyᵀ x`, `db += Σ_n dy`.
+/// `dx = dy W` (assigned; skipped when `dx` is `None`), and with `grads = Some((dw, db))`,
+/// `dw += dyᵀ x`, `db += Σ_n dy` (`None` for frozen parameters: no weight-gradient kernel).
 ///
 /// # Shapes
 /// As `linear_forward`; dy like y, dx like x, dw like w, db like b.
@@ -147,18 +148,19 @@ pub fn linear_backward(
     w: &Tensor,
     dy: &Tensor,
     dx: Option<&Tensor>,
-    dw: &Tensor,
-    db: &Tensor,
+    grads: Option<(&Tensor, &Tensor)>,
 ) -> Result<Vec<Dispatch>> {
     let dims = check(x, w, dy)?;
     let (n, in_f, out_f) = dims;
-    expect_shape("linear", dw, w.shape())?;
-    expect_shape("linear", db, &[out_f])?;
+    if let Some((dw, db)) = grads {
+        expect_shape("linear", dw, w.shape())?;
+        expect_shape("linear", db, &[out_f])?;
+    }
     if let Some(dx) = dx {
         expect_shape("linear", dx, x.shape())?;
     }
     if use_tiled(gpu, n) {
-        return linear_backward_tiled(gpu, dims, x, w, dy, dx, dw, db);
+        return linear_backward_tiled(gpu, dims, x, w, dy, dx, grads);
     }
     let mut dispatches = Vec::new();
     if let Some(dx) = dx {
@@ -176,6 +178,9 @@ pub fn linear_backward(
             .map(|d| [d])
         })?);
     }
+    let Some((dw, db)) = grads else {
+        return Ok(dispatches);
+    };
     dispatches.extend(per_row_slice(gpu, dims, |p, first, rows| {
         let dw_rows = dw.slice(first * in_f, rows * in_f);
         let args = [Arg::Read(dy.all()), Arg::Read(x.all()), Arg::Write(dw_rows)];
@@ -211,7 +216,6 @@ pub fn linear_backward(
 
 /// The tiled backward: per weight slice, the input gradient (accumulated over slices) and
 /// that slice's weight gradient; then the bias gradient.
-#[allow(clippy::too_many_arguments)]
 fn linear_backward_tiled(
     gpu: &Gpu,
     dims: (usize, usize, usize),
@@ -219,8 +223,7 @@ fn linear_backward_tiled(
     w: &Tensor,
     dy: &Tensor,
     dx: Option<&Tensor>,
-    dw: &Tensor,
-    db: &Tensor,
+    grads: Option<(&Tensor, &Tensor)>,
 ) -> Result<Vec<Dispatch>> {
     let (n, in_f, out_f) = dims;
     let g = Geometry::linear(n, in_f, out_f);
@@ -242,15 +245,19 @@ fn linear_backward_tiled(
                 k > 0,
             )?);
         }
-        dispatches.extend(gemm::backward_weight(
-            gpu,
-            &g,
-            dy,
-            x,
-            dw.slice(start, len),
-            r,
-        )?);
+        if let Some((dw, _)) = grads {
+            dispatches.extend(gemm::backward_weight(
+                gpu,
+                &g,
+                dy,
+                x,
+                dw.slice(start, len),
+                r,
+            )?);
+        }
     }
-    dispatches.push(gemm::backward_bias(gpu, &g, dy, db)?);
+    if let Some((_, db)) = grads {
+        dispatches.push(gemm::backward_bias(gpu, &g, dy, db)?);
+    }
     Ok(dispatches)
 }

@@ -87,7 +87,8 @@ pub fn element_mismatches(got: &[f32], want: &[f64], tol: f64) -> Vec<(usize, f3
         .enumerate()
         .filter(|(_, (&g, &w))| {
             let bound = ELEMENT_FACTOR * tol * (rms + w.abs());
-            !((f64::from(g) - w).abs() <= bound)
+            let diff = (f64::from(g) - w).abs();
+            diff.is_nan() || diff > bound
         })
         .map(|(i, (&g, &w))| (i, g, w))
         .collect()

@@ -4,22 +4,28 @@
 //!
 //! The configuration is TOML: a `[data]` table (dataset, sizes, seed, output folder), a
 //! `[train]` table of settings every variant shares, and `[[variant]]` tables, each a `name`
-//! and the settings it overrides. Settings are the options of `alexnet train`, by the same
-//! names with `_` for `-` (`weight_decay`, `activation`, `pool`, `norm`, `augment`, …); the
-//! caller turns merged settings into a [`TrainConfig`], so both speak one vocabulary.
+//! and the settings it overrides. Every table holds [`TrainOptions`], the options of
+//! `alexnet train` by the same names with `_` for `-` (`weight_decay`, `activation`, `pool`,
+//! `norm`, `augment`, …; `path` for `data`), merged key by key in that order.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
+use crate::data::source::Splits;
 use crate::data::Dataset;
+use crate::data::{dataset, Subset};
 use crate::error::{Error, Result};
 use crate::runtime::Gpu;
 use crate::train::metrics::{read_metrics, EpochMetrics};
+use crate::train::options::TrainOptions;
 use crate::train::report::{self, Claim};
 use crate::train::trainer::{train, TrainConfig};
+
+/// The network input side when no table sets `image_size`: the embedded set's.
+const DEFAULT_IMAGE_SIZE: usize = 64;
 
 /// A whole experiment file.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -32,8 +38,8 @@ pub struct Experiment {
     #[serde(default)]
     pub description: Option<String>,
     /// Every variant is trained once per seed (the training seed: initialisation, dropout,
-    /// shuffling and augmentation; the data subset stays the one of `data.seed`). Absent:
-    /// `[data.seed]`.
+    /// shuffling and augmentation; the data subset stays the one of `[data] seed`). Absent:
+    /// `[data] seed` alone.
     #[serde(default)]
     pub seeds: Option<Vec<u64>>,
     /// Adapters to spread the runs over, one worker each, by a case-insensitive part of the
@@ -41,91 +47,23 @@ pub struct Experiment {
     /// Absent: the one `--device` chooses.
     #[serde(default)]
     pub devices: Option<Vec<String>>,
-    pub data: DataSettings,
+    /// The data every variant trains on, and in `out` where the report goes. With a dataset
+    /// folder, `train_size`/`val_size` (when given) take a stratified subset of its training
+    /// and validation sets, drawn with `seed`.
+    pub data: TrainOptions,
     #[serde(default)]
-    pub train: Settings,
+    pub train: TrainOptions,
     #[serde(rename = "variant")]
-    pub variants: Vec<Settings>,
+    pub variants: Vec<TrainOptions>,
     /// The claims the report judges from the results.
     #[serde(default, rename = "claim")]
     pub claims: Vec<Claim>,
-}
-
-/// The data every variant trains on, and where the report goes.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataSettings {
-    /// A dataset folder as `alexnet train --data` takes; absent: the embedded synthetic set.
-    pub path: Option<PathBuf>,
-    pub image_size: Option<usize>,
-    /// Training and validation images: the embedded set's sizes, or a stratified subset
-    /// (drawn with `seed`) of a dataset folder's training and validation sets.
-    pub train_size: Option<usize>,
-    pub val_size: Option<usize>,
-    #[serde(default)]
-    pub seed: u64,
-    /// Output folder (relative paths are relative to the current directory).
-    pub out: PathBuf,
-}
-
-/// Training options; every field optional so a variant names only what it changes.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    /// A variant's name (required in `[[variant]]`, refused in `[train]`).
-    pub name: Option<String>,
-    pub arch: Option<String>,
-    pub width: Option<f64>,
-    pub epochs: Option<usize>,
-    pub batch_size: Option<usize>,
-    pub optimizer: Option<String>,
-    pub lr: Option<f64>,
-    pub momentum: Option<f64>,
-    pub weight_decay: Option<f64>,
-    pub schedule: Option<String>,
-    pub step_every: Option<usize>,
-    pub gamma: Option<f64>,
-    pub dropout: Option<f32>,
-    pub activation: Option<String>,
-    pub leaky_slope: Option<f32>,
-    pub elu_alpha: Option<f32>,
-    pub pool: Option<String>,
-    pub norm: Option<String>,
-    pub augment: Option<String>,
-    pub init: Option<String>,
-    pub workers: Option<usize>,
-}
-
-impl Settings {
-    /// `self` with every field `over` sets replaced.
-    pub fn merged(&self, over: &Settings) -> Settings {
-        macro_rules! pick {
-            ($($f:ident),*) => { Settings { $($f: over.$f.clone().or_else(|| self.$f.clone()),)* } };
-        }
-        pick!(
-            name,
-            arch,
-            width,
-            epochs,
-            batch_size,
-            optimizer,
-            lr,
-            momentum,
-            weight_decay,
-            schedule,
-            step_every,
-            gamma,
-            dropout,
-            activation,
-            leaky_slope,
-            elu_alpha,
-            pool,
-            norm,
-            augment,
-            init,
-            workers
-        )
-    }
+    /// `[data] train_size` and `val_size` when the file sets them (a real dataset is cut only then).
+    #[serde(skip)]
+    subset: (Option<usize>, Option<usize>),
+    /// Each variant's options: `[data]`, `[train]` and its own table merged (see [`Self::parse`]).
+    #[serde(skip)]
+    merged: Vec<TrainOptions>,
 }
 
 impl Experiment {
@@ -142,8 +80,42 @@ impl Experiment {
 
     /// Parses and checks the TOML text of an experiment; the error is a message.
     pub fn parse(text: &str) -> std::result::Result<Experiment, String> {
-        let experiment: Experiment = toml::from_str(text).map_err(|e| e.to_string())?;
+        // Typed first, so that a bad key or value is reported with its line; then the tables
+        // are merged key by key, so a variant overrides only what it names.
+        let mut experiment: Experiment = toml::from_str(text).map_err(|e| e.to_string())?;
+        let raw: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+        let table = |key: &str| match raw.get(key) {
+            Some(toml::Value::Table(t)) => t.clone(),
+            _ => toml::Table::new(),
+        };
+        if !table("data").contains_key("out") {
+            return Err("[data]: 'out' (the report's folder) is required".into());
+        }
         experiment.check()?;
+        let size = |key: &str| table("data").get(key).and_then(|v| v.as_integer());
+        experiment.subset = (
+            size("train_size").map(|n| n as usize),
+            size("val_size").map(|n| n as usize),
+        );
+        let mut shared = table("data");
+        shared.extend(table("train"));
+        let variants = match raw.get("variant") {
+            Some(toml::Value::Array(v)) => v.clone(),
+            _ => Vec::new(),
+        };
+        for variant in variants {
+            let mut merged = shared.clone();
+            if let toml::Value::Table(own) = variant {
+                merged.extend(own);
+            }
+            let mut options: TrainOptions = toml::Value::Table(merged)
+                .try_into()
+                .map_err(|e| e.to_string())?;
+            let name = options.name.clone().unwrap_or_default();
+            options.out = experiment.data.out.join(&name);
+            options.image_size = options.image_size.or(Some(DEFAULT_IMAGE_SIZE));
+            experiment.merged.push(options);
+        }
         Ok(experiment)
     }
 
@@ -163,8 +135,8 @@ impl Experiment {
         if self.devices.as_ref().is_some_and(|d| d.is_empty()) {
             return Err("devices = []: name at least one adapter, or leave devices out".into());
         }
-        if self.train.name.is_some() {
-            return Err("[train]: 'name' belongs in a [[variant]] table".into());
+        if self.train.name.is_some() || self.data.name.is_some() {
+            return Err("[data], [train]: 'name' belongs in a [[variant]] table".into());
         }
         if self.variants.is_empty() {
             return Err("no [[variant]] tables: an experiment needs at least one".into());
@@ -195,10 +167,101 @@ impl Experiment {
         Ok(())
     }
 
-    /// Each variant's settings: `[train]` overridden by the variant's own.
-    pub fn variant_settings(&self) -> Vec<Settings> {
-        self.variants.iter().map(|v| self.train.merged(v)).collect()
+    /// Each variant's options: `[data]`, then `[train]`, then the variant's own, with `out`
+    /// set to the variant's folder inside the report's.
+    pub fn variant_options(&self) -> &[TrainOptions] {
+        &self.merged
     }
+
+    /// The data every variant trains on ([`TrainOptions::open_data`] of `[data]`), a dataset
+    /// folder cut to `train_size`/`val_size` when the file gives them.
+    pub fn open_data(&self) -> Result<Splits> {
+        let mut data = self.data.clone();
+        data.image_size = data.image_size.or(Some(DEFAULT_IMAGE_SIZE));
+        let mut splits = data.open_data()?;
+        if self.data.data.is_some() {
+            let seed = self.data.seed;
+            splits.train = subset(splits.train, self.subset.0, seed, "train_size")?;
+            splits.val = subset(splits.val, self.subset.1, seed, "val_size")?;
+        }
+        Ok(splits)
+    }
+
+    /// Every run: each variant at each seed, into `out/<variant>/seed-<seed>`, for data with
+    /// `classes` classes. Errors name the variant.
+    pub fn jobs(&self, classes: usize) -> Result<Vec<Job>> {
+        let mut jobs = Vec::new();
+        for options in &self.merged {
+            let name = options.name.clone().unwrap_or_default();
+            let in_variant = |e: Error| Error::Config(format!("variant '{name}': {e}"));
+            for seed in self.seeds() {
+                let mut options = options.clone();
+                options.seed = seed;
+                options.out = options.out.join(format!("seed-{seed}"));
+                let mut config = options.config(classes).map_err(in_variant)?;
+                // Many runs in one terminal: one log line per epoch instead of bars.
+                config.show_progress = false;
+                config.validate().map_err(in_variant)?;
+                jobs.push(Job {
+                    name: name.clone(),
+                    summary: describe(&config),
+                    seed,
+                    config,
+                });
+            }
+        }
+        Ok(jobs)
+    }
+}
+
+/// `n` images of `ds`, stratified by class and drawn with `seed`; all of them without `n`.
+fn subset(
+    ds: Arc<dyn Dataset>,
+    n: Option<usize>,
+    seed: u64,
+    key: &str,
+) -> Result<Arc<dyn Dataset>> {
+    match n {
+        None => Ok(ds),
+        Some(n) if n == 0 || n > ds.len() => Err(Error::Config(format!(
+            "[data] {key} = {n}: expected 1 to {} (the images the dataset has)",
+            ds.len()
+        ))),
+        Some(n) => {
+            let (_, part): (Subset, Subset) =
+                dataset::split(ds.clone(), n as f64 / ds.len() as f64, seed)?;
+            Ok(Arc::new(part))
+        }
+    }
+}
+
+/// The settings a reader compares, in one line.
+pub fn describe(c: &TrainConfig) -> String {
+    let m = &c.model;
+    let norm = format!("{:?}", m.resolved_norm()).to_lowercase();
+    let augment = match (
+        &c.augment.color_jitter,
+        c.augment.lighting_std > 0.0,
+        c.augment.flip,
+    ) {
+        (Some(_), _, _) => "crop+flip+lighting+jitter",
+        (None, true, true) => "crop+flip+lighting",
+        (None, false, true) => "crop+flip",
+        (None, true, false) => "crop+lighting",
+        (None, false, false) => "crop only",
+    };
+    format!(
+        "{:?} activation, {:?} pool, norm {norm}, dropout {}, {:?} lr {} weight decay {}, {:?} schedule, augment {augment}, {} epochs, batch {}",
+        m.activation,
+        m.pool,
+        m.dropout,
+        c.optimizer.kind,
+        c.optimizer.lr,
+        c.optimizer.weight_decay,
+        c.schedule,
+        c.epochs,
+        c.batch_size
+    )
 }
 
 /// One training run: a variant at one seed, trained into `config.out_dir`.
@@ -354,6 +417,7 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Pool;
 
     const GOOD: &str = r#"
 [data]
@@ -371,9 +435,9 @@ pool = "max2"
     #[test]
     fn variants_override_the_shared_settings() {
         let exp = Experiment::parse(GOOD).unwrap();
-        let v = exp.variant_settings();
-        assert_eq!((v[0].pool.as_deref(), v[0].epochs), (Some("avg3"), Some(2)));
-        assert_eq!((v[1].pool.as_deref(), v[1].epochs), (Some("max2"), Some(2)));
+        let v = exp.variant_options();
+        assert_eq!((v[0].pool, v[0].epochs), (Some(Pool::Avg3), Some(2)));
+        assert_eq!((v[1].pool, v[1].epochs), (Some(Pool::Max2), Some(2)));
     }
 
     #[test]

@@ -26,6 +26,15 @@ pub enum OnNonFinite {
 /// How many times one run may roll back before it gives up and stops.
 pub const MAX_ROLLBACKS: usize = 3;
 
+impl std::fmt::Display for OnNonFinite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Stop => "stop",
+            Self::Rollback => "rollback",
+        })
+    }
+}
+
 impl std::str::FromStr for OnNonFinite {
     type Err = crate::Error;
     fn from_str(s: &str) -> Result<Self> {
@@ -57,13 +66,14 @@ pub struct NonFiniteGuard {
 }
 
 impl NonFiniteGuard {
-    /// Prepares a check of `plan`'s loss totals and of every gradient of `model`.
+    /// Prepares a check of `plan`'s loss totals and of every trained gradient of `model`.
     pub fn new(gpu: &Gpu, model: &AlexNet, plan: &Plan) -> Result<Self> {
         let mut checked = vec![("loss".to_string(), &plan.totals)];
         checked.extend(
             model
                 .params
                 .iter()
+                .filter(|p| !p.frozen)
                 .map(|p| (format!("{}.grad", p.name), &p.grad)),
         );
         let flags = Tensor::zeros_u32(gpu, "non-finite flags", &[checked.len()])?;

@@ -2,16 +2,20 @@
 
 pub mod checkpoint;
 pub mod experiment;
+pub mod feed;
 pub mod guard;
 pub mod metrics;
 pub mod optim;
+pub mod options;
 pub mod plot;
 pub mod report;
 pub mod schedule;
+pub mod throughput;
 pub mod trainer;
 
 pub use guard::{NonFiniteGuard, OnNonFinite};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
+pub use options::TrainOptions;
 pub use schedule::{LrScheduler, Schedule};
 
 use crate::error::Result;

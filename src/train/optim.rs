@@ -1,9 +1,13 @@
 //! Optimizers on the GPU: SGD with momentum (the paper's), Adam and AdamW, with PyTorch's
 //! semantics and PyTorch's state names (`momentum_buffer`, `exp_avg`, `exp_avg_sq`).
+//! Frozen parameters are left out, as PyTorch leaves out parameters without `requires_grad`;
+//! with `lr_backbone`, the parameters form PyTorch's two parameter groups: the head
+//! (`classifier.6`) at `lr`, the rest at `lr_backbone`.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::model::finetune::HEAD;
 use crate::model::AlexNet;
 use crate::ops::adam::{adam_step, AdamHyper};
 use crate::ops::sgd::{sgd_step, SgdHyper};
@@ -28,6 +32,10 @@ pub struct OptimizerConfig {
     pub beta1: f64,
     pub beta2: f64,
     pub eps: f64,
+    /// The learning rate of every parameter but the head's (`--lr-backbone`); a schedule
+    /// scales both groups alike, as PyTorch's schedulers scale every group's rate.
+    #[serde(default)]
+    pub lr_backbone: Option<f64>,
 }
 
 impl OptimizerConfig {
@@ -41,6 +49,7 @@ impl OptimizerConfig {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
+            lr_backbone: None,
         }
     }
 
@@ -64,7 +73,11 @@ impl OptimizerConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
-        for (flag, value) in [("--lr", self.lr), ("--weight-decay", self.weight_decay)] {
+        let backbone = self.lr_backbone.map(|lr| ("--lr-backbone", lr));
+        for (flag, value) in [("--lr", self.lr), ("--weight-decay", self.weight_decay)]
+            .into_iter()
+            .chain(backbone)
+        {
             if !(value.is_finite() && value >= 0.0) {
                 return Err(Error::Config(format!(
                     "{flag} {value}: expected a finite, non-negative number"
@@ -99,13 +112,18 @@ pub struct Optimizer {
     pub config: OptimizerConfig,
     /// Steps taken so far (Adam's t after the step being recorded).
     pub step: u64,
+    /// The state of every trained parameter (frozen ones have none).
     pub state: Vec<ParamState>,
-    hyper: Hyper,
+    /// The head's hyper-parameters, and the backbone's when it has its own rate.
+    head: Hyper,
+    backbone: Option<Hyper>,
+    /// `lr_backbone / lr` at construction: the backbone's rate follows the scheduled `lr`.
+    backbone_ratio: f64,
     program: Program,
 }
 
 impl Optimizer {
-    /// Allocates zeroed state for every parameter of `model` and prepares the update.
+    /// Allocates zeroed state for every trained parameter of `model` and prepares the update.
     pub fn new(gpu: &Gpu, model: &AlexNet, config: OptimizerConfig) -> Result<Self> {
         config.validate()?;
         gpu.check()?;
@@ -113,13 +131,22 @@ impl Optimizer {
             OptimizerKind::Sgd => &["momentum_buffer"],
             OptimizerKind::Adam | OptimizerKind::AdamW => &["exp_avg", "exp_avg_sq"],
         };
-        let hyper = match config.kind {
-            OptimizerKind::Sgd => Hyper::Sgd(Uniform::new(gpu, "sgd", &SgdHyper::default())),
-            _ => Hyper::Adam(Uniform::new(gpu, "adam", &adam_hyper(&config, 1))),
+        let hyper = |name: &str| match config.kind {
+            OptimizerKind::Sgd => Hyper::Sgd(Uniform::new(gpu, name, &SgdHyper::default())),
+            _ => Hyper::Adam(Uniform::new(gpu, name, &adam_hyper(&config, config.lr, 1))),
         };
+        let head = hyper("head hyper-parameters");
+        let backbone = config
+            .lr_backbone
+            .map(|_| hyper("backbone hyper-parameters"));
+        let backbone_ratio = match config.lr_backbone {
+            Some(b) if config.lr > 0.0 => b / config.lr,
+            _ => 1.0,
+        };
+        let head_prefix = format!("{HEAD}.");
         let mut program = Program::new();
         let mut state = Vec::with_capacity(model.params.len());
-        for p in &model.params {
+        for p in model.params.iter().filter(|p| !p.frozen) {
             let tensors = names
                 .iter()
                 .map(|&n| {
@@ -129,7 +156,11 @@ impl Optimizer {
                     ))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            program.extend(match &hyper {
+            let group = match &backbone {
+                Some(b) if !p.name.starts_with(&head_prefix) => b,
+                _ => &head,
+            };
+            program.extend(match group {
                 Hyper::Sgd(h) => sgd_step(gpu, h, &p.grad, &p.value, &tensors[0].1)?,
                 Hyper::Adam(h) => {
                     adam_step(gpu, h, &p.grad, &p.value, &tensors[0].1, &tensors[1].1)?
@@ -144,25 +175,33 @@ impl Optimizer {
             config,
             step: 0,
             state,
-            hyper,
+            head,
+            backbone,
+            backbone_ratio,
             program,
         })
     }
 
-    /// Counts a step and writes its hyper-parameters (learning rate, bias corrections);
+    /// Counts a step and writes its hyper-parameters (learning rates, bias corrections);
     /// call it before recording [`Optimizer::program`] for that step.
     pub fn begin_step(&mut self, gpu: &Gpu) {
         self.step += 1;
-        match &self.hyper {
-            Hyper::Sgd(h) => h.write(
-                gpu,
-                &SgdHyper {
-                    lr: self.config.lr as f32,
-                    momentum: self.config.momentum as f32,
-                    weight_decay: self.config.weight_decay as f32,
-                },
-            ),
-            Hyper::Adam(h) => h.write(gpu, &adam_hyper(&self.config, self.step)),
+        let backbone_lr = self.config.lr * self.backbone_ratio;
+        let groups = [(&self.head, self.config.lr)]
+            .into_iter()
+            .chain(self.backbone.as_ref().map(|b| (b, backbone_lr)));
+        for (hyper, lr) in groups {
+            match hyper {
+                Hyper::Sgd(h) => h.write(
+                    gpu,
+                    &SgdHyper {
+                        lr: lr as f32,
+                        momentum: self.config.momentum as f32,
+                        weight_decay: self.config.weight_decay as f32,
+                    },
+                ),
+                Hyper::Adam(h) => h.write(gpu, &adam_hyper(&self.config, lr, self.step)),
+            }
         }
     }
 
@@ -176,9 +215,9 @@ impl Optimizer {
     }
 }
 
-fn adam_hyper(c: &OptimizerConfig, step: u64) -> AdamHyper {
+fn adam_hyper(c: &OptimizerConfig, lr: f64, step: u64) -> AdamHyper {
     AdamHyper::at_step(
-        c.lr,
+        lr,
         c.beta1,
         c.beta2,
         c.eps,

@@ -48,8 +48,16 @@ fn case(
         &[xs[0], cfg.out_channels, oh, ow],
         |t, y, dy, g| {
             let f = conv2d_forward(gpu, &cfg, &t[0], &t[1], &t[2], y).unwrap();
-            let b =
-                conv2d_backward(gpu, &cfg, &t[0], &t[1], dy, Some(&g[0]), &g[1], &g[2]).unwrap();
+            let b = conv2d_backward(
+                gpu,
+                &cfg,
+                &t[0],
+                &t[1],
+                dy,
+                Some(&g[0]),
+                Some((&g[1], &g[2])),
+            )
+            .unwrap();
             (program(f), program(b))
         },
     )
