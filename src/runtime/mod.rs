@@ -4,6 +4,7 @@
 pub mod device;
 pub mod dispatch;
 pub mod gate;
+pub mod limits;
 pub mod pipeline;
 pub mod shaders;
 pub mod tensor;
