@@ -43,6 +43,8 @@ fn main() -> anyhow::Result<()> {
         seed: 0,
         workers: 2,
         on_bad_sample: OnBadSample::Stop,
+        augment_on: Default::default(),
+        decode: Default::default(),
         on_nan: OnNonFinite::Stop,
         log_every: 10,
         out_dir: "runs/example-train".into(),

@@ -62,6 +62,8 @@ pub struct Check {
     pub max_abs_err: f64,
     pub tolerance: f64,
     pub passed: bool,
+    /// Elements beyond the per-element bound (`reference::element_mismatches`).
+    pub outliers: usize,
     /// Achieved GFLOP/s of the layer's forward or backward (convolutions and linear layers).
     pub gflops: Option<f64>,
 }
@@ -455,10 +457,15 @@ fn compare(
     tolerance: f64,
     gflops: Option<f64>,
 ) -> Check {
-    let (rel_err, max_abs_err) = if got.len() == want.len() {
-        (cpu::rel_err(got, want), cpu::max_abs_diff(got, want))
+    let (rel_err, max_abs_err, outliers) = if got.len() == want.len() {
+        let outliers = cpu::element_mismatches(got, want, tolerance).len();
+        (
+            cpu::rel_err(got, want),
+            cpu::max_abs_diff(got, want),
+            outliers,
+        )
     } else {
-        (f64::INFINITY, f64::INFINITY)
+        (f64::INFINITY, f64::INFINITY, 0)
     };
     Check {
         layer: layer.to_string(),
@@ -467,8 +474,9 @@ fn compare(
         rel_err,
         max_abs_err,
         tolerance,
-        // NaN compares false, so a NaN anywhere fails.
-        passed: rel_err <= tolerance,
+        // NaN compares false, so a NaN anywhere fails; so does one element far off.
+        passed: rel_err <= tolerance && outliers == 0,
+        outliers,
         gflops,
     }
 }

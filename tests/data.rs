@@ -8,7 +8,8 @@ use std::sync::Arc;
 use alexnet_wgpu::data::dataset::split;
 use alexnet_wgpu::data::transforms::resize_shorter;
 use alexnet_wgpu::data::{
-    Augment, Batch, Dataset, ImageFolder, Loader, LoaderConfig, OnBadSample, Synthetic,
+    Augment, AugmentOn, Batch, Dataset, DecodeMode, ImageFolder, Loader, LoaderConfig, OnBadSample,
+    Synthetic,
 };
 use image::{GrayImage, ImageBuffer, Rgb, RgbImage, RgbaImage};
 
@@ -65,6 +66,8 @@ fn config(batch_size: usize, on_bad_sample: OnBadSample) -> LoaderConfig {
         workers: 2,
         prefetch: 2,
         on_bad_sample,
+        augment_on: AugmentOn::Cpu,
+        decode: DecodeMode::Exact,
     }
 }
 

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use alexnet_wgpu::data::dataset::{decode_image, load_image};
-use alexnet_wgpu::data::jpeg::{decode, JpegError, Limits};
+use alexnet_wgpu::data::jpeg::{decode, decode_scaled, JpegError, Limits};
 
 const LIMITS: Limits = Limits {
     max_pixels: 1 << 26,
@@ -28,6 +28,46 @@ fn fnv1a64(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     })
+}
+
+/// Fast decoding's reduced-scale decodes against Pillow's `draft()` (libjpeg-turbo with
+/// `scale_denom` 2, 4, 8), written by `tools/gen_draft_fixtures.py`: byte for byte.
+#[test]
+fn scaled_decodes_equal_pillow_draft() {
+    let draft = dir().with_file_name("jpeg_draft");
+    let manifest = std::fs::read_to_string(draft.join("manifest.txt")).unwrap();
+    let mut mismatches = Vec::new();
+    let mut checked = 0;
+    for line in manifest.lines() {
+        let [name, denom, w, h] = &line.split_whitespace().collect::<Vec<_>>()[..] else {
+            continue;
+        };
+        let denom: usize = denom.parse().unwrap();
+        let bytes = std::fs::read(dir().join(name)).unwrap();
+        let ours = decode_scaled(&bytes, LIMITS, denom)
+            .unwrap_or_else(|e| panic!("{name} 1/{denom}: {e}"))
+            .into_rgb8();
+        let png = draft.join(format!("{}_d{denom}.png", name.trim_end_matches(".jpg")));
+        let theirs = load_image(&png).unwrap();
+        assert_eq!(
+            (ours.width().to_string(), ours.height().to_string()),
+            (w.to_string(), h.to_string()),
+            "{name} 1/{denom}"
+        );
+        let differing = ours
+            .as_raw()
+            .iter()
+            .zip(theirs.as_raw())
+            .filter(|(a, b)| a != b)
+            .count();
+        if differing > 0 {
+            mismatches.push(format!("{name} 1/{denom}: {differing} values differ"));
+        }
+        checked += 1;
+    }
+    eprintln!("{checked} reduced-scale decodes compared with Pillow's draft()");
+    assert!(checked >= 100, "only {checked} cases");
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
 #[test]

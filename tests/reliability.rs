@@ -756,6 +756,8 @@ fn tiny_config(out_dir: PathBuf) -> TrainConfig {
         seed: 4,
         workers: 1,
         on_bad_sample: OnBadSample::Stop,
+        augment_on: Default::default(),
+        decode: Default::default(),
         on_nan: OnNonFinite::Stop,
         log_every: 1,
         out_dir,

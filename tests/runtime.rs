@@ -159,8 +159,7 @@ fn a_wrapped_device_keeps_the_apps_error_handler_and_the_library_reports_its_own
         .submit("copying too much", |encoder| {
             encoder.copy_buffer_to_buffer(x.buffer(), 0, y.buffer(), 0, 64);
         })
-        .err()
-        .expect("an out-of-range copy is a validation error");
+        .expect_err("an out-of-range copy is a validation error");
     eprintln!("{err}");
     assert!(matches!(err, Error::Gpu { .. }) && err.to_string().contains("copying too much"));
     gpu.wait().unwrap();
@@ -305,4 +304,37 @@ fn selftest_command_checks_the_chosen_adapter_and_exits_zero() {
     assert!(
         stdout.contains("PASS") && stdout.contains("classifier.1") && stdout.contains("GFLOP/s")
     );
+}
+
+#[test]
+fn gemm_tiles_follow_the_workgroup_memory_the_device_reports() {
+    use alexnet_wgpu::runtime::{DeviceLimits, GemmTiles};
+    // WebGPU's 16 KiB keeps the default shapes; less gets shallower tiles that still fit.
+    assert_eq!(GemmTiles::for_rows(64, 16384), GemmTiles::SMALL);
+    assert_eq!(GemmTiles::for_rows(16, 16384), GemmTiles::NARROW);
+    for bytes in [8192u32, 6144, 4096, 2304] {
+        for rows in [16, 64] {
+            let tiles = GemmTiles::for_rows(rows, bytes);
+            tiles.validate().unwrap();
+            assert!(
+                tiles.workgroup_bytes() <= bytes,
+                "{tiles} needs {} > {bytes}",
+                tiles.workgroup_bytes()
+            );
+        }
+    }
+    // And a device that reports 4 KiB runs the whole selftest on them.
+    let limits = wgpu::Limits {
+        max_compute_workgroup_storage_size: 4096,
+        ..wgpu::Limits::defaults()
+    };
+    let gpu = Gpu::new(&GpuOptions {
+        limits: Some(DeviceLimits::Custom(Box::new(limits))),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(gpu.limits().max_compute_workgroup_storage_size, 4096);
+    let report = alexnet_wgpu::selftest::run(&gpu, &Default::default()).unwrap();
+    let failed: Vec<_> = report.checks.iter().filter(|c| !c.passed).collect();
+    assert!(failed.is_empty(), "{failed:?}");
 }

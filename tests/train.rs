@@ -276,6 +276,8 @@ fn demo_config(out_dir: PathBuf, epochs: usize) -> TrainConfig {
         seed: 1,
         workers: 2,
         on_bad_sample: OnBadSample::Stop,
+        augment_on: Default::default(),
+        decode: Default::default(),
         on_nan: OnNonFinite::Stop,
         log_every: 10,
         out_dir,

@@ -3,10 +3,13 @@
 use std::path::PathBuf;
 
 use alexnet_wgpu::bench::{run, BenchConfig, Report};
+use alexnet_wgpu::data::{default_workers, Augment, AugmentOn, DecodeMode, LoaderConfig};
+use alexnet_wgpu::train::throughput::{self, DataBenchConfig};
 use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::cli::DeviceArgs;
+use alexnet_wgpu::data::source::open_splits;
 use alexnet_wgpu::train::options::ArchChoice;
 
 #[derive(Args, Debug)]
@@ -31,11 +34,42 @@ pub struct BenchArgs {
     /// Write the report as JSON here (it is always printed as a table).
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// End-to-end training with real loading from this data folder (an image folder, CIFAR-10
+    /// or IDX): images/s against the same steps without loading, the fraction of the time
+    /// the GPU waited, and the loader's images/s per core. Uses the first --arch, the first
+    /// --training-batches and --image-size; the paper's augmentation.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// With --data: run only the loader (no GPU) for --epochs epochs.
+    #[arg(long, requires = "data")]
+    pub loader_only: bool,
+    /// With --data: decoding threads (default: every core but one).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// With --data: where augmentation runs, cpu or gpu (default: both, one after the
+    /// other; cpu only with --loader-only).
+    #[arg(long)]
+    pub augment_on: Option<String>,
+    /// With --data: exact or fast JPEG decoding.
+    #[arg(long, default_value = "exact")]
+    pub decode: String,
+    /// With --data: timed training steps.
+    #[arg(long, default_value_t = 50)]
+    pub steps: usize,
+    /// With --loader-only: epochs (the first is not timed: it warms the file cache).
+    #[arg(long, default_value_t = 2)]
+    pub epochs: usize,
+    /// With --data: print only the JSON (one line per measurement).
+    #[arg(long)]
+    pub quiet: bool,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
 
 pub fn run_bench(args: &BenchArgs) -> Result<()> {
+    if let Some(dir) = &args.data {
+        return run_data_bench(args, dir);
+    }
     let archs = if args.arch.is_empty() {
         vec![ArchChoice::Original, ArchChoice::Torchvision]
     } else {
@@ -138,4 +172,73 @@ fn print_table(r: &Report) {
             );
         }
     }
+}
+
+/// `bench --data`: the loader alone, or end-to-end training with real loading.
+fn run_data_bench(args: &BenchArgs, dir: &std::path::Path) -> Result<()> {
+    let data = open_splits(dir, None, 0.1, 0, Default::default())?;
+    let batch = args.training_batches.first().copied().unwrap_or(128);
+    let base = LoaderConfig {
+        workers: args.workers.unwrap_or_else(default_workers),
+        decode: args.decode.parse::<DecodeMode>()?,
+        ..LoaderConfig::new(batch, Augment::imagenet(args.image_size))
+    };
+    let places = match &args.augment_on {
+        Some(on) => vec![on.parse::<AugmentOn>()?],
+        None if args.loader_only => vec![AugmentOn::Cpu],
+        None => vec![AugmentOn::Cpu, AugmentOn::Gpu],
+    };
+    let mut lines = Vec::new();
+    if args.loader_only {
+        for on in places {
+            let cfg = LoaderConfig {
+                augment_on: on,
+                ..base.clone()
+            };
+            let r = throughput::loader_only(data.train.clone(), &cfg, args.epochs)?;
+            if !args.quiet {
+                println!(
+                    "loader ({} workers, batch {}, augment on {:?}, decode {:?}): {:.1} images/s, {:.1} images/s per core",
+                    r.workers, r.batch, r.augment_on, r.decode, r.loader_images_per_sec, r.images_per_sec_per_core
+                );
+            }
+            lines.push(serde_json::to_string(&r)?);
+        }
+    } else {
+        let gpu = args.device.open()?;
+        let arch = args.arch.first().copied().unwrap_or(ArchChoice::Original);
+        let classes = data.train.classes().len();
+        for on in places {
+            let cfg = DataBenchConfig {
+                model: arch.config(classes).scaled(args.width),
+                loader: LoaderConfig {
+                    augment_on: on,
+                    ..base.clone()
+                },
+                steps: args.steps,
+                warmup: 3,
+            };
+            let r = throughput::run(&gpu, data.train.clone(), &cfg)?;
+            if !args.quiet {
+                println!(
+                    "{} ({}x{}, batch {}, {} workers, augment on {:?}, decode {:?}): {:.1} images/s with loading, \
+                     {:.1} without ({:.0}%); GPU waited {:.0}% of the time, the loop waited for the loader {:.0}%; \
+                     decoding {:.1} images/s per core; {} bytes uploaded per image",
+                    r.adapter, r.image_size, r.image_size, r.batch, r.workers, r.augment_on, r.decode,
+                    r.images_per_sec, r.synthetic_images_per_sec, 100.0 * r.fraction_of_synthetic,
+                    100.0 * r.gpu_wait_fraction, 100.0 * r.loader_wait_fraction,
+                    r.decode_images_per_sec_per_core, r.upload_bytes_per_image
+                );
+            }
+            lines.push(serde_json::to_string(&r)?);
+        }
+    }
+    for l in &lines {
+        println!("{l}");
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, lines.join("\n") + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }

@@ -9,12 +9,14 @@
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::dataset::Dataset;
+pub use super::batch::{AugmentOn, Batch, GpuSample};
+use super::dataset::{Dataset, DecodeMode};
 use super::transforms::{Augment, SampleRng};
 use crate::error::{Error, Result};
 
@@ -54,6 +56,16 @@ impl std::str::FromStr for OnBadSample {
     }
 }
 
+/// Decoding threads by default: every core but one (left to the thread driving the GPU), at
+/// least one.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .saturating_sub(1)
+        .max(1)
+}
+
 /// Loader options.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoaderConfig {
@@ -70,16 +82,18 @@ pub struct LoaderConfig {
     /// `next_batch` is waiting for (at least 1 is used). Workers beyond this number idle.
     pub prefetch: usize,
     pub on_bad_sample: OnBadSample,
+    /// Where augmentation runs after decoding: what a [`Batch`] carries.
+    pub augment_on: AugmentOn,
+    /// Full-size or reduced-scale JPEG decoding.
+    pub decode: DecodeMode,
 }
 
 impl LoaderConfig {
-    /// Defaults: shuffle, keep the last partial batch, seed 0, up to 4 workers (the
-    /// available cores), prefetch `max(workers, 2)`, stop on a bad sample.
+    /// Defaults: shuffle, keep the last partial batch, seed 0, [`default_workers`] (all cores
+    /// but one), prefetch `max(workers, 2)`, stop on a bad sample, augmentation on the CPU,
+    /// exact decoding.
     pub fn new(batch_size: usize, augment: Augment) -> LoaderConfig {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        let workers = cores.clamp(1, 4);
+        let workers = default_workers();
         LoaderConfig {
             batch_size,
             shuffle: true,
@@ -89,22 +103,16 @@ impl LoaderConfig {
             workers,
             prefetch: workers.max(2),
             on_bad_sample: OnBadSample::Stop,
+            augment_on: AugmentOn::Cpu,
+            decode: DecodeMode::Exact,
         }
     }
 }
 
-/// One batch.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Batch {
-    /// Batch number within the epoch.
-    pub index: usize,
-    /// `[len, 3, S, S]`, normalised, S = `augment.image_size`.
-    pub images: Vec<f32>,
-    /// `[len]`.
-    pub labels: Vec<u32>,
-    /// Samples in this batch: `batch_size`, less for the last partial batch or when bad
-    /// samples were skipped.
-    pub len: usize,
+/// One augmented sample, as [`AugmentOn`] asks.
+enum Sample {
+    Tensor(Vec<f32>),
+    Gpu(GpuSample),
 }
 
 /// A batch as a worker made it, with the samples it skipped.
@@ -132,6 +140,8 @@ struct Shared {
     end: usize,
     state: Mutex<State>,
     wake: Condvar,
+    /// Nanoseconds spent making batches, summed over the threads that made them.
+    busy_nanos: AtomicU64,
 }
 
 impl Shared {
@@ -146,10 +156,10 @@ impl Shared {
 
     /// Loads, checks and augments one sample. Never panics: a panic inside the decoder or a
     /// transform becomes an error naming the sample.
-    fn sample(&self, position: usize) -> Result<(Vec<f32>, u32)> {
+    fn sample(&self, position: usize) -> Result<(Sample, u32)> {
         let ds = &*self.dataset;
         let index = self.permutation[position];
-        let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(Vec<f32>, u32)> {
+        let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(Sample, u32)> {
             let label = ds.label(index);
             if label >= ds.classes().len() {
                 return Err(Error::File {
@@ -160,10 +170,18 @@ impl Shared {
                     ),
                 });
             }
-            let img = ds.load(index)?;
-            self.config.augment.check_input(img.width(), img.height())?;
+            let augment = &self.config.augment;
+            let img = match self.config.decode {
+                DecodeMode::Exact => ds.load(index)?,
+                DecodeMode::Fast => ds.load_draft(index, augment.resize)?,
+            };
+            augment.check_input(img.width(), img.height())?;
             let mut rng = SampleRng::new(self.config.seed, self.epoch, position as u64);
-            Ok((self.config.augment.apply(&img, &mut rng), label as u32))
+            let sample = match self.config.augment_on {
+                AugmentOn::Cpu => Sample::Tensor(augment.apply(&img, &mut rng)),
+                AugmentOn::Gpu => Sample::Gpu(GpuSample::new(augment, img, &mut rng)),
+            };
+            Ok((sample, label as u32))
         }));
         match outcome {
             Ok(Ok(x)) => Ok(x),
@@ -184,12 +202,26 @@ impl Shared {
         }
     }
 
-    /// Makes batch `b`. Returns `None` when the loader is being dropped.
+    /// Makes batch `b`, counting the time in [`Shared::busy_nanos`]. Returns `None` when the
+    /// loader is being dropped.
     fn make(&self, b: usize) -> Option<Made> {
+        let t0 = Instant::now();
+        let made = self.make_untimed(b);
+        self.busy_nanos
+            .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        made
+    }
+
+    fn make_untimed(&self, b: usize) -> Option<Made> {
         let cfg = &self.config;
         let start = b * cfg.batch_size;
         let stop = (start + cfg.batch_size).min(self.permutation.len());
-        let mut images = Vec::with_capacity((stop - start) * cfg.augment.output_len());
+        let mut images = Vec::new();
+        let mut gpu = Vec::new();
+        match cfg.augment_on {
+            AugmentOn::Cpu => images.reserve((stop - start) * cfg.augment.output_len()),
+            AugmentOn::Gpu => gpu.reserve(stop - start),
+        }
         let mut labels = Vec::with_capacity(stop - start);
         let mut skipped = Vec::new();
         for position in start..stop {
@@ -197,8 +229,11 @@ impl Shared {
                 return None;
             }
             match self.sample(position) {
-                Ok((x, label)) => {
-                    images.extend_from_slice(&x);
+                Ok((sample, label)) => {
+                    match sample {
+                        Sample::Tensor(x) => images.extend_from_slice(&x),
+                        Sample::Gpu(g) => gpu.push(g),
+                    }
                     labels.push(label);
                 }
                 Err(e) => match cfg.on_bad_sample {
@@ -212,6 +247,7 @@ impl Shared {
             Batch {
                 index: b,
                 images,
+                gpu,
                 labels,
                 len,
             },
@@ -318,6 +354,7 @@ impl Loader {
                 stop: false,
             }),
             wake: Condvar::new(),
+            busy_nanos: AtomicU64::new(0),
         });
         let (tx, rx) = channel();
         let mut loader = Loader {
@@ -448,6 +485,12 @@ impl Loader {
         self.waited
     }
 
+    /// Thread time spent loading and augmenting so far, summed over the threads: images made
+    /// divided by it is the loader's rate per core.
+    pub fn busy_time(&self) -> Duration {
+        Duration::from_nanos(self.shared.busy_nanos.load(Ordering::Relaxed))
+    }
+
     /// `describe(): error` of every sample skipped so far, in epoch order.
     pub fn skipped(&self) -> &[String] {
         &self.skipped
@@ -497,6 +540,8 @@ mod tests {
             workers,
             prefetch: 2,
             on_bad_sample: OnBadSample::Stop,
+            augment_on: AugmentOn::Cpu,
+            decode: DecodeMode::Exact,
         }
     }
 

@@ -10,7 +10,10 @@
 //!   normalisation, PCA lighting, colour jitter, and the [`Augment`] pipeline.
 //! - [`loader`]: [`Loader`], worker threads with a bounded prefetch window, batches in order,
 //!   every random choice a pure function of `(seed, epoch, position)` so resuming reproduces.
+//! - [`batch`]: what a [`Batch`] carries: f32 tensors, or decoded images and their random
+//!   draws ([`GpuSample`]) when the GPU augments ([`AugmentOn`]).
 
+pub mod batch;
 pub mod cifar100;
 pub mod dataset;
 pub mod jpeg;
@@ -20,7 +23,7 @@ pub mod synthetic;
 pub mod transforms;
 
 pub use cifar100::{Cifar100, Cifar100Labels};
-pub use dataset::{split, Cifar10, Dataset, Idx, ImageFolder, Subset};
-pub use loader::{Batch, Loader, LoaderConfig, OnBadSample};
+pub use dataset::{split, Cifar10, Dataset, DecodeMode, Idx, ImageFolder, Subset};
+pub use loader::{default_workers, AugmentOn, Batch, GpuSample, Loader, LoaderConfig, OnBadSample};
 pub use synthetic::Synthetic;
-pub use transforms::{Augment, ColorJitter};
+pub use transforms::{Augment, ColorDraws, ColorJitter, Placement};

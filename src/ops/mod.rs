@@ -9,6 +9,7 @@
 pub mod activation;
 pub mod adam;
 pub mod adaptive_avg_pool;
+pub mod augment;
 pub mod avg_pool;
 pub mod batch_norm;
 pub mod conv2d;

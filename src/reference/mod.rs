@@ -70,3 +70,45 @@ pub fn max_abs_diff(a: &[f32], b: &[f64]) -> f64 {
     }
     m
 }
+
+/// How many times the normwise tolerance one element may be off, relative to the tensor's
+/// RMS plus its own magnitude: rounding spreads error over every element, so the largest of
+/// tens of thousands sits a few times above the norm's average, while one wrong element
+/// (a missed tile edge, a bad index) sits far above it and would vanish in the norm.
+pub const ELEMENT_FACTOR: f64 = 10.0;
+
+/// Elements of `got` outside `ELEMENT_FACTOR · tol · (rms(want) + |want[i]|)` (NaN always
+/// is), as `(index, got, want)`, in index order (llm.c's `validate_result` bound).
+pub fn element_mismatches(got: &[f32], want: &[f64], tol: f64) -> Vec<(usize, f32, f64)> {
+    assert_eq!(got.len(), want.len(), "element_mismatches: length mismatch");
+    let rms = (want.iter().map(|w| w * w).sum::<f64>() / want.len().max(1) as f64).sqrt();
+    got.iter()
+        .zip(want)
+        .enumerate()
+        .filter(|(_, (&g, &w))| {
+            let bound = ELEMENT_FACTOR * tol * (rms + w.abs());
+            let diff = (f64::from(g) - w).abs();
+            diff.is_nan() || diff > bound
+        })
+        .map(|(i, (&g, &w))| (i, g, w))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_element_off_fails_per_element_though_the_norm_passes() {
+        let want: Vec<f64> = (0..35_000)
+            .map(|i| ((i * 37 % 101) as f64 - 50.0) / 50.0)
+            .collect();
+        let mut got: Vec<f32> = want.iter().map(|&w| w as f32).collect();
+        got[1234] += 2e-3;
+        assert!(rel_err(&got, &want) < 1e-4, "the norm alone hides it");
+        let bad = element_mismatches(&got, &want, 1e-4);
+        assert_eq!(bad.iter().map(|b| b.0).collect::<Vec<_>>(), [1234]);
+        got[1234] = f32::NAN;
+        assert_eq!(element_mismatches(&got, &want, 1e-4).len(), 1);
+    }
+}

@@ -517,6 +517,17 @@ impl Gpu {
     /// Returns the error the device's callbacks reported since the last call, if any:
     /// [`Error::DeviceLost`] once the device is lost (and for ever after), else the first
     /// uncaptured error as [`Error::Gpu`].
+    /// [`Error::DeviceLost`] if the device-lost callback has fired (after one poll, since a
+    /// destroyed device reports its loss only when polled).
+    fn lost(&self) -> Option<Error> {
+        if lock(&self.health.lost).is_none() {
+            let _ = self.device.poll(wgpu::PollType::Poll);
+        }
+        lock(&self.health.lost)
+            .clone()
+            .map(|reason| Error::DeviceLost { reason })
+    }
+
     pub fn check(&self) -> Result<()> {
         let _turn = self.gate.enter();
         if lock(&self.health.lost).is_none() && !lock(&self.health.errors).is_empty() {
@@ -579,6 +590,10 @@ impl Gpu {
         let Some((filter, message)) = first else {
             return result;
         };
+        // Every call on a destroyed or lost device fails validation; say what really happened.
+        if let Some(lost) = self.lost() {
+            return Err(lost);
+        }
         let context = context.to_string();
         Err(match filter {
             wgpu::ErrorFilter::OutOfMemory => Error::DeviceOutOfMemory { context, message },

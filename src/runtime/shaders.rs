@@ -17,12 +17,13 @@ pub enum Shader {
     Sgd,
     Adam,
     Preprocess,
+    Augment,
     Gemm,
     Finite,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 16] = [
+    pub const ALL: [Shader; 17] = [
         Shader::Conv2d,
         Shader::Relu,
         Shader::Activation,
@@ -37,6 +38,7 @@ impl Shader {
         Shader::Sgd,
         Shader::Adam,
         Shader::Preprocess,
+        Shader::Augment,
         Shader::Gemm,
         Shader::Finite,
     ];
@@ -57,6 +59,7 @@ impl Shader {
             Shader::Sgd => "sgd",
             Shader::Adam => "adam",
             Shader::Preprocess => "preprocess",
+            Shader::Augment => "augment",
             Shader::Gemm => "gemm",
             Shader::Finite => "finite",
         }
@@ -78,6 +81,7 @@ impl Shader {
             Shader::Sgd => include_str!("../../shaders/sgd.wgsl"),
             Shader::Adam => include_str!("../../shaders/adam.wgsl"),
             Shader::Preprocess => include_str!("../../shaders/preprocess.wgsl"),
+            Shader::Augment => include_str!("../../shaders/augment.wgsl"),
             Shader::Gemm => include_str!("../../shaders/gemm.wgsl"),
             Shader::Finite => include_str!("../../shaders/finite.wgsl"),
         }

@@ -202,6 +202,30 @@ impl Tensor {
         self.write_words(gpu, data)
     }
 
+    /// Queues a write of `data` at byte `offset` (both multiples of 4): part of a tensor used
+    /// as raw storage (packed u8 images). It takes effect before the next submission.
+    pub fn write_bytes_at(&self, gpu: &Gpu, offset: u64, data: &[u8]) -> Result<()> {
+        let end = offset + data.len() as u64;
+        if !offset.is_multiple_of(4)
+            || !data.len().is_multiple_of(4)
+            || end > (self.numel() * 4) as u64
+        {
+            return Err(Error::Shape {
+                op: "write",
+                what: format!(
+                    "bytes {offset}..{end} of tensor '{}' ({} bytes): expected a range of whole \
+                     words inside it",
+                    self.name,
+                    self.numel() * 4
+                ),
+            });
+        }
+        gpu.scoped(&format!("writing tensor '{}'", self.name), || {
+            gpu.queue.write_buffer(self.buffer(), offset, data);
+            Ok(())
+        })
+    }
+
     /// Queues a write of the whole tensor; it takes effect before the next submission.
     fn write_words<T: bytemuck::Pod>(&self, gpu: &Gpu, data: &[T]) -> Result<()> {
         self.check_len(data.len())?;

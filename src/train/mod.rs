@@ -2,12 +2,14 @@
 
 pub mod checkpoint;
 pub mod experiment;
+pub mod feed;
 pub mod guard;
 pub mod metrics;
 pub mod optim;
 pub mod options;
 pub mod plot;
 pub mod schedule;
+pub mod throughput;
 pub mod trainer;
 
 pub use guard::{NonFiniteGuard, OnNonFinite};

@@ -12,7 +12,10 @@ use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use crate::data::source::{open_splits, Splits};
-use crate::data::{Augment, Cifar100Labels, ColorJitter, OnBadSample, Synthetic};
+use crate::data::{
+    default_workers, Augment, AugmentOn, Cifar100Labels, ColorJitter, DecodeMode, OnBadSample,
+    Synthetic,
+};
 use crate::error::{Error, Result};
 use crate::model::finetune::match_pretrained;
 use crate::model::{weights, Activation, AlexNetConfig, Init, Norm, Pool};
@@ -110,9 +113,18 @@ pub struct TrainOptions {
     /// Seed of the initialisation, data order, augmentation and dropout.
     #[arg(long, default_value_t = TrainOptions::default().seed)]
     pub seed: u64,
-    /// Decoding threads (default: cores, at most 4).
+    /// Decoding threads (default: every core but one, at least 1).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Where augmentation runs: cpu, or gpu (the CPU decodes and draws the random numbers;
+    /// resize, crop, flip, ColorJitter, lighting and normalisation run in a shader on the
+    /// decoded u8 image; the same batches as cpu, within 1e-6).
+    #[arg(long, default_value_t = TrainOptions::default().augment_on)]
+    pub augment_on: AugmentOn,
+    /// JPEG decoding: exact (Pillow's pixels) or fast (a JPEG at least twice the resize
+    /// target decodes at 1/2, 1/4 or 1/8 scale, as Pillow's draft(); not Pillow-exact).
+    #[arg(long, default_value_t = TrainOptions::default().decode)]
+    pub decode: DecodeMode,
     /// PCA colour lighting standard deviation (the paper's 0.1; 0 disables).
     #[arg(long, default_value_t = TrainOptions::default().lighting)]
     pub lighting: f32,
@@ -185,6 +197,8 @@ impl Default for TrainOptions {
             init: None,
             seed: 0,
             workers: None,
+            augment_on: AugmentOn::Cpu,
+            decode: DecodeMode::Exact,
             lighting: 0.1,
             no_flip: false,
             color_jitter: None,
@@ -426,11 +440,7 @@ impl TrainOptions {
         } else {
             InitChoice::Pytorch
         };
-        let workers = self.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(4)
-        });
+        let workers = self.workers.unwrap_or_else(default_workers);
         if let Some((path, tensors)) = &pretrained {
             // A file that does not fit fails here, naming the tensor, before any GPU work.
             match_pretrained(path, tensors, &model)?;
@@ -451,6 +461,8 @@ impl TrainOptions {
             seed: self.seed,
             workers,
             on_bad_sample: self.on_bad_image,
+            augment_on: self.augment_on,
+            decode: self.decode,
             on_nan: self.on_nan,
             log_every: self.log_every,
             out_dir: self.out.clone(),

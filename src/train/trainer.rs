@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Augment, Dataset, Loader, LoaderConfig, OnBadSample};
+use crate::data::{Augment, AugmentOn, Dataset, DecodeMode, Loader, OnBadSample};
 use crate::error::{Error, Result};
 use crate::model::{summary, AlexNet, AlexNetConfig, Init, Norm, Plan, PlanOptions};
-use crate::ops::cross_entropy::{totals, IGNORE_LABEL};
+use crate::ops::cross_entropy::totals;
 use crate::runtime::Gpu;
 use crate::train::checkpoint::{self, CheckpointState};
+use crate::train::feed::{loader_config, Feeder};
 use crate::train::guard::{NonFiniteGuard, NonFiniteReport, OnNonFinite, MAX_ROLLBACKS};
 use crate::train::metrics::{EpochMetrics, MetricsLog};
 use crate::train::optim::{Optimizer, OptimizerConfig};
@@ -36,6 +37,12 @@ pub struct TrainConfig {
     pub seed: u64,
     pub workers: usize,
     pub on_bad_sample: OnBadSample,
+    /// Where augmentation runs after decoding (default: the CPU).
+    #[serde(default)]
+    pub augment_on: AugmentOn,
+    /// Exact (Pillow's pixels, the default) or reduced-scale JPEG decoding.
+    #[serde(default)]
+    pub decode: DecodeMode,
     /// What to do when the loss or a gradient turns NaN/Inf (default: stop).
     #[serde(default)]
     pub on_nan: OnNonFinite,
@@ -166,6 +173,8 @@ pub fn train(
     };
 
     let (train_plan, eval_plan) = plans_that_fit(gpu, &model, config)?;
+    let mut train_feed = Feeder::new(gpu, config.augment_on, &train_plan, &config.augment)?;
+    let mut eval_feed = Feeder::new(gpu, config.augment_on, &eval_plan, &config.augment.eval())?;
     let guard = NonFiniteGuard::new(gpu, &model, &train_plan)?;
     let mut outcome = TrainOutcome {
         epochs: Vec::new(),
@@ -192,6 +201,7 @@ pub fn train(
             gpu,
             config,
             &train_plan,
+            &mut train_feed,
             &guard,
             &mut optimizer,
             &train_set,
@@ -245,7 +255,7 @@ pub fn train(
             outcome.interrupted = true;
             return Ok(outcome);
         }
-        let val = evaluate(gpu, config, &eval_plan, &val_set)?;
+        let val = evaluate(gpu, config, &eval_plan, &mut eval_feed, &val_set)?;
         scheduler.observe(1.0 - val.top1);
         let m = EpochMetrics {
             epoch: epoch + 1,
@@ -477,6 +487,7 @@ fn run_epoch(
     gpu: &Gpu,
     config: &TrainConfig,
     plan: &Plan,
+    feed: &mut Feeder,
     guard: &NonFiniteGuard,
     optimizer: &mut Optimizer,
     data: &Arc<dyn Dataset>,
@@ -487,16 +498,7 @@ fn run_epoch(
 ) -> Result<EpochRun> {
     // BatchNorm would count a short batch's zero padding in its batch statistics: drop it.
     let drop_last = config.model.resolved_norm() == Norm::BatchNorm;
-    let loader_config = LoaderConfig {
-        batch_size: config.batch_size,
-        shuffle: true,
-        drop_last,
-        augment: config.augment.clone(),
-        seed: config.seed,
-        workers: config.workers,
-        prefetch: config.workers.max(2),
-        on_bad_sample: config.on_bad_sample,
-    };
+    let loader_config = loader_config(config, config.augment.clone(), true, drop_last);
     let batches = Loader::batches_per_epoch(data.len(), config.batch_size, drop_last);
     let mut loader = Loader::new(data.clone(), loader_config, epoch, position.batch)?;
     let bar = progress_bar(
@@ -512,7 +514,7 @@ fn run_epoch(
     let mut non_finite = None;
     while let Some(batch) = loader.next_batch() {
         let batch = batch?;
-        upload_batch(gpu, plan, config, &batch.images, &batch.labels)?;
+        feed.feed(gpu, plan, &batch)?;
         let seed = step_seed(config.seed, optimizer.step);
         train_step_checked(gpu, plan, optimizer, seed, Some(guard))?;
         images += batch.len;
@@ -571,23 +573,6 @@ fn clear_totals(gpu: &Gpu, plan: &Plan) -> Result<()> {
     plan.totals.write_f32(gpu, &[0.0; totals::LEN])
 }
 
-/// Writes a batch into the plan's input, padding a short batch with zero images whose label
-/// is ignored by the loss.
-fn upload_batch(
-    gpu: &Gpu,
-    plan: &Plan,
-    config: &TrainConfig,
-    images: &[f32],
-    labels: &[u32],
-) -> Result<()> {
-    let mut padded_images = images.to_vec();
-    padded_images.resize(plan.input.numel(), 0.0);
-    let mut padded_labels = labels.to_vec();
-    padded_labels.resize(config.batch_size, IGNORE_LABEL);
-    plan.input.write_f32(gpu, &padded_images)?;
-    plan.labels.write_u32(gpu, &padded_labels)
-}
-
 /// The dropout seed of optimizer step `step`: a pure function, so a resumed run draws the
 /// same masks.
 fn step_seed(seed: u64, step: u64) -> u32 {
@@ -609,23 +594,15 @@ pub fn evaluate(
     gpu: &Gpu,
     config: &TrainConfig,
     plan: &Plan,
+    feed: &mut Feeder,
     data: &Arc<dyn Dataset>,
 ) -> Result<Evaluation> {
-    let loader_config = LoaderConfig {
-        batch_size: config.batch_size,
-        shuffle: false,
-        drop_last: false,
-        augment: config.augment.eval(),
-        seed: config.seed,
-        workers: config.workers,
-        prefetch: config.workers.max(2),
-        on_bad_sample: config.on_bad_sample,
-    };
+    let loader_config = loader_config(config, config.augment.eval(), false, false);
     let mut loader = Loader::new(data.clone(), loader_config, 0, 0)?;
     clear_totals(gpu, plan)?;
     while let Some(batch) = loader.next_batch() {
         let batch = batch?;
-        upload_batch(gpu, plan, config, &batch.images, &batch.labels)?;
+        feed.feed(gpu, plan, &batch)?;
         plan.forward_loss(gpu)?;
     }
     let t = plan.totals.read_f32(gpu)?;

@@ -87,7 +87,9 @@ pub fn upload(gpu: &Gpu, name: &str, shape: &[usize], data: &[f32]) -> Tensor {
 }
 
 /// Asserts that `got` (from the GPU) is within normwise relative error `tol` of the
-/// reference `want`, printing the error either way so the test log shows the margin.
+/// reference `want`, and that no single element is far outside it
+/// ([`reference::element_mismatches`]), printing the error either way so the test log shows
+/// the margin, and the first mismatching elements on failure.
 pub fn assert_close(what: &str, got: &[f32], want: &[f64], tol: f64) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     let err = reference::rel_err(got, want);
@@ -96,6 +98,20 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], tol: f64) {
     assert!(
         err <= tol,
         "{what}: relative error {err:.3e} exceeds {tol:.0e}"
+    );
+    let bad = reference::element_mismatches(got, want, tol);
+    let first: Vec<String> = bad
+        .iter()
+        .take(5)
+        .map(|(i, g, w)| format!("[{i}] {g} vs {w}"))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{what}: {} of {} elements beyond {}x the tolerance per element; first: {}",
+        bad.len(),
+        got.len(),
+        reference::ELEMENT_FACTOR,
+        first.join(", ")
     );
 }
 

@@ -8,6 +8,7 @@ mod common;
 mod activation;
 mod adam;
 mod adaptive_avg_pool;
+mod augment;
 mod avg_pool;
 mod batch_norm;
 mod conv2d;

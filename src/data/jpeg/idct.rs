@@ -121,6 +121,93 @@ pub(super) fn idct_islow(coefs: &[i16; 64], quant: &[u16; 64], out: &mut [u8], s
     }
 }
 
+// The reduced-size IDCTs of libjpeg's `jidctred.c` (`jpeg_idct_4x4`, `_2x2`, `_1x1`), which
+// libjpeg-turbo runs when asked to decode at 1/2, 1/4 or 1/8 scale (`scale_denom`, Pillow's
+// `draft()`): each 8-point step is replaced by one that yields the averages of 2 (or 4)
+// adjacent outputs. Their zero-AC shortcuts give the same values as the full formulas, so
+// only the formulas are written here.
+const FIX_0_211164243: i64 = 1730;
+const FIX_0_509795579: i64 = 4176;
+const FIX_0_601344887: i64 = 4926;
+const FIX_0_720959822: i64 = 5906;
+const FIX_0_850430095: i64 = 6967;
+const FIX_1_061594337: i64 = 8697;
+const FIX_1_272758580: i64 = 10426;
+const FIX_1_451774981: i64 = 11893;
+const FIX_2_172734803: i64 = 17799;
+const FIX_3_624509785: i64 = 29692;
+
+/// `jpeg_idct_4x4`'s 8-to-4 step on inputs `c` (column 4 unused); outputs before descaling.
+#[inline(always)]
+fn step4(c: [i64; 8]) -> [i64; 4] {
+    let tmp0 = c[0] << (CONST_BITS + 1);
+    let tmp2 = c[2] * FIX_1_847759065 + c[6] * -FIX_0_765366865;
+    let (tmp10, tmp12) = (tmp0 + tmp2, tmp0 - tmp2);
+    let (z1, z2, z3, z4) = (c[7], c[5], c[3], c[1]);
+    let odd0 =
+        z1 * -FIX_0_211164243 + z2 * FIX_1_451774981 + z3 * -FIX_2_172734803 + z4 * FIX_1_061594337;
+    let odd2 =
+        z1 * -FIX_0_509795579 + z2 * -FIX_0_601344887 + z3 * FIX_0_899976223 + z4 * FIX_2_562915447;
+    [tmp10 + odd2, tmp12 + odd0, tmp12 - odd0, tmp10 - odd2]
+}
+
+/// `jpeg_idct_2x2`'s 8-to-2 step on inputs `c` (even terms but the DC unused).
+#[inline(always)]
+fn step2(c: [i64; 8]) -> [i64; 2] {
+    let tmp10 = c[0] << (CONST_BITS + 2);
+    let tmp0 = c[7] * -FIX_0_720959822
+        + c[5] * FIX_0_850430095
+        + c[3] * -FIX_1_272758580
+        + c[1] * FIX_3_624509785;
+    [tmp10 + tmp0, tmp10 - tmp0]
+}
+
+/// Dequantizes and inverse-transforms one 8×8 block to `size`×`size` samples (8, 4, 2 or 1:
+/// libjpeg's full, 1/2, 1/4 and 1/8 scales), writing `size` rows at `out[r * stride..]`.
+pub(super) fn idct_scaled(
+    coefs: &[i16; 64],
+    quant: &[u16; 64],
+    out: &mut [u8],
+    stride: usize,
+    size: usize,
+) {
+    let deq = |i: usize| i64::from(coefs[i]) * i64::from(quant[i]);
+    match size {
+        8 => idct_islow(coefs, quant, out, stride),
+        4 => {
+            let mut ws = [0i64; 32];
+            for col in 0..8 {
+                let o = step4(std::array::from_fn(|row| deq(row * 8 + col)));
+                for (row, v) in o.into_iter().enumerate() {
+                    ws[row * 8 + col] = descale(v, CONST_BITS - PASS1_BITS + 1) as i32 as i64;
+                }
+            }
+            for row in 0..4 {
+                let o = step4(std::array::from_fn(|i| ws[row * 8 + i]));
+                for (x, v) in o.into_iter().enumerate() {
+                    out[row * stride + x] = range_limit(descale(v, CONST_BITS + PASS1_BITS + 4));
+                }
+            }
+        }
+        2 => {
+            let mut ws = [0i64; 16];
+            for col in 0..8 {
+                let o = step2(std::array::from_fn(|row| deq(row * 8 + col)));
+                for (row, v) in o.into_iter().enumerate() {
+                    ws[row * 8 + col] = descale(v, CONST_BITS - PASS1_BITS + 2) as i32 as i64;
+                }
+            }
+            for row in 0..2 {
+                let o = step2(std::array::from_fn(|i| ws[row * 8 + i]));
+                for (x, v) in o.into_iter().enumerate() {
+                    out[row * stride + x] = range_limit(descale(v, CONST_BITS + PASS1_BITS + 5));
+                }
+            }
+        }
+        _ => out[0] = range_limit(descale(deq(0), 3)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +229,29 @@ mod tests {
         assert_eq!(range_limit(-128), 0);
         assert_eq!(range_limit(-400), 0);
         assert_eq!(range_limit(1024), 128); // wraps as `x & RANGE_MASK` does
+    }
+
+    #[test]
+    fn scaled_idcts_of_a_dc_block_are_flat_and_average_the_full_one() {
+        let mut coefs = [0i16; 64];
+        coefs[0] = 16;
+        for size in [4, 2, 1] {
+            let mut out = [0u8; 64];
+            idct_scaled(&coefs, &[8; 64], &mut out, 8, size);
+            assert!((0..size).all(|r| out[r * 8..r * 8 + size].iter().all(|&v| v == 144)));
+        }
+        // A horizontal ramp: the 4-wide output is close to the mean of pairs of the 8-wide one.
+        coefs[1] = -40;
+        let (mut full, mut half) = ([0u8; 64], [0u8; 64]);
+        idct_islow(&coefs, &[4; 64], &mut full, 8);
+        idct_scaled(&coefs, &[4; 64], &mut half, 8, 4);
+        for x in 0..4 {
+            let pair = (i32::from(full[2 * x]) + i32::from(full[2 * x + 1])) / 2;
+            assert!(
+                (pair - i32::from(half[x])).abs() <= 1,
+                "{x}: {pair} vs {}",
+                half[x]
+            );
+        }
     }
 }

@@ -21,6 +21,7 @@
 mod color;
 mod huffman;
 mod idct;
+mod output;
 mod smooth;
 mod upsample;
 
@@ -90,7 +91,24 @@ impl JpegImage {
 /// the rest of its segment untouched, and misnumbered or missing restart markers resync the
 /// way `jpeg_resync_to_restart` does.
 pub fn decode(bytes: &[u8], limits: Limits) -> Result<JpegImage, JpegError> {
-    Decoder::default().run(bytes, limits)
+    Decoder::default().run(bytes, limits, 1)
+}
+
+/// Decodes at 1/`denom` of the size (`denom` 1, 2, 4 or 8) as libjpeg-turbo does with
+/// `scale_denom = denom` (Pillow's `Image.draft()`): reduced-size IDCTs
+/// ([`idct::idct_scaled`]), chroma scaled by its IDCT where that saves upsampling, and fancy
+/// upsampling only above 1/8. The image is `⌈width / denom⌉ × ⌈height / denom⌉`.
+///
+/// # Errors
+/// As [`decode`]; also [`JpegError::Unsupported`] for another `denom`, or sampling factors
+/// whose scaled ratios are not integral.
+pub fn decode_scaled(bytes: &[u8], limits: Limits, denom: usize) -> Result<JpegImage, JpegError> {
+    if ![1, 2, 4, 8].contains(&denom) {
+        return Err(JpegError::unsupported(format!(
+            "scale 1/{denom}; expected 1/1, 1/2, 1/4 or 1/8"
+        )));
+    }
+    Decoder::default().run(bytes, limits, denom)
 }
 
 struct Component {
@@ -169,7 +187,7 @@ fn be16(b: &[u8], i: usize) -> Result<usize, JpegError> {
 }
 
 impl Decoder {
-    fn run(mut self, bytes: &[u8], limits: Limits) -> Result<JpegImage, JpegError> {
+    fn run(mut self, bytes: &[u8], limits: Limits, denom: usize) -> Result<JpegImage, JpegError> {
         if bytes.get(..2) != Some(&[0xFF, 0xD8]) {
             return Err(JpegError::corrupt(
                 "not a JPEG file (no start-of-image marker)",
@@ -231,7 +249,7 @@ impl Decoder {
                 "no image data (no scan before the end of the file)",
             ));
         }
-        self.output()
+        self.output(denom)
     }
 
     fn read_sof(&mut self, seg: &[u8], progressive: bool, limits: Limits) -> Result<(), JpegError> {
@@ -465,91 +483,6 @@ impl Decoder {
             bytes,
             pos,
         ))
-    }
-
-    fn output(self) -> Result<JpegImage, JpegError> {
-        let frame = self.frame.expect("a scan implies a frame");
-        let (w, h) = (frame.width, frame.height);
-        let rgb = match (frame.comps.len(), self.jfif, self.adobe_transform) {
-            (1, ..) => false,
-            (_, true, _) => false,
-            (_, false, Some(0)) => true,
-            (_, false, Some(_)) => false,
-            _ => frame.comps.iter().map(|c| c.id).eq(*b"RGB"),
-        };
-        let smoothing = frame.progressive
-            && smooth::useful(
-                &frame
-                    .comps
-                    .iter()
-                    .map(|c| (c.quant.as_ref(), &c.coef_bits))
-                    .collect::<Vec<_>>(),
-            );
-        let imcu_rows = frame.mcuy;
-        let mut planes = Vec::with_capacity(frame.comps.len());
-        for comp in frame.comps {
-            let stride = comp.bw * 8;
-            let mut samples = vec![0u8; stride * comp.bh * 8];
-            let quant = comp.quant.unwrap_or([0; 64]);
-            let (wib, hib) = (comp.w.div_ceil(8), comp.hgt.div_ceil(8));
-            let dc = |bx: usize, by: usize| i64::from(comp.coefs[(by * comp.bw + bx) * 64]);
-            for by in 0..hib {
-                let rows = smooth::Neighbours::rows(by, comp.v, hib, imcu_rows);
-                for bx in 0..wib {
-                    let b = (by * comp.bw + bx) * 64;
-                    let mut block: [i16; 64] = comp.coefs[b..b + 64].try_into().expect("64");
-                    if smoothing {
-                        let col = |d: usize| (bx + d).saturating_sub(2).min(wib - 1);
-                        let n = smooth::Neighbours {
-                            dc: std::array::from_fn(|r| {
-                                std::array::from_fn(|c| dc(col(c), rows[r]))
-                            }),
-                        };
-                        smooth::smooth_block(&mut block, &n, &quant, &comp.coef_bits);
-                    }
-                    let out = &mut samples[by * 8 * stride + bx * 8..];
-                    idct::idct_islow(&block, &quant, out, stride);
-                }
-            }
-            drop(comp.coefs);
-            let plane = upsample::Plane {
-                data: &samples,
-                stride,
-                w: comp.w,
-                h: comp.hgt,
-            };
-            let mut full = vec![0u8; w * h];
-            upsample::upsample(
-                &plane,
-                frame.max_h / comp.h,
-                frame.max_v / comp.v,
-                &mut full,
-                w,
-                h,
-            );
-            planes.push(full);
-        }
-        let data = match planes.len() {
-            1 => planes.pop().expect("one plane"),
-            _ if rgb => {
-                let mut out = vec![0u8; w * h * 3];
-                for (i, px) in out.chunks_exact_mut(3).enumerate() {
-                    px.copy_from_slice(&[planes[0][i], planes[1][i], planes[2][i]]);
-                }
-                out
-            }
-            _ => {
-                let mut out = vec![0u8; w * h * 3];
-                color::YccTables::new().convert(&planes[0], &planes[1], &planes[2], &mut out);
-                out
-            }
-        };
-        Ok(JpegImage {
-            width: w as u32,
-            height: h as u32,
-            channels: if data.len() == w * h { 1 } else { 3 },
-            data,
-        })
     }
 }
 

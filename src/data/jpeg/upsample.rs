@@ -25,15 +25,18 @@ impl Plane<'_> {
 
 /// Upsamples `p` by integral factors (`fx`, `fy`) into `out`, an `out_w`×`out_h` plane (the
 /// image's size, which the upsampled plane covers and may exceed by up to one factor).
+/// Without `fancy` (libjpeg turns it off at 1/8 scale) every factor replicates.
 pub(super) fn upsample(
     p: &Plane,
     fx: usize,
     fy: usize,
+    fancy: bool,
     out: &mut [u8],
     out_w: usize,
     out_h: usize,
 ) {
     match (fx, fy) {
+        _ if !fancy && (fx, fy) != (1, 1) => replicate(p, fx, fy, out, out_w, out_h),
         (1, 1) => {
             for y in 0..out_h {
                 out[y * out_w..(y + 1) * out_w]
@@ -131,7 +134,7 @@ mod tests {
             h: 1,
         };
         let mut out = [0u8; 12];
-        upsample(&p, 2, 2, &mut out, 6, 2);
+        upsample(&p, 2, 2, true, &mut out, 6, 2);
         // (3·64 + 0 + 8) >> 4 = 12 and (3·64 + 128 + 7) >> 4 = 20.
         assert_eq!(&out[..6], &[0, 4, 12, 20, 28, 32]);
         assert_eq!(&out[..6], &out[6..]);
