@@ -199,7 +199,7 @@ impl LayerCase<'_> {
         program.extend(backward);
         let backward_ms = run_timed(gpu, &program)?;
 
-        let expected = self.reference(in_shape, &to_f64(&x_data), &to_f64(&dy_data));
+        let expected = self.reference(in_shape, &cpu::to_f64(&x_data), &cpu::to_f64(&dy_data));
         let macs = self.layer.multiply_adds(out_shape) as f64 * in_shape[0] as f64;
         let gflops = |flops: f64, ms: f64| (macs > 0.0 && ms > 0.0).then(|| flops / ms / 1e6);
         let backward_flops = 2.0 * macs * if want_dx { 2.0 } else { 1.0 };
@@ -244,7 +244,7 @@ impl LayerCase<'_> {
         self.params()
             .get(which)
             .and_then(|p| p.value.read_f32(self.gpu).ok())
-            .map_or_else(Vec::new, |v| to_f64(&v))
+            .map_or_else(Vec::new, |v| cpu::to_f64(&v))
     }
 
     /// The CPU reference's output, input gradient and parameter gradients for this layer.
@@ -398,7 +398,7 @@ fn check_loss(gpu: &Gpu, logits_shape: &[usize], rng: &mut SplitMix) -> Result<C
     )?);
     program.run(gpu)?;
     let labels: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
-    let (loss, dlogits_ref) = cpu::cross_entropy(&to_f64(&logits_data), n, k, &labels);
+    let (loss, dlogits_ref) = cpu::cross_entropy(&cpu::to_f64(&logits_data), n, k, &labels);
     let mut got = vec![sums.read_f32(gpu)?[totals::LOSS]];
     got.extend(dlogits.read_f32(gpu)?);
     let mut want = vec![loss];
@@ -428,14 +428,14 @@ fn check_sgd(gpu: &Gpu, model: &AlexNet, rng: &mut SplitMix) -> Result<Check> {
     for p in &model.params {
         let grad = rng.values(p.grad.numel(), 1.0);
         p.grad.write_f32(gpu, &grad)?;
-        let mut value = to_f64(&p.value.read_f32(gpu)?);
+        let mut value = cpu::to_f64(&p.value.read_f32(gpu)?);
         let mut momentum = vec![0.0; value.len()];
         let s = cpu::SgdParams {
             lr: f64::from(hyper.lr),
             momentum: f64::from(hyper.momentum),
             weight_decay: f64::from(hyper.weight_decay),
         };
-        cpu::sgd_step(&mut value, &mut momentum, &to_f64(&grad), &s);
+        cpu::sgd_step(&mut value, &mut momentum, &cpu::to_f64(&grad), &s);
         expected.extend(value);
         let buf = Tensor::zeros(gpu, &format!("{}.momentum", p.name), p.value.shape())?;
         program.extend(sgd_step(gpu, &uniform, &p.grad, &p.value, &buf)?);
@@ -499,10 +499,6 @@ fn run_timed(gpu: &Gpu, program: &Program) -> Result<f64> {
     program.run(gpu)?;
     gpu.wait()?;
     Ok(start.elapsed().as_secs_f64() * 1e3)
-}
-
-fn to_f64(v: &[f32]) -> Vec<f64> {
-    cpu::to_f64(v)
 }
 
 /// A tiny deterministic generator (splitmix64) for the random inputs: no extra crate.

@@ -39,11 +39,6 @@ impl DeviceGate {
         }
     }
 
-    /// True when threads take turns on this device.
-    pub fn serialises(&self) -> bool {
-        self.lock.is_some()
-    }
-
     /// Waits for the device to be free (on GL) and holds it until the guard drops.
     pub fn enter(&self) -> GateGuard<'_> {
         GateGuard {
