@@ -6,6 +6,7 @@
 //! - [`ops`]: one module per shader file, forward and backward side by side.
 //! - [`model`]: AlexNet — layers, parameters, forward/backward/update programs.
 
+pub mod atomic_file;
 pub mod bench;
 pub mod data;
 pub mod error;

@@ -12,12 +12,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use alexnet_wgpu::atomic_file::write as write_atomic;
 use alexnet_wgpu::data::dataset::{decode_image, load_image};
 use alexnet_wgpu::data::{
     Augment, Cifar10, Cifar100, Cifar100Labels, Dataset, Idx, ImageFolder, Loader, LoaderConfig,
     OnBadSample, Synthetic,
 };
-use alexnet_wgpu::model::weights::{self, write_atomic};
+use alexnet_wgpu::model::weights;
 use alexnet_wgpu::model::{AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
 use alexnet_wgpu::runtime::{parse_backend, GemmTiles, Gpu, GpuOptions, ShaderChecks};
 use alexnet_wgpu::train::trainer::{train, TrainConfig, TrainOutcome};

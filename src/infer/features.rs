@@ -162,7 +162,7 @@ impl Embeddings {
         ]);
         let bytes =
             safetensors::serialize(views, Some(metadata)).map_err(|e| fail(e.to_string()))?;
-        weights::write_atomic(path, &bytes)
+        crate::atomic_file::write(path, &bytes)
     }
 
     /// Reads a file [`Embeddings::save`] wrote.

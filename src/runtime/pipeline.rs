@@ -231,8 +231,8 @@ impl PipelineCache {
         (bind.clone(), pipeline.clone())
     }
 
-    /// Writes the driver's cache to disk (temp file + rename, so a crash never leaves half
-    /// a file that the driver would then have to reject).
+    /// Writes the driver's cache to disk atomically, so a crash never leaves half a file that
+    /// the driver would then have to reject.
     pub fn save(&self) {
         let Some((cache, path)) = &self.driver_cache else {
             return;
@@ -240,12 +240,7 @@ impl PipelineCache {
         let Some(data) = cache.get_data() else {
             return;
         };
-        let tmp = path.with_extension("tmp");
-        let written = path
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|_| std::fs::write(&tmp, &data))
-            .and_then(|_| std::fs::rename(&tmp, path));
+        let written = crate::atomic_file::write(path, &data);
         match written {
             Ok(()) => log::debug!(
                 "saved {} bytes of pipeline cache to {}",

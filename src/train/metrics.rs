@@ -159,7 +159,7 @@ impl MetricsLog {
                 body.push_str(&to_json(path, m)?);
                 body.push('\n');
             }
-            write_atomically(path, body.as_bytes())?;
+            crate::atomic_file::write(path, body.as_bytes())?;
         }
         let mut csv_body = String::from(CSV_HEADER);
         csv_body.push('\n');
@@ -167,7 +167,7 @@ impl MetricsLog {
             csv_body.push_str(&csv_row(m));
             csv_body.push('\n');
         }
-        write_atomically(&csv_path, csv_body.as_bytes())?;
+        crate::atomic_file::write(&csv_path, csv_body.as_bytes())?;
 
         let jsonl = OpenOptions::new()
             .append(true)
@@ -283,26 +283,6 @@ fn write_line(file: &mut File, path: &Path, line: &str) -> Result<()> {
     file.write_all(buf.as_bytes())
         .and_then(|()| file.flush())
         .map_err(|e| file_error(path, "cannot write", e))
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = temp_path(path);
-    let result = fs::write(&tmp, bytes)
-        .map_err(|e| file_error(&tmp, "cannot write", e))
-        .and_then(|()| fs::rename(&tmp, path).map_err(|e| file_error(path, "cannot replace", e)));
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// A temporary name next to `path` (same directory, so the rename cannot cross filesystems).
-pub(crate) fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
 fn file_error(path: &Path, what: &str, e: std::io::Error) -> Error {

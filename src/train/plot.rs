@@ -5,8 +5,7 @@
 //! (`src/train/fonts/`, licence beside it), so the plots look the same on every machine and
 //! need no system fonts.
 
-use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
@@ -17,7 +16,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{register_font, FontStyle, RGBColor};
 
 use crate::error::{Error, Result};
-use crate::train::metrics::{temp_path, EpochMetrics};
+use crate::train::metrics::EpochMetrics;
 
 /// Default width of the training plots, in pixels.
 pub const DEFAULT_WIDTH: u32 = 900;
@@ -689,27 +688,13 @@ fn draw(chart: &Chart, rgb: &mut [u8], width: u32, height: u32) -> std::result::
     Ok(())
 }
 
-/// Encodes the RGB buffer as PNG next to `path`, then renames it over `path`.
+/// Encodes the RGB buffer as PNG and replaces `path` with it atomically.
 fn write_png(path: &Path, rgb: &[u8], width: u32, height: u32) -> Result<()> {
-    let tmp = temp_path(path);
-    let file_err = |p: &Path, what: &str, e: &dyn std::fmt::Display| Error::File {
-        path: p.display().to_string(),
-        message: format!("{what}: {e}"),
-    };
-    let result = (|| {
-        let file = File::create(&tmp).map_err(|e| file_err(&tmp, "cannot create", &e))?;
-        let mut out = BufWriter::new(file);
-        image::codecs::png::PngEncoder::new(&mut out)
+    crate::atomic_file::write_with(path, |out| {
+        image::codecs::png::PngEncoder::new(out)
             .write_image(rgb, width, height, image::ExtendedColorType::Rgb8)
-            .map_err(|e| file_err(&tmp, "cannot encode PNG", &e))?;
-        out.flush()
-            .map_err(|e| file_err(&tmp, "cannot write", &e))?;
-        fs::rename(&tmp, path).map_err(|e| file_err(path, "cannot replace", &e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+            .map_err(std::io::Error::other)
+    })
 }
 
 #[cfg(test)]
@@ -793,7 +778,7 @@ mod tests {
             .unwrap()
             .filter_map(|e| {
                 let name = e.unwrap().file_name().into_string().unwrap();
-                name.ends_with(".tmp").then_some(name)
+                name.contains(".tmp").then_some(name)
             })
             .collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");

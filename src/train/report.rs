@@ -235,7 +235,7 @@ pub fn write_report(experiment: &Experiment, results: &[VariantResult]) -> Resul
 }
 
 fn write_text(path: &Path, text: &str) -> Result<()> {
-    crate::model::weights::write_atomic(path, text.as_bytes())
+    crate::atomic_file::write(path, text.as_bytes())
 }
 
 /// The plots: every variant's seed-mean curve on the same axes.
