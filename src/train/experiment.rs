@@ -188,13 +188,15 @@ impl Experiment {
     }
 
     /// Every run: each variant at each seed, into `out/<variant>/seed-<seed>`, for data with
-    /// `classes` classes. Errors name the variant.
+    /// `classes` classes, seed by seed — every variant at the first seed before any at the
+    /// second — so an experiment stopped part-way still compares all variants. Errors name the
+    /// variant.
     pub fn jobs(&self, classes: usize) -> Result<Vec<Job>> {
         let mut jobs = Vec::new();
-        for options in &self.merged {
-            let name = options.name.clone().unwrap_or_default();
-            let in_variant = |e: Error| Error::Config(format!("variant '{name}': {e}"));
-            for seed in self.seeds() {
+        for seed in self.seeds() {
+            for options in &self.merged {
+                let name = options.name.clone().unwrap_or_default();
+                let in_variant = |e: Error| Error::Config(format!("variant '{name}': {e}"));
                 let mut options = options.clone();
                 options.seed = seed;
                 options.out = options.out.join(format!("seed-{seed}"));
@@ -203,7 +205,7 @@ impl Experiment {
                 config.show_progress = false;
                 config.validate().map_err(in_variant)?;
                 jobs.push(Job {
-                    name: name.clone(),
+                    name,
                     summary: describe(&config),
                     seed,
                     config,
