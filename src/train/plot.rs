@@ -260,11 +260,11 @@ fn x_axis(xs: &[f64]) -> (Range<f64>, usize) {
     (range, labels)
 }
 
-/// The log y range around `logs` (log10 values): at least two decades, so plotters' log axis
-/// labels two or more powers of ten. Clamped to f64's range: a range reaching infinity would
-/// never finish ticking.
-fn y_log(logs: &[f64]) -> Range<f64> {
-    let logs = padded(logs, 0.0, |_| 0.0);
+/// The log y range (`ys` > 0): at least two decades, so plotters' log axis labels two or more
+/// powers of ten. Clamped to f64's range: a range reaching infinity would never finish ticking.
+fn y_log(ys: &[f64]) -> Range<f64> {
+    let logs: Vec<f64> = ys.iter().map(|y| y.log10()).collect();
+    let logs = padded(&logs, 0.0, |_| 0.0);
     let span = logs.end - logs.start;
     let pad = ((2.1 - span) / 2.0).max(span * 0.06);
     let pow = |e: f64| 10f64.powf(e.clamp(-323.0, 308.0));
@@ -293,14 +293,8 @@ fn draw(chart: &Chart, rgb: &mut [u8], width: u32, height: u32) -> DrawResult {
     let ys: Vec<f64> = points().map(|p| p.1).collect();
     let root = BitMapBackend::with_buffer(rgb, (width, height)).into_drawing_area();
     if chart.log_y {
-        let logs: Vec<f64> = ys.iter().map(|y| y.log10()).collect();
-        draw_on(
-            chart,
-            &series,
-            &root,
-            x,
-            LogCoord::from(y_log(&logs).log_scale()),
-        )
+        let y = LogCoord::from(y_log(&ys).log_scale());
+        draw_on(chart, &series, &root, x, y)
     } else {
         let flat = |lo: f64| match (lo == 0.0, chart.y_percent) {
             (true, true) => 0.05,
@@ -325,11 +319,9 @@ fn draw_on<Y: Ranged<ValueType = f64> + ValueFormatter<f64>>(
     let labels = |n, r: &Range<f64>| if (r.end - r.start).is_finite() { n } else { 0 };
     let (x_labels, y_labels) = (labels(x_labels, &x), labels(Y_LABELS, &y.range()));
     // Snaps float noise at 0 (a log axis never reaches 0).
-    let zero = |r: Range<f64>| (r.end - r.start) * 1e-9;
-    let (x_zero, y_zero) = (
-        zero(x.clone()),
-        if chart.log_y { 0.0 } else { zero(y.range()) },
-    );
+    let zero = |r: &Range<f64>| (r.end - r.start) * 1e-9;
+    let y_zero = if chart.log_y { 0.0 } else { zero(&y.range()) };
+    let x_zero = zero(&x);
     let x_fmt = |v: &f64| tick_label(*v, x_zero, false);
     let y_fmt = |v: &f64| tick_label(*v, y_zero, chart.y_percent);
 
@@ -431,8 +423,8 @@ fn draw_on<Y: Ranged<ValueType = f64> + ValueFormatter<f64>>(
 }
 
 /// Marker `shape` (circle, triangle, square, cross, cycling) of radius `r` at pixel offset `at`.
-/// A boxed element, so a series picks its shape at run time; `'static`, as plotters composes
-/// boxed elements only when they outlive every borrow (this backend borrows the pixels).
+/// Boxed, so a series picks its shape at run time; `'static`, because plotters adds a boxed
+/// element to `EmptyElement` only if it outlives every borrow (a higher-ranked bound).
 fn marker<DB: DrawingBackend>(
     shape: usize,
     at: (i32, i32),
@@ -496,41 +488,27 @@ mod tests {
     /// Decodes the PNG and checks its size, that it is not one flat colour and that some
     /// coloured line or marker is drawn.
     fn check_png(path: &Path, width: u32, height: u32) {
-        let img = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let name = path.display();
+        let img = image::open(path).unwrap_or_else(|e| panic!("{name}: {e}"));
         let img = img.to_rgb8();
-        assert_eq!(img.dimensions(), (width, height), "{}", path.display());
+        assert_eq!(img.dimensions(), (width, height), "{name}");
         let first = img.get_pixel(0, 0);
-        assert!(
-            img.pixels().any(|p| p != first),
-            "{} is one colour",
-            path.display()
-        );
+        assert!(img.pixels().any(|p| p != first), "{name} is one colour");
         let spread = |p: &&image::Rgb<u8>| p.0.iter().max().unwrap() - p.0.iter().min().unwrap();
         let colored = img.pixels().filter(|p| spread(p) > 60).count();
-        assert!(
-            colored > 100,
-            "{}: no coloured line or marker",
-            path.display()
-        );
+        assert!(colored > 100, "{name}: no coloured line or marker");
     }
 
     fn check_training(metrics: &[EpochMetrics], name: &str) {
         let dir = scratch_dir(name);
         let paths = plot_training(metrics, &dir).unwrap();
-        let names: Vec<_> = paths
-            .iter()
-            .map(|p| p.file_name().unwrap().to_owned())
-            .collect();
+        let names: Vec<_> = paths.iter().map(|p| p.file_name().unwrap()).collect();
         assert_eq!(names, ["loss.png", "top1.png", "top5.png", "lr.png"]);
         for p in &paths {
             check_png(p, DEFAULT_WIDTH, DEFAULT_HEIGHT);
         }
-        let leftovers: Vec<_> = fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        let leftovers: Vec<_> = leftovers
-            .iter()
+        let files = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name());
+        let leftovers: Vec<_> = files
             .filter(|n| n.to_string_lossy().contains(".tmp"))
             .collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
@@ -562,65 +540,45 @@ mod tests {
         check_training(&metrics, "nan");
     }
 
+    /// An untitled chart, in percent unless `log_y`.
     fn chart(series: Vec<Series>, log_y: bool) -> Chart {
-        let text = String::new;
+        let (title, x_label, y_label) = Default::default();
+        let y_percent = !log_y;
         Chart {
-            title: text(),
-            x_label: text(),
-            y_label: text(),
+            title,
+            x_label,
+            y_label,
             series,
-            y_percent: !log_y,
+            y_percent,
             log_y,
         }
     }
 
     fn series(name: &str, points: &[(f64, f64)]) -> Series {
-        Series {
-            name: name.into(),
-            points: points.to_vec(),
-        }
+        let (name, points) = (name.into(), points.to_vec());
+        Series { name, points }
     }
 
     #[test]
     fn all_nan_constant_and_empty_charts_render() {
         let dir = scratch_dir("edge");
+        let one = |points: &[(f64, f64)], log_y| chart(vec![series("s", points)], log_y);
         let flat: Vec<_> = (1..=5).map(|x| (f64::from(x), 0.3)).collect();
         let tiny = [(1.0, 1e-320), (2.0, 3e-320)];
         let cases = [
-            ("flat.png", chart(vec![series("flat", &flat)], false)),
-            ("flat_log.png", chart(vec![series("flat", &flat)], true)),
-            (
-                "zero.png",
-                chart(vec![series("zero", &[(1.0, 0.0), (2.0, 0.0)])], false),
-            ),
+            ("flat.png", one(&flat, false)),
+            ("flat_log.png", one(&flat, true)),
+            ("zero.png", one(&[(1.0, 0.0), (2.0, 0.0)], false)),
             (
                 "all_nan.png",
-                chart(
-                    vec![series("nan", &[(1.0, f64::NAN), (f64::INFINITY, 1.0)])],
-                    false,
-                ),
+                one(&[(1.0, f64::NAN), (f64::INFINITY, 1.0)], false),
             ),
-            (
-                "nonpositive_log.png",
-                chart(vec![series("neg", &[(1.0, -1.0), (2.0, 0.0)])], true),
-            ),
+            ("nonpositive_log.png", one(&[(1.0, -1.0), (2.0, 0.0)], true)),
             ("empty.png", chart(vec![], false)),
-            (
-                "huge.png",
-                chart(
-                    vec![series("huge", &[(-1e308, 1e308), (1e308, -1e308)])],
-                    false,
-                ),
-            ),
-            ("tiny.png", chart(vec![series("tiny", &tiny)], false)),
-            ("tiny_log.png", chart(vec![series("tiny", &tiny)], true)),
-            (
-                "narrow.png",
-                chart(
-                    vec![series("narrow", &[(1.0, 1e15), (2.0, 1e15 + 0.5)])],
-                    false,
-                ),
-            ),
+            ("huge.png", one(&[(-1e308, 1e308), (1e308, -1e308)], false)),
+            ("tiny.png", one(&tiny, false)),
+            ("tiny_log.png", one(&tiny, true)),
+            ("narrow.png", one(&[(1.0, 1e15), (2.0, 1e15 + 0.5)], false)),
         ];
         for (name, c) in &cases {
             let path = dir.join(name);
@@ -692,7 +650,7 @@ mod tests {
             (1..=10).map(|k| f64::from(2 * k)).collect::<Vec<_>>()
         );
         for lr in [[0.01, 0.01], [1e-4, 0.01], [3e-4, 5e-4]] {
-            let t = LogCoord::from(y_log(&lr.map(f64::log10)).log_scale()).key_points(Y_LABELS);
+            let t = LogCoord::from(y_log(&lr).log_scale()).key_points(Y_LABELS);
             assert!(t.len() >= 2, "{lr:?}: {t:?}");
         }
     }
