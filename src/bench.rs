@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 use crate::model::summary::summarize;
 use crate::model::{AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
 use crate::ops::conv2d::{conv2d_forward, Conv2dConfig};
-use crate::runtime::{Gated, Gpu, GpuOptions, Kernels, Program, Tensor};
+use crate::ops::{KernelPolicy, Kernels};
+use crate::runtime::{Gated, Gpu, GpuOptions, Program, Tensor};
 use crate::train::{train_step, Optimizer, OptimizerConfig};
 
 #[derive(Clone, Debug)]
@@ -147,16 +148,14 @@ fn model_name(c: &AlexNetConfig) -> String {
 
 /// Runs every measurement with the plain kernels, then with the tiled ones, each on a fresh
 /// device of the adapter `options` selects.
-pub fn run(options: &GpuOptions, cfg: &BenchConfig) -> Result<Report> {
+pub fn run(options: &GpuOptions, policy: KernelPolicy, cfg: &BenchConfig) -> Result<Report> {
     let mut measurements = Vec::new();
     let mut layers = Vec::new();
     let mut first_call = None;
     let mut adapter = None;
     for kernels in [Kernels::Plain, Kernels::Tiled] {
-        let gpu = Gpu::new(&GpuOptions {
-            kernels,
-            ..options.clone()
-        })?;
+        let gpu = Gpu::new(options)?;
+        policy.with_kernels(kernels).apply(&gpu)?;
         adapter = gpu.adapter_info.clone();
         for model_cfg in &cfg.models {
             let mut model = AlexNet::new(&gpu, model_cfg.clone())?;
@@ -285,9 +284,9 @@ pub fn run(options: &GpuOptions, cfg: &BenchConfig) -> Result<Report> {
     }
     let speedups = speedups(&measurements);
     let frozen_steps = frozen_steps(&measurements);
-    let ceilings = ceilings(options, cfg, &layers)?;
+    let ceilings = ceilings(options, policy, cfg, &layers)?;
     let startup = match cfg.models.first() {
-        Some(model) => measure_startup(options, model, cfg.image_size)?,
+        Some(model) => measure_startup(options, policy, model, cfg.image_size)?,
         None => Startup::default(),
     };
     let (first_plan_seconds, pipelines_compiled, pipeline_compile_seconds, driver_pipeline_cache) =
@@ -303,7 +302,7 @@ pub fn run(options: &GpuOptions, cfg: &BenchConfig) -> Result<Report> {
         pipeline_compile_seconds,
         driver_pipeline_cache,
         shader_checks: format!("{:?}", options.shader_checks).to_lowercase(),
-        gemm_tiles: options
+        gemm_tiles: policy
             .gemm_tiles
             .map_or_else(|| "by problem".to_string(), |t| t.to_string()),
         startup,
@@ -316,16 +315,21 @@ pub fn run(options: &GpuOptions, cfg: &BenchConfig) -> Result<Report> {
 }
 
 /// Times start-up twice with a fresh driver cache directory: cold, then warm.
-fn measure_startup(options: &GpuOptions, model: &AlexNetConfig, image: usize) -> Result<Startup> {
+fn measure_startup(
+    options: &GpuOptions,
+    policy: KernelPolicy,
+    model: &AlexNetConfig,
+    image: usize,
+) -> Result<Startup> {
     let dir = std::env::temp_dir().join(format!("alexnet-bench-cache-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let once = || -> Result<(f64, u64, bool)> {
         let start = Instant::now();
         let gpu = Gpu::new(&GpuOptions {
             pipeline_cache_dir: Some(dir.clone()),
-            kernels: Kernels::Tiled,
             ..options.clone()
         })?;
+        policy.with_kernels(Kernels::Tiled).apply(&gpu)?;
         let net = AlexNet::new(&gpu, model.clone())?;
         let plan_options = PlanOptions {
             batch: 1,
@@ -358,14 +362,17 @@ fn measure_startup(options: &GpuOptions, model: &AlexNetConfig, image: usize) ->
 
 /// For the largest inference batch measured, each tiled convolution's forward GFLOP/s beside
 /// the tiled kernel's on a dense matrix product of the same M, N and K (groups stacked into M).
-fn ceilings(options: &GpuOptions, cfg: &BenchConfig, layers: &[LayerTime]) -> Result<Vec<Ceiling>> {
+fn ceilings(
+    options: &GpuOptions,
+    policy: KernelPolicy,
+    cfg: &BenchConfig,
+    layers: &[LayerTime],
+) -> Result<Vec<Ceiling>> {
     let Some(&batch) = cfg.inference_batches.iter().max() else {
         return Ok(Vec::new());
     };
-    let gpu = Gpu::new(&GpuOptions {
-        kernels: Kernels::Tiled,
-        ..options.clone()
-    })?;
+    let gpu = Gpu::new(options)?;
+    policy.with_kernels(Kernels::Tiled).apply(&gpu)?;
     let mut out = Vec::new();
     for model_cfg in &cfg.models {
         let model = model_name(model_cfg);

@@ -127,17 +127,7 @@ pub fn run(gpu: &Gpu, options: &SelftestOptions) -> Result<SelftestReport> {
         driver: info
             .as_ref()
             .map_or(String::new(), |i| format!("{} {}", i.driver, i.driver_info)),
-        kernels: format!(
-            "{:?}, GEMM tiles {}, small-batch paths {}",
-            gpu.kernels,
-            gpu.gemm_tiles
-                .map_or("by problem".to_string(), |t| t.to_string()),
-            if gpu.parallel_small_batches {
-                "on"
-            } else {
-                "off"
-            }
-        ),
+        kernels: crate::ops::KernelPolicy::of(gpu).describe(gpu),
         limits: format!(
             "workgroup memory {} KiB, {} invocations, storage binding {} MiB, {} storage buffers per stage",
             limits.max_compute_workgroup_storage_size >> 10,

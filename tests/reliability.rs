@@ -20,7 +20,8 @@ use alexnet_wgpu::data::{
 };
 use alexnet_wgpu::model::weights;
 use alexnet_wgpu::model::{AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
-use alexnet_wgpu::runtime::{parse_backend, GemmTiles, Gpu, GpuOptions, ShaderChecks};
+use alexnet_wgpu::ops::GemmTiles;
+use alexnet_wgpu::runtime::{parse_backend, Gpu, GpuOptions, ShaderChecks};
 use alexnet_wgpu::train::trainer::{train, TrainConfig, TrainOutcome};
 use alexnet_wgpu::train::{
     checkpoint, train_step_checked, NonFiniteGuard, OnNonFinite, Optimizer, OptimizerConfig,

@@ -308,7 +308,8 @@ fn selftest_command_checks_the_chosen_adapter_and_exits_zero() {
 
 #[test]
 fn gemm_tiles_follow_the_workgroup_memory_the_device_reports() {
-    use alexnet_wgpu::runtime::{DeviceLimits, GemmTiles};
+    use alexnet_wgpu::ops::GemmTiles;
+    use alexnet_wgpu::runtime::DeviceLimits;
     // WebGPU's 16 KiB keeps the default shapes; less gets shallower tiles that still fit.
     assert_eq!(GemmTiles::for_rows(64, 16384), GemmTiles::SMALL);
     assert_eq!(GemmTiles::for_rows(16, 16384), GemmTiles::NARROW);

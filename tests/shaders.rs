@@ -5,7 +5,8 @@
 
 use std::path::PathBuf;
 
-use alexnet_wgpu::runtime::{Shader, WORKGROUP_SIZE};
+use alexnet_wgpu::ops::Shader;
+use alexnet_wgpu::runtime::WORKGROUP_SIZE;
 use naga::back::{hlsl, msl, spv};
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 

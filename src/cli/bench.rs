@@ -87,7 +87,7 @@ pub fn run_bench(args: &BenchArgs) -> Result<()> {
         profile_layers: !args.no_profile,
     };
     let options = args.device.options()?;
-    let report = run(&options, &cfg)?;
+    let report = run(&options, args.device.policy(), &cfg)?;
     print_table(&report);
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)

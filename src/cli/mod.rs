@@ -9,9 +9,8 @@ pub mod info;
 pub mod selftest;
 pub mod train;
 
-use alexnet_wgpu::runtime::{
-    parse_backend, DeviceLimits, GemmTiles, Gpu, GpuOptions, ShaderChecks,
-};
+use alexnet_wgpu::ops::{GemmTiles, KernelPolicy};
+use alexnet_wgpu::runtime::{parse_backend, DeviceLimits, Gpu, GpuOptions, ShaderChecks};
 use clap::Args;
 
 /// Adapter choice shared by every command that runs on a GPU.
@@ -39,21 +38,29 @@ pub struct DeviceArgs {
 }
 
 impl DeviceArgs {
-    /// The options these flags select (kernels and small-batch paths by adapter).
+    /// The device options these flags select.
     pub fn options(&self) -> anyhow::Result<GpuOptions> {
         Ok(GpuOptions {
             backends: self.backend.as_deref().map(parse_backend).transpose()?,
             adapter_name: self.device.clone(),
             shader_checks: self.shader_checks,
-            gemm_tiles: self.gemm_tiles,
             limits: self.limits.clone(),
             ..Default::default()
         })
     }
 
+    /// The kernel choice these flags select (tiles by problem unless --gemm-tiles).
+    pub fn policy(&self) -> KernelPolicy {
+        KernelPolicy {
+            gemm_tiles: self.gemm_tiles,
+            ..KernelPolicy::default()
+        }
+    }
+
     pub fn open(&self) -> anyhow::Result<Gpu> {
         let options = self.options()?;
         let gpu = Gpu::new(&options)?;
+        self.policy().apply(&gpu)?;
         if gpu.is_cpu() {
             log::warn!(
                 "adapter '{}' is a CPU (software) driver: expect about 1 GFLOP/s",

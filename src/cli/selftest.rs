@@ -50,6 +50,7 @@ pub fn run(args: &SelftestArgs) -> anyhow::Result<()> {
     let mut reports = Vec::new();
     for options in &targets {
         let gpu = Gpu::new(options)?;
+        args.device.policy().apply(&gpu)?;
         let report = selftest::run(&gpu, &SelftestOptions::default())
             .with_context(|| format!("selftest on '{}'", gpu.adapter_name()))?;
         print_report(&report);

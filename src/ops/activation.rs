@@ -3,8 +3,9 @@
 //! parameter. Plain ReLU is `ops::relu`.
 
 use crate::error::{Error, Result};
+use crate::ops::Shader;
 use crate::ops::{expect_shape, launch, to_u32};
-use crate::runtime::{Arg, Dispatch, Gpu, Shader, Tensor};
+use crate::runtime::{Arg, Dispatch, Gpu, Tensor};
 
 /// A non-linearity of this family, with its coefficient where it has one.
 #[derive(Clone, Copy, Debug, PartialEq)]

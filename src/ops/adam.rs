@@ -2,8 +2,9 @@
 //! than one binding (FC6's weight) are updated slice by slice.
 
 use crate::error::Result;
+use crate::ops::Shader;
 use crate::ops::{expect_shape, launch, to_u32};
-use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, Shader, Tensor, Uniform};
+use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, Tensor, Uniform};
 
 /// What the update reads; the host rewrites it every step (the bias corrections change).
 /// Every scalar is formed in f64 and rounded once, as PyTorch does with Python floats.

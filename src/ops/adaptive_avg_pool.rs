@@ -1,8 +1,9 @@
 //! AdaptiveAvgPool2d (`shaders/adaptive_avg_pool.wgsl`): forward and backward.
 
 use crate::error::{Error, Result};
+use crate::ops::Shader;
 use crate::ops::{expect_shape, launch, nchw, to_u32};
-use crate::runtime::{Arg, Dispatch, Gpu, Shader, Tensor};
+use crate::runtime::{Arg, Dispatch, Gpu, Tensor};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]

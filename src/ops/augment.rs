@@ -8,8 +8,9 @@
 
 use crate::data::{Augment, GpuSample};
 use crate::error::{Error, Result};
+use crate::ops::Shader;
 use crate::ops::{expect_shape, to_u32};
-use crate::runtime::{Arg, Gpu, KernelCall, Program, Shader, Tensor};
+use crate::runtime::{Arg, Gpu, KernelCall, Program, Tensor};
 
 /// Each image's slot is a multiple of this many `u32`s (256 bytes, WebGPU's largest
 /// storage-offset alignment) so a chunk of images can bind at any image.
@@ -116,7 +117,7 @@ impl GpuAugment {
                 Arg::Write(x.slice(first * row, count * row)),
             ];
             let call = KernelCall {
-                shader: Shader::Augment,
+                shader: Shader::Augment.into(),
                 entry: "augment_batch",
                 params: bytemuck::bytes_of(&params),
                 args: &args,

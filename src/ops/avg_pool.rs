@@ -2,8 +2,9 @@
 //! default `count_include_pad = True` (every window divides by kernel²).
 
 use crate::error::Result;
+use crate::ops::Shader;
 use crate::ops::{launch, PoolWindow};
-use crate::runtime::{Arg, Dispatch, Gpu, Shader, Tensor};
+use crate::runtime::{Arg, Dispatch, Gpu, Tensor};
 
 /// `torch.nn.AvgPool2d(kernel, stride, padding)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,8 +4,9 @@
 //! normalise, unbiased variance in `running_var`, `momentum` weighting the new batch.
 
 use crate::error::{Error, Result};
+use crate::ops::Shader;
 use crate::ops::{expect_shape, launch, nchw, to_u32};
-use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Shader, Tensor};
+use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Tensor};
 
 /// `torch.nn.BatchNorm2d(C, eps, momentum)` with its defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -74,7 +75,7 @@ fn per_channel(
     args: &[Arg<'_>],
 ) -> Result<Dispatch> {
     let call = KernelCall {
-        shader: Shader::BatchNorm,
+        shader: Shader::BatchNorm.into(),
         entry,
         params: bytemuck::bytes_of(p),
         args,

@@ -3,7 +3,8 @@
 use crate::error::{Error, Result};
 use crate::ops::gemm::{self, Geometry};
 use crate::ops::{expect_shape, launch, nchw};
-use crate::runtime::{Arg, Dispatch, Gpu, Kernels, Shader, Tensor};
+use crate::ops::{KernelPolicy, Kernels, Shader};
+use crate::runtime::{Arg, Dispatch, Gpu, Tensor};
 
 /// A 2-D convolution's hyper-parameters, as `torch.nn.Conv2d` takes them (square kernel).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,7 +123,7 @@ pub fn conv2d_forward(
 ) -> Result<Vec<Dispatch>> {
     let g = check(cfg, x, w, Some(b), y)?;
     let p = g.shader_sizes("conv2d")?;
-    if gpu.kernels == Kernels::Tiled {
+    if KernelPolicy::of(gpu).kernels == Kernels::Tiled {
         return gemm::forward(gpu, &g, x, w.all(), b, y, g.all_rows());
     }
     let args = [
@@ -164,7 +165,7 @@ pub fn conv2d_backward(
     if let Some(dx) = dx {
         expect_shape("conv2d", dx, x.shape())?;
     }
-    if gpu.kernels == Kernels::Tiled {
+    if KernelPolicy::of(gpu).kernels == Kernels::Tiled {
         let mut dispatches = Vec::with_capacity(4);
         if let Some(dx) = dx {
             dispatches.push(gemm::backward_input(

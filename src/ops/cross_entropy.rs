@@ -2,8 +2,9 @@
 //! the batch-mean loss in one pass, then a reduction into running totals on the GPU.
 
 use crate::error::{Error, Result};
+use crate::ops::Shader;
 use crate::ops::{expect_shape, launch, to_u32};
-use crate::runtime::{Arg, DType, Dispatch, Gpu, Shader, Tensor};
+use crate::runtime::{Arg, DType, Dispatch, Gpu, Tensor};
 
 /// Index of each value in the `totals` tensor that `cross_entropy` writes. Everything but
 /// `LOSS` accumulates until the host clears the tensor, so metrics are read every N steps.

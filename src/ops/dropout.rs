@@ -2,8 +2,9 @@
 //! (step seed, layer salt, element index), so the backward regenerates the same mask.
 
 use crate::error::{Error, Result};
+use crate::ops::Shader;
 use crate::ops::{expect_shape, launch, to_u32};
-use crate::runtime::{Arg, Dispatch, Gpu, Shader, Tensor, Uniform};
+use crate::runtime::{Arg, Dispatch, Gpu, Tensor, Uniform};
 
 /// The per-step seed every dropout layer reads; the trainer rewrites it each step.
 #[repr(C)]

@@ -2,8 +2,9 @@
 //! which it held a NaN or an infinity, without reading anything back per step.
 
 use crate::error::{Error, Result};
+use crate::ops::Shader;
 use crate::ops::{launch, to_u32};
-use crate::runtime::{binding_chunks, Arg, DType, Dispatch, Gpu, Shader, Tensor, Uniform};
+use crate::runtime::{binding_chunks, Arg, DType, Dispatch, Gpu, Tensor, Uniform};
 
 /// The value of a flag whose tensor has stayed finite.
 pub const NEVER: u32 = u32::MAX;

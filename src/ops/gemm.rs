@@ -1,11 +1,13 @@
 //! Tiled implicit GEMM (`shaders/gemm.wgsl`): the fast path of Conv2d and Linear — forward,
 //! input gradient, weight gradient (split-K with a deterministic reduction) and the bias
-//! gradient. The conv2d and linear modules choose it when `gpu.kernels` is `Tiled`; a linear
+//! gradient. The conv2d and linear modules choose it when the device's [`KernelPolicy`] says
+//! `Tiled`; a linear
 //! layer is the 1×1 convolution of a 1×1 image.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ops::{launch, to_u32};
-use crate::runtime::{Arg, Dispatch, GemmTiles, Gpu, KernelCall, Shader, Tensor, TensorSlice};
+use crate::ops::{KernelPolicy, Shader};
+use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Tensor, TensorSlice};
 
 /// Split-K chunks are a multiple of this (of every tile shape's depth `BK`, which divides 64).
 const TILE_K: usize = 64;
@@ -13,9 +15,164 @@ const TILE_K: usize = 64;
 const SPLIT_K_TARGET: usize = 2048;
 /// A forward pass whose output fills fewer tiles than this (a small batch) has its reduction
 /// split into chunks of at least `TILE_K`, aiming at `FORWARD_SPLIT_TARGET` workgroups, where
-/// `gpu.parallel_small_batches`.
+/// the device's policy has `parallel_small_batches`.
 const FORWARD_SPLIT_BELOW: usize = 128;
 const FORWARD_SPLIT_TARGET: usize = 256;
+
+/// The tiled GEMM's tile shape (`shaders/gemm.wgsl`'s override constants): `bm × bn` outputs
+/// per workgroup of 256 invocations, `tm × tn` per invocation, `bk` deep.
+///
+/// By default a problem gets 64 × 64 × 16 with 4 × 4 per invocation — the fastest of six
+/// shapes measured on an H100 (Vulkan), within 7 % of each other except 128 × 128, which ran
+/// at a tenth of the speed (its 8 × 8 block and the blocked-sum copy of it, 128 accumulators,
+/// spill registers) — or 32 × 128 × 16 when its output has at most 32 rows per group, where a
+/// 64-row tile would be mostly empty (narrow models, few classes: 1.3-1.6x on such layers on
+/// lavapipe). Other shapes are for tuning (`--gemm-tiles 128x64x16/8x4`); every shape passes
+/// the same tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GemmTiles {
+    pub bm: u32,
+    pub bn: u32,
+    pub bk: u32,
+    pub tm: u32,
+    pub tn: u32,
+}
+
+impl GemmTiles {
+    pub const SMALL: Self = Self {
+        bm: 64,
+        bn: 64,
+        bk: 16,
+        tm: 4,
+        tn: 4,
+    };
+    pub const NARROW: Self = Self {
+        bm: 32,
+        bn: 128,
+        bk: 16,
+        tm: 4,
+        tn: 4,
+    };
+    pub const LARGE: Self = Self {
+        bm: 128,
+        bn: 128,
+        bk: 8,
+        tm: 8,
+        tn: 8,
+    };
+    const THREADS: u32 = 256;
+    const MAX_LOADS: u32 = 8;
+
+    /// The default shape for an output of `rows` rows (per group) on a device with
+    /// `workgroup_bytes` of workgroup memory: the preferred shape, else the same shape
+    /// shallower (half the depth, half the memory) until it fits. Every default shape needs at
+    /// most 11 KiB, so a device with WebGPU's 16 KiB keeps them; a stricter one gets `BK` 8 or 4.
+    pub fn for_rows(rows: usize, workgroup_bytes: u32) -> Self {
+        let mut tiles = if rows <= Self::NARROW.bm as usize {
+            Self::NARROW
+        } else {
+            Self::SMALL
+        };
+        while tiles.workgroup_bytes() > workgroup_bytes {
+            let shallower = Self {
+                bk: tiles.bk / 2,
+                ..tiles
+            };
+            if shallower.validate().is_err() {
+                // Past the narrow shape's shallowest: the square one goes down to BK 4.
+                if tiles.bm == Self::SMALL.bm {
+                    break;
+                }
+                tiles = Self {
+                    bk: 8,
+                    ..Self::SMALL
+                };
+                continue;
+            }
+            tiles = shallower;
+        }
+        tiles
+    }
+
+    /// Workgroup memory the shape needs: both tiles (A padded by one vec4 per row) and the
+    /// double-buffered k terms, 16 bytes per vec4.
+    pub fn workgroup_bytes(&self) -> u32 {
+        16 * (self.bk * (self.bm / 4 + 1) + self.bk * self.bn / 4 + 2 * self.bk)
+    }
+
+    /// Checks what the shader assumes of a shape (see the head of `shaders/gemm.wgsl`).
+    pub fn validate(&self) -> Result<()> {
+        let loads = |side: u32| side * self.bk / Self::THREADS;
+        let ok = matches!(self.tm, 4 | 8)
+            && matches!(self.tn, 4 | 8)
+            && self.bk > 0
+            && 64u32.is_multiple_of(self.bk)
+            && self.bm.is_multiple_of(self.tm)
+            && self.bn.is_multiple_of(self.tn)
+            && (self.bm / self.tm) * (self.bn / self.tn) == Self::THREADS
+            && [self.bm, self.bn].iter().all(|&side| {
+                (side * self.bk).is_multiple_of(Self::THREADS)
+                    && (1..=Self::MAX_LOADS).contains(&loads(side))
+            });
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Config(format!(
+                "--gemm-tiles {self}: expected TM, TN of 4 or 8, BK dividing 64, \
+                 (BM/TM)·(BN/TN) = 256 and BM·BK, BN·BK multiples of 256 up to 2048"
+            )))
+        }
+    }
+
+    pub(crate) fn constants(&self) -> [(&'static str, f64); 5] {
+        [
+            ("BM", f64::from(self.bm)),
+            ("BN", f64::from(self.bn)),
+            ("BK", f64::from(self.bk)),
+            ("TM", f64::from(self.tm)),
+            ("TN", f64::from(self.tn)),
+        ]
+    }
+}
+
+impl std::fmt::Display for GemmTiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}x{}x{}/{}x{}",
+            self.bm, self.bn, self.bk, self.tm, self.tn
+        )
+    }
+}
+
+impl std::str::FromStr for GemmTiles {
+    type Err = Error;
+
+    /// `64`, `128`, or `BMxBNxBK/TMxTN`.
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::Config(format!(
+                "--gemm-tiles '{s}': expected 64, 128 or BMxBNxBK/TMxTN (e.g. 128x64x16/8x4)"
+            ))
+        };
+        let tiles = match s.trim() {
+            "64" => Self::SMALL,
+            "128" => Self::LARGE,
+            other => {
+                let numbers: Vec<u32> = other
+                    .split(['x', '/'])
+                    .map(|n| n.trim().parse().map_err(|_| bad()))
+                    .collect::<Result<_>>()?;
+                let &[bm, bn, bk, tm, tn] = numbers.as_slice() else {
+                    return Err(bad());
+                };
+                Self { bm, bn, bk, tm, tn }
+            }
+        };
+        tiles.validate()?;
+        Ok(tiles)
+    }
+}
 
 /// A convolution's shape (a linear layer: every spatial size 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,9 +312,10 @@ struct ReduceParams {
     relu: u32,
 }
 
-/// The tile shape for an output of `m` rows per group: the forced one, or by problem.
+/// The tile shape for an output of `m` rows per group: the device's policy's, or by problem.
 fn tile_shape(gpu: &Gpu, m: usize) -> GemmTiles {
-    gpu.gemm_tiles
+    KernelPolicy::of(gpu)
+        .gemm_tiles
         .unwrap_or_else(|| GemmTiles::for_rows(m, gpu.limits().max_compute_workgroup_storage_size))
 }
 
@@ -174,7 +332,7 @@ fn tiled(
     let shape = tile_shape(gpu, m);
     gpu.prepare_grid_with(
         KernelCall {
-            shader: Shader::Gemm,
+            shader: Shader::Gemm.into(),
             entry,
             params: bytemuck::bytes_of(p),
             args,
@@ -212,7 +370,8 @@ pub fn forward(
     let shape = tile_shape(gpu, rows.per_group);
     let tiles =
         rows.per_group.div_ceil(shape.bm as usize) * n.div_ceil(shape.bn as usize) * g.groups;
-    let wanted = if gpu.parallel_small_batches && tiles < FORWARD_SPLIT_BELOW {
+    let wanted = if KernelPolicy::of(gpu).parallel_small_batches(gpu) && tiles < FORWARD_SPLIT_BELOW
+    {
         FORWARD_SPLIT_TARGET.div_ceil(tiles).min(reduction / TILE_K)
     } else {
         1
@@ -360,7 +519,7 @@ pub fn backward_bias(gpu: &Gpu, g: &Geometry, dy: &Tensor, db: &Tensor) -> Resul
     ];
     gpu.prepare_grid(
         KernelCall {
-            shader: Shader::Gemm,
+            shader: Shader::Gemm.into(),
             entry: "gemm_bias_reduce",
             params: bytemuck::bytes_of(&p),
             args: &args,

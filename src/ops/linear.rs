@@ -5,18 +5,19 @@
 use crate::error::{Error, Result};
 use crate::ops::gemm::{self, Geometry, Rows};
 use crate::ops::{expect_shape, launch, to_u32};
-use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, KernelCall, Kernels, Shader, Tensor};
+use crate::ops::{KernelPolicy, Kernels, Shader};
+use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, KernelCall, Tensor};
 
 /// Below this batch a linear layer is matrix-vector work (and its weight gradient an outer
 /// product): a 64-wide GEMM tile would be mostly empty, so the forward runs as GEMVs (a
-/// workgroup per weight row where `gpu.parallel_small_batches`) and the backward as the one-output-per-
+/// workgroup per weight row where the device's policy has `parallel_small_batches`) and the backward as the one-output-per-
 /// invocation kernels.
 const GEMV_BELOW_BATCH: usize = 64;
 /// The most workgroups along one grid dimension (WebGPU's limit).
 const MAX_GRID: usize = 65535;
 
 fn use_tiled(gpu: &Gpu, batch: usize) -> bool {
-    gpu.kernels == Kernels::Tiled && batch >= GEMV_BELOW_BATCH
+    KernelPolicy::of(gpu).kernels == Kernels::Tiled && batch >= GEMV_BELOW_BATCH
 }
 
 #[repr(C)]
@@ -114,9 +115,9 @@ pub fn linear_forward(
             Arg::Read(b.all()),
             Arg::Write(y.all()),
         ];
-        if gpu.kernels == Kernels::Tiled && gpu.parallel_small_batches {
+        if KernelPolicy::of(gpu).tiled_small_batches(gpu) {
             let call = KernelCall {
-                shader: Shader::Linear,
+                shader: Shader::Linear.into(),
                 entry: "linear_forward_gemv",
                 params: bytemuck::bytes_of(&p),
                 args: &args,

@@ -2,8 +2,9 @@
 //! backward) and backward, with PyTorch's window and `alpha / size`.
 
 use crate::error::{Error, Result};
+use crate::ops::Shader;
 use crate::ops::{expect_shape, launch, nchw, to_u32};
-use crate::runtime::{Arg, Dispatch, Gpu, Shader, Tensor};
+use crate::runtime::{Arg, Dispatch, Gpu, Tensor};
 
 /// `torch.nn.LocalResponseNorm(size, alpha, beta, k)`.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -1,8 +1,9 @@
 //! MaxPool2d (`shaders/max_pool.wgsl`): forward (which stores the argmax) and backward.
 
 use crate::error::{Error, Result};
+use crate::ops::Shader;
 use crate::ops::{expect_shape, launch, PoolParams, PoolWindow};
-use crate::runtime::{Arg, DType, Dispatch, Gpu, Shader, Tensor};
+use crate::runtime::{Arg, DType, Dispatch, Gpu, Tensor};
 
 /// `torch.nn.MaxPool2d(kernel, stride)`: no padding, floor mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -20,12 +20,18 @@ pub mod gemm;
 pub mod linear;
 pub mod lrn;
 pub mod max_pool;
+pub mod policy;
 pub mod preprocess;
 pub mod relu;
 pub mod sgd;
+pub mod shaders;
+
+pub use gemm::GemmTiles;
+pub use policy::{KernelPolicy, Kernels};
+pub use shaders::Shader;
 
 use crate::error::{Error, Result};
-use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Shader, Tensor};
+use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Tensor};
 
 /// Fails with the op's and tensor's names unless `tensor` has exactly `expected` shape.
 pub(crate) fn expect_shape(op: &'static str, tensor: &Tensor, expected: &[usize]) -> Result<()> {
@@ -136,7 +142,7 @@ pub(crate) fn launch<P: bytemuck::Pod>(
     threads: usize,
 ) -> Result<Dispatch> {
     gpu.prepare(KernelCall {
-        shader,
+        shader: shader.into(),
         entry,
         params: bytemuck::bytes_of(params),
         args,

@@ -4,8 +4,9 @@
 
 use crate::data::transforms::{center_offset, shorter_side_size};
 use crate::error::{Error, Result};
+use crate::ops::Shader;
 use crate::ops::{expect_shape, launch};
-use crate::runtime::{Arg, Dispatch, Gpu, Shader, Tensor};
+use crate::runtime::{Arg, Dispatch, Gpu, Tensor};
 
 /// The evaluation pipeline: shorter side → `resize`, centre crop `size`, then normalise.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,8 +1,9 @@
 //! ReLU (`shaders/relu.wgsl`): forward and backward, elementwise over any shape.
 
 use crate::error::Result;
+use crate::ops::Shader;
 use crate::ops::{expect_shape, launch, to_u32};
-use crate::runtime::{Arg, Dispatch, Gpu, Shader, Tensor};
+use crate::runtime::{Arg, Dispatch, Gpu, Tensor};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]

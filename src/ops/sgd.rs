@@ -2,8 +2,9 @@
 //! Parameters larger than one binding (FC6's weight) are updated slice by slice.
 
 use crate::error::Result;
+use crate::ops::Shader;
 use crate::ops::{expect_shape, launch, to_u32};
-use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, Shader, Tensor, Uniform};
+use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, Tensor, Uniform};
 
 /// The hyper-parameters the update reads; a uniform so schedules can change `lr` in place.
 #[repr(C)]

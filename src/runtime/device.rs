@@ -9,6 +9,8 @@
 //! (called by `wait`, reads and every training step) returns it as a typed [`Error`]; a
 //! device wrapped with `Gpu::from_device` keeps the app's own.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -24,17 +26,6 @@ pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
     .union(wgpu::Features::TIMESTAMP_QUERY)
     .union(wgpu::Features::PIPELINE_CACHE);
 
-/// Which implementation the convolution and linear ops dispatch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Kernels {
-    /// One invocation per output element: simple, and the oracle the tiled kernels are
-    /// tested against and benchmarked beside.
-    Plain,
-    /// Tiled implicit GEMM (`shaders/gemm.wgsl`).
-    #[default]
-    Tiled,
-}
-
 /// How to choose an adapter. `Default` honours `WGPU_BACKEND`, `WGPU_ADAPTER_NAME` and
 /// `ALEXNET_LIMITS`.
 #[derive(Clone, Debug, Default)]
@@ -45,175 +36,10 @@ pub struct GpuOptions {
     pub adapter_name: Option<String>,
     /// Where to keep the driver's pipeline cache; `None` means the user cache directory.
     pub pipeline_cache_dir: Option<PathBuf>,
-    pub kernels: Kernels,
     /// Which of wgpu's injected runtime checks the shaders are compiled with.
     pub shader_checks: ShaderChecks,
-    /// The tiled GEMM's tile shape; `None`: by problem ([`GemmTiles::for_rows`]).
-    pub gemm_tiles: Option<GemmTiles>,
-    /// Spread small-batch work over more workgroups: linear layers as one workgroup per
-    /// weight row (coalesced reads of the row, a tree reduction) instead of one invocation
-    /// per output, and convolutions whose output fills few tiles with their reduction split
-    /// (split-K). `None`: by adapter — on GPUs (3x on an H100's FC layers at batch 1), not on
-    /// CPU drivers, whose few cores are busy anyway and where the extra barriers and partial
-    /// sums only cost (the row GEMV ran 10x slower on lavapipe).
-    pub parallel_small_batches: Option<bool>,
     /// The limits to open the device with; `None` means `ALEXNET_LIMITS` or else the adapter's.
     pub limits: Option<DeviceLimits>,
-}
-
-/// The tiled GEMM's tile shape (`shaders/gemm.wgsl`'s override constants): `bm × bn` outputs
-/// per workgroup of 256 invocations, `tm × tn` per invocation, `bk` deep.
-///
-/// By default a problem gets 64 × 64 × 16 with 4 × 4 per invocation — the fastest of six
-/// shapes measured on an H100 (Vulkan), within 7 % of each other except 128 × 128, which ran
-/// at a tenth of the speed (its 8 × 8 block and the blocked-sum copy of it, 128 accumulators,
-/// spill registers) — or 32 × 128 × 16 when its output has at most 32 rows per group, where a
-/// 64-row tile would be mostly empty (narrow models, few classes: 1.3-1.6x on such layers on
-/// lavapipe). Other shapes are for tuning (`--gemm-tiles 128x64x16/8x4`); every shape passes
-/// the same tests.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GemmTiles {
-    pub bm: u32,
-    pub bn: u32,
-    pub bk: u32,
-    pub tm: u32,
-    pub tn: u32,
-}
-
-impl GemmTiles {
-    pub const SMALL: Self = Self {
-        bm: 64,
-        bn: 64,
-        bk: 16,
-        tm: 4,
-        tn: 4,
-    };
-    pub const NARROW: Self = Self {
-        bm: 32,
-        bn: 128,
-        bk: 16,
-        tm: 4,
-        tn: 4,
-    };
-    pub const LARGE: Self = Self {
-        bm: 128,
-        bn: 128,
-        bk: 8,
-        tm: 8,
-        tn: 8,
-    };
-    const THREADS: u32 = 256;
-    const MAX_LOADS: u32 = 8;
-
-    /// The default shape for an output of `rows` rows (per group) on a device with
-    /// `workgroup_bytes` of workgroup memory: the preferred shape, else the same shape
-    /// shallower (half the depth, half the memory) until it fits. Every default shape needs at
-    /// most 11 KiB, so a device with WebGPU's 16 KiB keeps them; a stricter one gets `BK` 8 or 4.
-    pub fn for_rows(rows: usize, workgroup_bytes: u32) -> Self {
-        let mut tiles = if rows <= Self::NARROW.bm as usize {
-            Self::NARROW
-        } else {
-            Self::SMALL
-        };
-        while tiles.workgroup_bytes() > workgroup_bytes {
-            let shallower = Self {
-                bk: tiles.bk / 2,
-                ..tiles
-            };
-            if shallower.validate().is_err() {
-                // Past the narrow shape's shallowest: the square one goes down to BK 4.
-                if tiles.bm == Self::SMALL.bm {
-                    break;
-                }
-                tiles = Self {
-                    bk: 8,
-                    ..Self::SMALL
-                };
-                continue;
-            }
-            tiles = shallower;
-        }
-        tiles
-    }
-
-    /// Workgroup memory the shape needs: both tiles (A padded by one vec4 per row) and the
-    /// double-buffered k terms, 16 bytes per vec4.
-    pub fn workgroup_bytes(&self) -> u32 {
-        16 * (self.bk * (self.bm / 4 + 1) + self.bk * self.bn / 4 + 2 * self.bk)
-    }
-
-    /// Checks what the shader assumes of a shape (see the head of `shaders/gemm.wgsl`).
-    pub fn validate(&self) -> Result<()> {
-        let loads = |side: u32| side * self.bk / Self::THREADS;
-        let ok = matches!(self.tm, 4 | 8)
-            && matches!(self.tn, 4 | 8)
-            && self.bk > 0
-            && 64u32.is_multiple_of(self.bk)
-            && self.bm.is_multiple_of(self.tm)
-            && self.bn.is_multiple_of(self.tn)
-            && (self.bm / self.tm) * (self.bn / self.tn) == Self::THREADS
-            && [self.bm, self.bn].iter().all(|&side| {
-                (side * self.bk).is_multiple_of(Self::THREADS)
-                    && (1..=Self::MAX_LOADS).contains(&loads(side))
-            });
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::Config(format!(
-                "--gemm-tiles {self}: expected TM, TN of 4 or 8, BK dividing 64, \
-                 (BM/TM)·(BN/TN) = 256 and BM·BK, BN·BK multiples of 256 up to 2048"
-            )))
-        }
-    }
-
-    pub(crate) fn constants(&self) -> [(&'static str, f64); 5] {
-        [
-            ("BM", f64::from(self.bm)),
-            ("BN", f64::from(self.bn)),
-            ("BK", f64::from(self.bk)),
-            ("TM", f64::from(self.tm)),
-            ("TN", f64::from(self.tn)),
-        ]
-    }
-}
-
-impl std::fmt::Display for GemmTiles {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}x{}x{}/{}x{}",
-            self.bm, self.bn, self.bk, self.tm, self.tn
-        )
-    }
-}
-
-impl std::str::FromStr for GemmTiles {
-    type Err = Error;
-
-    /// `64`, `128`, or `BMxBNxBK/TMxTN`.
-    fn from_str(s: &str) -> Result<Self> {
-        let bad = || {
-            Error::Config(format!(
-                "--gemm-tiles '{s}': expected 64, 128 or BMxBNxBK/TMxTN (e.g. 128x64x16/8x4)"
-            ))
-        };
-        let tiles = match s.trim() {
-            "64" => Self::SMALL,
-            "128" => Self::LARGE,
-            other => {
-                let numbers: Vec<u32> = other
-                    .split(['x', '/'])
-                    .map(|n| n.trim().parse().map_err(|_| bad()))
-                    .collect::<Result<_>>()?;
-                let &[bm, bn, bk, tm, tn] = numbers.as_slice() else {
-                    return Err(bad());
-                };
-                Self { bm, bn, bk, tm, tn }
-            }
-        };
-        tiles.validate()?;
-        Ok(tiles)
-    }
 }
 
 /// The runtime checks wgpu injects into shaders. Our kernels bound every index by the extents
@@ -274,6 +100,8 @@ pub fn parse_backend(name: &str) -> Result<wgpu::Backends> {
     }
 }
 
+type Settings = Mutex<HashMap<TypeId, Box<dyn Any + Send + Sync>>>;
+
 /// A device, its queue, what the adapter offers, and the pipelines compiled on it.
 pub struct Gpu {
     pub device: wgpu::Device,
@@ -281,10 +109,9 @@ pub struct Gpu {
     /// `None` for a wrapped device whose adapter we never saw.
     pub adapter_info: Option<wgpu::AdapterInfo>,
     pub pipelines: PipelineCache,
-    pub kernels: Kernels,
-    pub gemm_tiles: Option<GemmTiles>,
-    /// See [`GpuOptions::parallel_small_batches`].
-    pub parallel_small_batches: bool,
+    /// Per-device settings of the layers above the runtime (the ops' kernel policy), kept by
+    /// type so that the runtime need not know them.
+    settings: Settings,
     /// Tensor storage alive on this device, and its peak.
     pub memory: Arc<MemoryCounter>,
     /// What the device's callbacks have reported; see [`Gpu::check`].
@@ -396,32 +223,15 @@ impl Gpu {
                 .or_else(default_cache_dir)?;
             Some(dir.join(key))
         });
-        if let Some(tiles) = options.gemm_tiles {
-            tiles.validate()?;
-            let available = device.limits().max_compute_workgroup_storage_size;
-            if options.kernels == Kernels::Tiled && tiles.workgroup_bytes() > available {
-                return Err(Error::Config(format!(
-                    "--gemm-tiles {tiles}: needs {} bytes of workgroup memory; '{}' has \
-                     {available}",
-                    tiles.workgroup_bytes(),
-                    info.name
-                )));
-            }
-        }
         let pipelines = PipelineCache::new(&device, cache_file, options.shader_checks);
         let health = Health::install(&device);
-        let parallel_small_batches = options
-            .parallel_small_batches
-            .unwrap_or(info.device_type != wgpu::DeviceType::Cpu);
         Ok(Self {
             gate: Arc::new(DeviceGate::for_backend(info.backend)),
             device,
             queue,
             adapter_info: Some(info),
             pipelines,
-            kernels: options.kernels,
-            gemm_tiles: options.gemm_tiles,
-            parallel_small_batches,
+            settings: Settings::default(),
             memory: Arc::default(),
             health,
         })
@@ -445,19 +255,25 @@ impl Gpu {
             queue,
             adapter_info: None,
             pipelines,
-            kernels: Kernels::default(),
-            gemm_tiles: None,
-            parallel_small_batches: true,
+            settings: Settings::default(),
             memory: Arc::default(),
             health: Arc::default(),
             gate,
         }
     }
 
-    /// The same device with another kernel choice (for benchmarks and oracle tests).
-    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
-        self.kernels = kernels;
-        self
+    /// The setting of type `T` made on this device with [`Gpu::set_setting`], if any.
+    pub fn setting<T: Any + Clone>(&self) -> Option<T> {
+        lock(&self.settings)
+            .get(&TypeId::of::<T>())
+            .and_then(|value| value.downcast_ref::<T>())
+            .cloned()
+    }
+
+    /// Keeps `value` as this device's setting of its type, replacing an earlier one. Work
+    /// prepared before keeps what it was prepared with.
+    pub fn set_setting<T: Any + Send + Sync>(&self, value: T) {
+        lock(&self.settings).insert(TypeId::of::<T>(), Box::new(value));
     }
 
     /// Returns the error the device's callbacks reported since the last call, if any:

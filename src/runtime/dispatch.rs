@@ -7,8 +7,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::runtime::device::Gpu;
 use crate::runtime::gate::Gated;
-use crate::runtime::pipeline::Access;
-use crate::runtime::shaders::Shader;
+use crate::runtime::pipeline::{Access, ShaderSource};
 use crate::runtime::tensor::{Tensor, TensorSlice};
 
 /// Threads per workgroup for the plain one-thread-per-element kernels (the `WG` override).
@@ -28,7 +27,7 @@ pub enum Arg<'a> {
 /// Everything needed to prepare one dispatch. `params` is the op's parameter struct, bound
 /// as a uniform at binding 0; `args` follow from binding 1.
 pub struct KernelCall<'a> {
-    pub shader: Shader,
+    pub shader: ShaderSource,
     pub entry: &'static str,
     pub params: &'a [u8],
     pub args: &'a [Arg<'a>],

@@ -6,17 +6,14 @@ pub mod dispatch;
 pub mod gate;
 pub mod limits;
 pub mod pipeline;
-pub mod shaders;
 pub mod tensor;
 pub mod uniform;
 
 pub use device::{
-    list_adapters, parse_backend, DeviceLimits, GemmTiles, Gpu, GpuOptions, Kernels, ShaderChecks,
-    OPTIONAL_FEATURES,
+    list_adapters, parse_backend, DeviceLimits, Gpu, GpuOptions, ShaderChecks, OPTIONAL_FEATURES,
 };
 pub use dispatch::{Arg, Dispatch, KernelCall, Program, WORKGROUP_SIZE};
 pub use gate::{DeviceGate, GateGuard, Gated};
-pub use pipeline::{Access, CacheStats};
-pub use shaders::Shader;
+pub use pipeline::{Access, CacheStats, ShaderSource};
 pub use tensor::{binding_chunks, DType, MemoryCounter, Tensor, TensorSlice};
 pub use uniform::Uniform;

@@ -10,7 +10,29 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::runtime::device::ShaderChecks;
-use crate::runtime::shaders::Shader;
+
+/// A WGSL module as the runtime compiles it: its name (labels, errors, cache keys) and its text.
+/// Which files exist is the ops' business (`ops::Shader`); two sources are the same module
+/// when their names are.
+#[derive(Clone, Copy, Debug)]
+pub struct ShaderSource {
+    pub name: &'static str,
+    pub wgsl: &'static str,
+}
+
+impl PartialEq for ShaderSource {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for ShaderSource {}
+
+impl std::hash::Hash for ShaderSource {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
 
 /// How a kernel uses one binding. Binding `i` of group 0 is the `i`-th access in the list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -25,7 +47,7 @@ pub enum Access {
 /// What identifies a compiled pipeline.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct PipelineKey {
-    shader: Shader,
+    shader: ShaderSource,
     entry: &'static str,
     /// Override constants as `(name, value bits)`, sorted, so equal sets hash equally.
     constants: Vec<(&'static str, u64)>,
@@ -52,7 +74,7 @@ pub struct CompiledKernel {
 type Layouts = (Arc<wgpu::BindGroupLayout>, wgpu::PipelineLayout);
 
 pub struct PipelineCache {
-    modules: Mutex<HashMap<Shader, Arc<wgpu::ShaderModule>>>,
+    modules: Mutex<HashMap<&'static str, Arc<wgpu::ShaderModule>>>,
     layouts: Mutex<HashMap<Vec<Access>, Layouts>>,
     pipelines: Mutex<HashMap<PipelineKey, CompiledKernel>>,
     stats: Mutex<CacheStats>,
@@ -110,7 +132,7 @@ impl PipelineCache {
     pub fn get(
         &self,
         device: &wgpu::Device,
-        shader: Shader,
+        shader: ShaderSource,
         entry: &'static str,
         constants: &[(&'static str, f64)],
         accesses: &[Access],
@@ -163,7 +185,7 @@ impl PipelineCache {
         });
         if let Some(err) = pollster::block_on(scope.pop()) {
             return Err(Error::Pipeline {
-                shader: key.shader.name(),
+                shader: key.shader.name,
                 entry: key.entry,
                 message: err.to_string(),
             });
@@ -174,15 +196,19 @@ impl PipelineCache {
         })
     }
 
-    fn module(&self, device: &wgpu::Device, shader: Shader) -> Result<Arc<wgpu::ShaderModule>> {
+    fn module(
+        &self,
+        device: &wgpu::Device,
+        shader: ShaderSource,
+    ) -> Result<Arc<wgpu::ShaderModule>> {
         let mut modules = self.modules.lock().unwrap();
-        if let Some(m) = modules.get(&shader) {
+        if let Some(m) = modules.get(shader.name) {
             return Ok(m.clone());
         }
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let descriptor = wgpu::ShaderModuleDescriptor {
-            label: Some(shader.name()),
-            source: wgpu::ShaderSource::Wgsl(shader.source().into()),
+            label: Some(shader.name),
+            source: wgpu::ShaderSource::Wgsl(shader.wgsl.into()),
         };
         let module = match self.checks {
             ShaderChecks::Full => device.create_shader_module(descriptor),
@@ -194,13 +220,13 @@ impl PipelineCache {
         };
         if let Some(err) = pollster::block_on(scope.pop()) {
             return Err(Error::Pipeline {
-                shader: shader.name(),
+                shader: shader.name,
                 entry: "(module)",
                 message: err.to_string(),
             });
         }
         let module = Arc::new(module);
-        modules.insert(shader, module.clone());
+        modules.insert(shader.name, module.clone());
         Ok(module)
     }
 

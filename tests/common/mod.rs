@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use alexnet_wgpu::runtime::{Dispatch, GemmTiles, Gpu, GpuOptions, Program, ShaderChecks, Tensor};
+use alexnet_wgpu::ops::{GemmTiles, KernelPolicy, Kernels};
+use alexnet_wgpu::runtime::{Dispatch, Gpu, GpuOptions, Program, ShaderChecks, Tensor};
 
 /// The adapter every test in this binary shares (lavapipe on a machine without a GPU).
 pub fn gpu() -> &'static Gpu {
@@ -28,11 +29,13 @@ pub fn gpu() -> &'static Gpu {
 pub fn plain_gpu() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
     GPU.get_or_init(|| {
-        let options = GpuOptions {
-            kernels: alexnet_wgpu::runtime::Kernels::Plain,
-            ..Default::default()
-        };
-        Gpu::new(&options).expect("a wgpu adapter (install mesa-vulkan-drivers)")
+        let gpu =
+            Gpu::new(&GpuOptions::default()).expect("a wgpu adapter (install mesa-vulkan-drivers)");
+        KernelPolicy::default()
+            .with_kernels(Kernels::Plain)
+            .apply(&gpu)
+            .unwrap();
+        gpu
     })
 }
 
@@ -51,11 +54,16 @@ fn tiled_variant(index: usize) -> &'static Gpu {
         .map(|(shader_checks, gemm_tiles, parallel)| {
             let options = GpuOptions {
                 shader_checks,
-                gemm_tiles: Some(gemm_tiles),
-                parallel_small_batches: Some(parallel),
                 ..Default::default()
             };
-            Gpu::new(&options).expect("a wgpu adapter (install mesa-vulkan-drivers)")
+            let gpu = Gpu::new(&options).expect("a wgpu adapter (install mesa-vulkan-drivers)");
+            let policy = KernelPolicy {
+                gemm_tiles: Some(gemm_tiles),
+                parallel_small_batches: Some(parallel),
+                ..KernelPolicy::default()
+            };
+            policy.apply(&gpu).unwrap();
+            gpu
         })
     });
     &gpus[index]

@@ -1,4 +1,7 @@
-//! The WGSL sources, embedded at build time: one file per op family in `shaders/`.
+//! The WGSL sources, embedded at build time: one file per op family in `shaders/`. The
+//! runtime compiles them as [`ShaderSource`]s without knowing which exist.
+
+use crate::runtime::ShaderSource;
 
 /// One shader file. Its name is the file stem in `shaders/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -84,6 +87,15 @@ impl Shader {
             Shader::Augment => include_str!("../../shaders/augment.wgsl"),
             Shader::Gemm => include_str!("../../shaders/gemm.wgsl"),
             Shader::Finite => include_str!("../../shaders/finite.wgsl"),
+        }
+    }
+}
+
+impl From<Shader> for ShaderSource {
+    fn from(shader: Shader) -> Self {
+        ShaderSource {
+            name: shader.name(),
+            wgsl: shader.source(),
         }
     }
 }

@@ -1,0 +1,91 @@
+//! Which kernels the ops dispatch on a device: plain or tiled, the GEMM's tile shape, and the
+//! small-batch paths. A device's policy is kept on its `Gpu` (a typed setting the runtime
+//! stores without knowing it) and read when an op prepares its dispatches, so programs
+//! recorded before a change keep the kernels they were recorded with.
+
+use crate::error::{Error, Result};
+use crate::ops::GemmTiles;
+use crate::runtime::Gpu;
+
+/// Which implementation the convolution and linear ops dispatch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kernels {
+    /// One invocation per output element: simple, and the oracle the tiled kernels are
+    /// tested against and benchmarked beside.
+    Plain,
+    /// Tiled implicit GEMM (`shaders/gemm.wgsl`).
+    #[default]
+    Tiled,
+}
+
+/// The kernel choice for one device. `Default`: tiled kernels, tiles by problem, small-batch
+/// paths by adapter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelPolicy {
+    pub kernels: Kernels,
+    /// The tiled GEMM's tile shape; `None`: by problem ([`GemmTiles::for_rows`]).
+    pub gemm_tiles: Option<GemmTiles>,
+    /// Spread small-batch work over more workgroups: linear layers as one workgroup per
+    /// weight row (coalesced reads of the row, a tree reduction) instead of one invocation
+    /// per output, and convolutions whose output fills few tiles with their reduction split
+    /// (split-K). `None`: by adapter — on GPUs (3x on an H100's FC layers at batch 1), not on
+    /// CPU drivers, whose few cores are busy anyway and where the extra barriers and partial
+    /// sums only cost (the row GEMV ran 10x slower on lavapipe).
+    pub parallel_small_batches: Option<bool>,
+}
+
+impl KernelPolicy {
+    /// The policy `gpu` was given with [`KernelPolicy::apply`], else the default.
+    pub fn of(gpu: &Gpu) -> Self {
+        gpu.setting::<Self>().unwrap_or_default()
+    }
+
+    /// Checks the policy against the device (a forced tile shape must fit its workgroup
+    /// memory) and makes it the device's.
+    pub fn apply(self, gpu: &Gpu) -> Result<()> {
+        if let Some(tiles) = self.gemm_tiles {
+            tiles.validate()?;
+            let available = gpu.limits().max_compute_workgroup_storage_size;
+            if self.kernels == Kernels::Tiled && tiles.workgroup_bytes() > available {
+                return Err(Error::Config(format!(
+                    "--gemm-tiles {tiles}: needs {} bytes of workgroup memory; '{}' has \
+                     {available}",
+                    tiles.workgroup_bytes(),
+                    gpu.adapter_name()
+                )));
+            }
+        }
+        gpu.set_setting(self);
+        Ok(())
+    }
+
+    /// The same policy with other kernels (benchmarks and oracle tests).
+    pub fn with_kernels(self, kernels: Kernels) -> Self {
+        Self { kernels, ..self }
+    }
+
+    /// Whether the small-batch paths are on for `gpu`: as set, else on all but CPU drivers.
+    pub fn parallel_small_batches(&self, gpu: &Gpu) -> bool {
+        self.parallel_small_batches.unwrap_or(!gpu.is_cpu())
+    }
+
+    /// Tiled kernels with the small-batch paths on.
+    pub(crate) fn tiled_small_batches(&self, gpu: &Gpu) -> bool {
+        self.kernels == Kernels::Tiled && self.parallel_small_batches(gpu)
+    }
+
+    /// One line for reports: kernels, tile shape, small-batch paths.
+    pub fn describe(&self, gpu: &Gpu) -> String {
+        format!(
+            "{:?}, GEMM tiles {}, small-batch paths {}",
+            self.kernels,
+            self.gemm_tiles
+                .map_or("by problem".to_string(), |t| t.to_string()),
+            if self.parallel_small_batches(gpu) {
+                "on"
+            } else {
+                "off"
+            }
+        )
+    }
+}
