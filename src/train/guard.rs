@@ -3,6 +3,8 @@
 //! periodic loss totals, so detection costs no readback stall. What happens next (stop, or
 //! roll back and lower the learning rate) is the trainer's [`OnNonFinite`] choice.
 
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -46,6 +48,42 @@ impl std::str::FromStr for OnNonFinite {
             ))),
         }
     }
+}
+
+impl OnNonFinite {
+    /// After non-finite values, with `rollbacks` done so far in the run: `None` to roll back
+    /// (again), or the rest of the [`crate::Error::NonFinite`] message when the run stops.
+    /// `last_good` is the checkpoint on disk the run may fall back to, and its step.
+    pub(crate) fn stop_reason(
+        self,
+        rollbacks: usize,
+        checkpoint: &Path,
+        last_good: Option<&(PathBuf, u64)>,
+    ) -> Option<String> {
+        match self {
+            Self::Rollback if rollbacks < MAX_ROLLBACKS => None,
+            Self::Rollback => Some(format!(
+                "gave up after {MAX_ROLLBACKS} rollbacks; the checkpoint {} is the last good state",
+                checkpoint.display()
+            )),
+            Self::Stop => Some(stop_action(last_good)),
+        }
+    }
+}
+
+/// The rest of a [`Error::NonFinite`] message when the run stops.
+fn stop_action(last_good: Option<&(PathBuf, u64)>) -> String {
+    let kept = match last_good {
+        Some((path, step)) => format!(
+            "the last good checkpoint {} (step {step}) is kept",
+            path.display()
+        ),
+        None => "no checkpoint had been written yet".to_string(),
+    };
+    format!(
+        "training stopped and {kept}. Lower --lr, or pass --on-nan rollback to reload the last \
+         checkpoint with a 10x lower learning rate"
+    )
 }
 
 /// The first step at which checked tensors went non-finite, and which ones did.

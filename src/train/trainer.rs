@@ -11,15 +11,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Augment, AugmentOn, Dataset, DecodeMode, Loader, OnBadSample};
 use crate::error::{Error, Result};
-use crate::model::{summary, AlexNet, AlexNetConfig, Init, Norm, Plan, PlanOptions};
+use crate::model::{summary, AlexNet, AlexNetConfig, Init, Norm, Plan};
 use crate::ops::cross_entropy::totals;
 use crate::runtime::Gpu;
 use crate::train::checkpoint::{self, CheckpointState};
 use crate::train::feed::{loader_config, Feeder};
-use crate::train::guard::{NonFiniteGuard, NonFiniteReport, OnNonFinite, MAX_ROLLBACKS};
+use crate::train::guard::{NonFiniteGuard, NonFiniteReport, OnNonFinite};
+use crate::train::memory::plans_that_fit;
 use crate::train::metrics::{EpochMetrics, MetricsLog};
+use crate::train::observer::{EpochObserver, Observers, Plots, ProgressBar};
 use crate::train::optim::{Optimizer, OptimizerConfig};
-use crate::train::plot::plot_training;
 use crate::train::schedule::{LrScheduler, Schedule};
 use crate::train::train_step_checked;
 
@@ -130,6 +131,42 @@ pub fn train(
     resume: Option<&Path>,
     stop: Arc<AtomicBool>,
 ) -> Result<TrainOutcome> {
+    let mut observers = default_observers(config);
+    train_observed(
+        gpu,
+        config,
+        train_set,
+        val_set,
+        resume,
+        stop,
+        &mut observers,
+    )
+}
+
+/// The observers [`train`] reports to: a progress bar where `config.show_progress`, and the
+/// plots in `config.out_dir`.
+pub fn default_observers(config: &TrainConfig) -> Observers {
+    let mut observers: Vec<Box<dyn EpochObserver>> = Vec::new();
+    if config.show_progress {
+        observers.push(Box::new(ProgressBar::default()));
+    }
+    observers.push(Box::new(Plots {
+        dir: config.out_dir.clone(),
+    }));
+    Observers(observers)
+}
+
+/// [`train`], reporting progress to `observer` instead of the default bar and plots (pass
+/// [`default_observers`] with hooks of your own added to keep them).
+pub fn train_observed(
+    gpu: &Gpu,
+    config: &TrainConfig,
+    train_set: Arc<dyn Dataset>,
+    val_set: Arc<dyn Dataset>,
+    resume: Option<&Path>,
+    stop: Arc<AtomicBool>,
+    observer: &mut dyn EpochObserver,
+) -> Result<TrainOutcome> {
     config.validate()?;
     if train_set.classes().len() != config.model.classes {
         return Err(Error::Config(format!(
@@ -209,16 +246,14 @@ pub fn train(
             &mut position,
             &stop,
             &mut outcome,
+            observer,
         )?;
         if let Some(report) = run.non_finite {
-            let action = match config.on_nan {
-                OnNonFinite::Rollback if outcome.rollbacks.len() < MAX_ROLLBACKS => None,
-                OnNonFinite::Rollback => Some(format!(
-                    "gave up after {MAX_ROLLBACKS} rollbacks; the checkpoint {} is the last good state",
-                    config.checkpoint_path().display()
-                )),
-                OnNonFinite::Stop => Some(stop_action(last_good.as_ref())),
-            };
+            let action = config.on_nan.stop_reason(
+                outcome.rollbacks.len(),
+                &config.checkpoint_path(),
+                last_good.as_ref(),
+            );
             if let Some(action) = action {
                 return Err(Error::NonFinite {
                     step: report.step,
@@ -284,7 +319,7 @@ pub fn train(
         metrics.write(&m)?;
         history.push(m.clone());
         outcome.epochs.push(m);
-        plot_training(&history, &config.out_dir)?;
+        observer.epoch_ended(&history)?;
         position = CheckpointState {
             epoch: epoch + 1,
             batch: 0,
@@ -307,21 +342,6 @@ pub fn train(
     Ok(outcome)
 }
 
-/// The rest of a [`Error::NonFinite`] message when the run stops.
-fn stop_action(last_good: Option<&(PathBuf, u64)>) -> String {
-    let kept = match last_good {
-        Some((path, step)) => format!(
-            "the last good checkpoint {} (step {step}) is kept",
-            path.display()
-        ),
-        None => "no checkpoint had been written yet".to_string(),
-    };
-    format!(
-        "training stopped and {kept}. Lower --lr, or pass --on-nan rollback to reload the last \
-         checkpoint with a 10x lower learning rate"
-    )
-}
-
 /// Loads a checkpoint into `model`, `optimizer` and `scheduler`; returns its position.
 fn restore(
     gpu: &Gpu,
@@ -335,118 +355,6 @@ fn restore(
         *scheduler = serde_json::from_value(s.clone()).map_err(|e| Error::Config(e.to_string()))?;
     }
     Ok(position)
-}
-
-/// The training and evaluation plans at `config.batch_size`, or, when they do not fit on the
-/// device, [`Error::OutOfMemory`] naming a batch size that does.
-fn plans_that_fit(gpu: &Gpu, model: &AlexNet, config: &TrainConfig) -> Result<(Plan, Plan)> {
-    let plans = |batch: usize| {
-        gpu.with_oom_scope(|| {
-            let plan = |training| {
-                let options = PlanOptions {
-                    batch,
-                    image_h: config.image_size,
-                    image_w: config.image_size,
-                    training,
-                    input_grad: false,
-                };
-                Plan::new(gpu, model, options)
-            };
-            Ok((plan(true)?, plan(false)?))
-        })
-    };
-    let batch = config.batch_size;
-    let needed = plan_bytes(model, config, batch);
-    let detail = match plans(batch) {
-        (Ok(p), None) => return Ok(p),
-        (
-            Err(Error::BufferTooLarge {
-                tensor,
-                bytes,
-                limit,
-            }),
-            _,
-        ) => {
-            // Every plan tensor grows linearly with the batch: the largest one per sample
-            // says how many samples fit under the limit.
-            let fits = (limit / largest_tensor_per_sample(model, config).max(1)) as usize;
-            return Err(out_of_memory(
-                batch,
-                needed,
-                format!("tensor '{tensor}' would need {bytes} bytes, more than one buffer may hold here ({limit} bytes)"),
-                fits,
-                false,
-            ));
-        }
-        (Err(e), None) => return Err(e),
-        (_, Some(oom)) => oom,
-    };
-    // The driver ran out of memory: halve until both plans fit, and name that size.
-    let mut fits = batch / 2;
-    while fits > 0 && !matches!(plans(fits), (Ok(_), None)) {
-        fits /= 2;
-    }
-    Err(out_of_memory(
-        batch,
-        needed,
-        format!("the driver reported: {detail}"),
-        fits,
-        true,
-    ))
-}
-
-/// `fits` is the largest batch known to fit: every buffer under the limit (`probed` false),
-/// or both plans actually allocated (`probed` true).
-fn out_of_memory(
-    batch: usize,
-    needed_bytes: u64,
-    detail: String,
-    fits: usize,
-    probed: bool,
-) -> Error {
-    let hint = match (fits, probed) {
-        (0, _) => "Not even a batch of 1 fits: lower --image-size or --width.".to_string(),
-        (n, true) => format!("A batch of {n} fits: use --batch-size {n}."),
-        (n, false) => format!(
-            "Use --batch-size {n} or less: larger batches need one buffer over the limit \
-             (total memory may bind sooner)."
-        ),
-    };
-    Error::OutOfMemory {
-        batch,
-        needed_bytes,
-        detail,
-        hint,
-    }
-}
-
-/// Bytes per sample of the largest activation a plan allocates (the input or a layer output).
-fn largest_tensor_per_sample(model: &AlexNet, config: &TrainConfig) -> u64 {
-    let input = 3 * config.image_size * config.image_size;
-    let largest = summary::summarize(&model.config, config.image_size)
-        .map(|rows| {
-            rows.iter()
-                .map(|r| r.output.iter().product::<usize>())
-                .max()
-                .unwrap_or(0)
-        })
-        .unwrap_or(0);
-    4 * input.max(largest) as u64
-}
-
-/// Rough bytes the two plans need at `batch`: every layer output, its gradient and the
-/// forward state, per sample, plus the input. An estimate for messages, not an allocator.
-fn plan_bytes(model: &AlexNet, config: &TrainConfig, batch: usize) -> u64 {
-    let per_sample: usize = summary::summarize(&model.config, config.image_size)
-        .map(|rows| {
-            rows.iter()
-                .map(|r| r.output.iter().product::<usize>())
-                .sum()
-        })
-        .unwrap_or(0)
-        + 3 * config.image_size * config.image_size;
-    // Training keeps output, gradient and saved state; evaluation one more output.
-    (per_sample as u64) * 4 * 4 * batch as u64
 }
 
 /// Writes the run's checkpoint at `position`, with the configuration and schedule state.
@@ -495,18 +403,14 @@ fn run_epoch(
     position: &mut CheckpointState,
     stop: &AtomicBool,
     outcome: &mut TrainOutcome,
+    observer: &mut dyn EpochObserver,
 ) -> Result<EpochRun> {
     // BatchNorm would count a short batch's zero padding in its batch statistics: drop it.
     let drop_last = config.model.resolved_norm() == Norm::BatchNorm;
     let loader_config = loader_config(config, config.augment.clone(), true, drop_last);
     let batches = Loader::batches_per_epoch(data.len(), config.batch_size, drop_last);
     let mut loader = Loader::new(data.clone(), loader_config, epoch, position.batch)?;
-    let bar = progress_bar(
-        config,
-        batches,
-        position.batch,
-        &format!("epoch {}/{}", epoch + 1, config.epochs),
-    );
+    observer.epoch_started(epoch, config.epochs, batches, position.batch);
     clear_totals(gpu, plan)?;
     let mut images = 0;
     let mut pending = 0;
@@ -533,19 +437,17 @@ fn run_epoch(
             let t = read_totals(gpu, plan, position)?;
             outcome.step_losses.push((optimizer.step, t[totals::LOSS]));
             pending = 0;
-            bar.set_message(format!(
-                "loss {:.4}  lr {:.2e}",
-                position.epoch_loss_sum / position.epoch_samples.max(1.0),
-                optimizer.config.lr
-            ));
+            let loss = position.epoch_loss_sum / position.epoch_samples.max(1.0);
+            observer.step(position.batch, Some((loss, optimizer.config.lr)));
+        } else {
+            observer.step(position.batch, None);
         }
-        bar.set_position(position.batch as u64);
         if stopping && !last {
             interrupted = true;
             break;
         }
     }
-    bar.finish_and_clear();
+    observer.steps_ended();
     for s in loader.skipped() {
         log::warn!("skipped a bad sample: {s}");
     }
@@ -613,26 +515,4 @@ pub fn evaluate(
         top5: f64::from(t[totals::TOP5]) / n,
         samples: t[totals::SAMPLES] as usize,
     })
-}
-
-fn progress_bar(
-    config: &TrainConfig,
-    len: usize,
-    start: usize,
-    prefix: &str,
-) -> indicatif::ProgressBar {
-    if !config.show_progress {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {pos}/{len} batches  {per_sec}  ETA {eta}  {msg}",
-        )
-        .expect("a valid progress template")
-        .progress_chars("=> "),
-    );
-    bar.set_prefix(prefix.to_string());
-    bar.set_position(start as u64);
-    bar
 }
