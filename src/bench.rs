@@ -13,7 +13,7 @@ use crate::model::summary::summarize;
 use crate::model::{AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
 use crate::ops::conv2d::{conv2d_forward, Conv2dConfig};
 use crate::ops::{KernelPolicy, Kernels};
-use crate::runtime::{Gated, Gpu, GpuOptions, Program, Tensor};
+use crate::runtime::{Gated, Gpu, GpuOptions, Phase, Program, Tensor};
 use crate::train::{train_step, Optimizer, OptimizerConfig};
 
 #[derive(Clone, Debug)]
@@ -121,16 +121,13 @@ pub struct Report {
 /// A program to profile, its `(layer, dispatch count)` spans, and whether it is a backward pass.
 type Profiled<'a> = (&'a Program, &'a [(String, usize)], bool);
 
-/// Which part of a layer's backward pass a kernel entry point computes, as a name suffix.
-fn backward_part(entry: &str) -> &'static str {
-    if entry.contains("backward_input") {
-        " (input grad)"
-    } else if entry.contains("backward_weight") || entry.contains("splitk") {
-        " (weight grad)"
-    } else if entry.contains("bias") {
-        " (bias grad)"
-    } else {
-        " (backward)"
+/// Which part of a layer's backward pass a dispatch computes, as a name suffix.
+fn backward_part(phase: Phase) -> &'static str {
+    match phase {
+        Phase::InputGrad => " (input grad)",
+        Phase::WeightGrad => " (weight grad)",
+        Phase::BiasGrad => " (bias grad)",
+        Phase::Whole => " (backward)",
     }
 }
 
@@ -512,11 +509,11 @@ fn profile(gpu: &Gpu, programs: &[Profiled<'_>]) -> Result<Vec<(String, f64)>> {
     let queries = Gated::new(queries, &gpu.gate);
     drop(turn);
     let readback = Tensor::zeros(gpu, "timestamps", &[2 * count * 2])?;
-    let mut entries = Vec::new();
+    let mut phases = Vec::new();
     gpu.submit("profiling", |encoder| {
         for (program, _, _) in programs {
-            let first = 2 * entries.len() as u32;
-            entries.extend(program.record_timed(encoder, &queries, first));
+            let first = 2 * phases.len() as u32;
+            phases.extend(program.record_timed(encoder, &queries, first));
         }
         encoder.resolve_query_set(&queries, 0..(2 * count) as u32, &resolve, 0);
         encoder.copy_buffer_to_buffer(&resolve, 0, readback.buffer(), 0, bytes);
@@ -531,7 +528,7 @@ fn profile(gpu: &Gpu, programs: &[Profiled<'_>]) -> Result<Vec<(String, f64)>> {
             for i in index..index + n {
                 let ms = raw[2 * i + 1].saturating_sub(raw[2 * i]) as f64 * period_ns / 1e6;
                 let part = if *backward {
-                    backward_part(entries[i])
+                    backward_part(phases[i])
                 } else {
                     ""
                 };

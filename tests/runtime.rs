@@ -339,3 +339,54 @@ fn gemm_tiles_follow_the_workgroup_memory_the_device_reports() {
     let failed: Vec<_> = report.checks.iter().filter(|c| !c.passed).collect();
     assert!(failed.is_empty(), "{failed:?}");
 }
+
+/// The benchmark's per-layer profile splits each convolution's and linear layer's backward
+/// into the parts the ops tag (input, weight and bias gradient), for both kernel families,
+/// and leaves the other layers' backward whole.
+#[test]
+fn the_benchmark_profile_splits_backward_passes_by_the_ops_phases() {
+    use alexnet_wgpu::bench::{self, BenchConfig};
+    use alexnet_wgpu::model::AlexNetConfig;
+    use alexnet_wgpu::ops::KernelPolicy;
+
+    let probe = gpu();
+    if !probe
+        .device
+        .features()
+        .contains(wgpu::Features::TIMESTAMP_QUERY)
+    {
+        eprintln!("skipped: '{}' has no timestamp queries", probe.adapter_name());
+        return;
+    }
+    let cfg = BenchConfig {
+        models: vec![AlexNetConfig::original(10).scaled(0.0625)],
+        image_size: 64,
+        inference_batches: vec![],
+        training_batches: vec![2],
+        iterations: 1,
+        profile_layers: true,
+    };
+    let report = bench::run(&GpuOptions::default(), KernelPolicy::default(), &cfg).unwrap();
+    for kernels in ["plain", "tiled"] {
+        let rows: Vec<&str> = report
+            .layers
+            .iter()
+            .filter(|l| l.kernels == kernels && l.mode == "training")
+            .map(|l| l.layer.as_str())
+            .collect();
+        // The first convolution computes no input gradient (nothing below it learns).
+        for part in ["features.0 (weight grad)", "features.0 (bias grad)"] {
+            assert!(rows.contains(&part), "{kernels}: no '{part}' in {rows:?}");
+        }
+        assert!(!rows.contains(&"features.0 (input grad)"), "{kernels}: {rows:?}");
+        for layer in ["features.3", "classifier.1", "classifier.6"] {
+            for part in ["input grad", "weight grad", "bias grad"] {
+                let name = format!("{layer} ({part})");
+                assert!(rows.contains(&name.as_str()), "{kernels}: no '{name}' in {rows:?}");
+            }
+            let whole = format!("{layer} (backward)");
+            assert!(!rows.contains(&whole.as_str()), "{kernels}: '{whole}' in {rows:?}");
+        }
+        assert!(rows.contains(&"features.2 (backward)"), "{kernels}: {rows:?}");
+    }
+}

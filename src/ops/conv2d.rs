@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use crate::ops::gemm::{self, Geometry};
 use crate::ops::{expect_shape, launch, nchw};
 use crate::ops::{KernelPolicy, Kernels, Shader};
-use crate::runtime::{Arg, Dispatch, Gpu, Tensor};
+use crate::runtime::{Arg, Dispatch, Gpu, Phase, Tensor};
 
 /// A 2-D convolution's hyper-parameters, as `torch.nn.Conv2d` takes them (square kernel).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,26 +168,18 @@ pub fn conv2d_backward(
     if KernelPolicy::of(gpu).kernels == Kernels::Tiled {
         let mut dispatches = Vec::with_capacity(4);
         if let Some(dx) = dx {
-            dispatches.push(gemm::backward_input(
-                gpu,
-                &g,
-                dy,
-                w.all(),
-                dx,
-                g.all_rows(),
-                false,
-            )?);
+            dispatches.push(
+                gemm::backward_input(gpu, &g, dy, w.all(), dx, g.all_rows(), false)?
+                    .in_phase(Phase::InputGrad),
+            );
         }
         if let Some((dw, db)) = grads {
-            dispatches.extend(gemm::backward_weight(
-                gpu,
-                &g,
-                dy,
-                x,
-                dw.all(),
-                g.all_rows(),
-            )?);
-            dispatches.push(gemm::backward_bias(gpu, &g, dy, db)?);
+            dispatches.extend(
+                gemm::backward_weight(gpu, &g, dy, x, dw.all(), g.all_rows())?
+                    .into_iter()
+                    .map(|d| d.in_phase(Phase::WeightGrad)),
+            );
+            dispatches.push(gemm::backward_bias(gpu, &g, dy, db)?.in_phase(Phase::BiasGrad));
         }
         return Ok(dispatches);
     }
@@ -198,14 +190,17 @@ pub fn conv2d_backward(
             Arg::Read(w.all()),
             Arg::Write(dx.all()),
         ];
-        dispatches.push(launch(
-            gpu,
-            Shader::Conv2d,
-            "conv2d_backward_input",
-            &p,
-            &args,
-            dx.numel(),
-        )?);
+        dispatches.push(
+            launch(
+                gpu,
+                Shader::Conv2d,
+                "conv2d_backward_input",
+                &p,
+                &args,
+                dx.numel(),
+            )?
+            .in_phase(Phase::InputGrad),
+        );
     }
     let Some((dw, db)) = grads else {
         return Ok(dispatches);
@@ -215,22 +210,28 @@ pub fn conv2d_backward(
         Arg::Read(x.all()),
         Arg::Write(dw.all()),
     ];
-    dispatches.push(launch(
-        gpu,
-        Shader::Conv2d,
-        "conv2d_backward_weight",
-        &p,
-        &args,
-        dw.numel(),
-    )?);
+    dispatches.push(
+        launch(
+            gpu,
+            Shader::Conv2d,
+            "conv2d_backward_weight",
+            &p,
+            &args,
+            dw.numel(),
+        )?
+        .in_phase(Phase::WeightGrad),
+    );
     let args = [Arg::Read(dy.all()), Arg::Write(db.all())];
-    dispatches.push(launch(
-        gpu,
-        Shader::Conv2d,
-        "conv2d_backward_bias",
-        &p,
-        &args,
-        db.numel(),
-    )?);
+    dispatches.push(
+        launch(
+            gpu,
+            Shader::Conv2d,
+            "conv2d_backward_bias",
+            &p,
+            &args,
+            db.numel(),
+        )?
+        .in_phase(Phase::BiasGrad),
+    );
     Ok(dispatches)
 }

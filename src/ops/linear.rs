@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::ops::gemm::{self, Geometry, Rows};
 use crate::ops::{expect_shape, launch, to_u32};
 use crate::ops::{KernelPolicy, Kernels, Shader};
-use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, KernelCall, Tensor};
+use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, KernelCall, Phase, Tensor};
 
 /// Below this batch a linear layer is matrix-vector work (and its weight gradient an outer
 /// product): a 64-wide GEMM tile would be mostly empty, so the forward runs as GEMVs (a
@@ -176,7 +176,7 @@ pub fn linear_backward(
                 &args,
                 n * in_f,
             )
-            .map(|d| [d])
+            .map(|d| [d.in_phase(Phase::InputGrad)])
         })?);
     }
     let Some((dw, db)) = grads else {
@@ -193,7 +193,7 @@ pub fn linear_backward(
             &args,
             rows * in_f,
         )
-        .map(|d| [d])
+        .map(|d| [d.in_phase(Phase::WeightGrad)])
     })?);
     let p = LinearParams {
         batch: n as u32,
@@ -204,14 +204,17 @@ pub fn linear_backward(
         accumulate: 0,
     };
     let args = [Arg::Read(dy.all()), Arg::Write(db.all())];
-    dispatches.push(launch(
-        gpu,
-        Shader::Linear,
-        "linear_backward_bias",
-        &p,
-        &args,
-        out_f,
-    )?);
+    dispatches.push(
+        launch(
+            gpu,
+            Shader::Linear,
+            "linear_backward_bias",
+            &p,
+            &args,
+            out_f,
+        )?
+        .in_phase(Phase::BiasGrad),
+    );
     Ok(dispatches)
 }
 
@@ -236,29 +239,21 @@ fn linear_backward_tiled(
             per_group: rows,
         };
         if let Some(dx) = dx {
-            dispatches.push(gemm::backward_input(
-                gpu,
-                &g,
-                dy,
-                w.slice(start, len),
-                dx,
-                r,
-                k > 0,
-            )?);
+            dispatches.push(
+                gemm::backward_input(gpu, &g, dy, w.slice(start, len), dx, r, k > 0)?
+                    .in_phase(Phase::InputGrad),
+            );
         }
         if let Some((dw, _)) = grads {
-            dispatches.extend(gemm::backward_weight(
-                gpu,
-                &g,
-                dy,
-                x,
-                dw.slice(start, len),
-                r,
-            )?);
+            dispatches.extend(
+                gemm::backward_weight(gpu, &g, dy, x, dw.slice(start, len), r)?
+                    .into_iter()
+                    .map(|d| d.in_phase(Phase::WeightGrad)),
+            );
         }
     }
     if let Some((_, db)) = grads {
-        dispatches.push(gemm::backward_bias(gpu, &g, dy, db)?);
+        dispatches.push(gemm::backward_bias(gpu, &g, dy, db)?.in_phase(Phase::BiasGrad));
     }
     Ok(dispatches)
 }

@@ -35,14 +35,35 @@ pub struct KernelCall<'a> {
     pub threads: u64,
 }
 
+/// Which part of an op's gradient a dispatch computes, so a profile can split a layer's
+/// backward time without guessing from entry-point names. The ops whose backward has parts
+/// (convolution, linear) tag their dispatches; everything else is `Whole`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Phase {
+    /// A forward pass, or a backward pass not split into parts.
+    #[default]
+    Whole,
+    InputGrad,
+    WeightGrad,
+    BiasGrad,
+}
+
 /// A compiled pipeline, its bind group and its grid, ready to record any number of times.
 pub struct Dispatch {
     pub label: &'static str,
+    pub phase: Phase,
     pipeline: Arc<wgpu::ComputePipeline>,
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
     /// Kept alive with the bind group that references it.
     _params: Gated<wgpu::Buffer>,
+}
+
+impl Dispatch {
+    /// The same dispatch tagged as computing `phase`.
+    pub fn in_phase(self, phase: Phase) -> Self {
+        Self { phase, ..self }
+    }
 }
 
 impl Gpu {
@@ -142,6 +163,7 @@ impl Gpu {
         });
         Ok(Dispatch {
             label: call.entry,
+            phase: Phase::Whole,
             pipeline: kernel.pipeline,
             bind_group,
             workgroups,
@@ -245,19 +267,19 @@ impl Program {
 
     /// Records every dispatch in its own compute pass with GPU timestamps at its start and
     /// end, queries `2·i` and `2·i + 1` of `queries` from `first_query`; returns each
-    /// dispatch's entry point in order. For profiling: separate passes cost a little.
+    /// dispatch's phase in order. For profiling: separate passes cost a little.
     pub fn record_timed(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         queries: &wgpu::QuerySet,
         first_query: u32,
-    ) -> Vec<&'static str> {
-        let mut labels = Vec::new();
+    ) -> Vec<Phase> {
+        let mut phases = Vec::new();
         for command in &self.commands {
             match command {
                 Command::Clear(tensor) => encoder.clear_buffer(tensor.buffer(), 0, None),
                 Command::Dispatch(d) => {
-                    let at = first_query + 2 * labels.len() as u32;
+                    let at = first_query + 2 * phases.len() as u32;
                     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                         label: Some(d.label),
                         timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
@@ -270,11 +292,11 @@ impl Program {
                     pass.set_bind_group(0, &d.bind_group, &[]);
                     let [x, y, z] = d.workgroups;
                     pass.dispatch_workgroups(x, y, z);
-                    labels.push(d.label);
+                    phases.push(d.phase);
                 }
             }
         }
-        labels
+        phases
     }
 
     /// Records and submits the program on its own, reporting validation errors.

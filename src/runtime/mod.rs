@@ -12,7 +12,7 @@ pub mod uniform;
 pub use device::{
     list_adapters, parse_backend, DeviceLimits, Gpu, GpuOptions, ShaderChecks, OPTIONAL_FEATURES,
 };
-pub use dispatch::{Arg, Dispatch, KernelCall, Program, WORKGROUP_SIZE};
+pub use dispatch::{Arg, Dispatch, KernelCall, Phase, Program, WORKGROUP_SIZE};
 pub use gate::{DeviceGate, GateGuard, Gated};
 pub use pipeline::{Access, CacheStats, ShaderSource};
 pub use tensor::{binding_chunks, DType, MemoryCounter, Tensor, TensorSlice};
