@@ -288,7 +288,73 @@ fn demo_config(out_dir: PathBuf, epochs: usize) -> TrainConfig {
     }
 }
 
+/// The short check every `cargo test` runs that the loop learns: the demo's model at half its
+/// width, without dropout, flips or lighting, on 96 of the embedded images, evaluated on the
+/// same 96 (centre crops), for 12 epochs of 6 steps (about 50 s on lavapipe, 2 shared cores).
+/// Measured top-1 on the set after 12 epochs: 71.9% (loss 1.03) with data and init seed 1,
+/// 31.2% (loss 1.80) with seed 3; seed 2 had 46.9% after 10. Chance is 10% (about 3 points of
+/// noise on 96 images) and a loss of 2.30. Held-out accuracy needs the full demo (below): 2 epochs of 800 images left
+/// validation top-1 within noise of chance (9.5-14%) with every setting tried.
 #[test]
+fn training_on_a_small_embedded_set_fits_it_well_above_chance() {
+    let gpu = gpu();
+    let out = scratch_dir("demo-short");
+    let epochs = 12;
+    let seed = 1;
+    let config = TrainConfig {
+        model: AlexNetConfig {
+            dropout: 0.0,
+            ..AlexNetConfig::original(10).scaled(0.125)
+        },
+        batch_size: 16,
+        schedule: Schedule::Constant,
+        augment: Augment {
+            flip: false,
+            lighting_std: 0.0,
+            ..Augment::imagenet(64)
+        },
+        seed,
+        ..demo_config(out, epochs)
+    };
+    let started = std::time::Instant::now();
+    let train_set: Arc<dyn Dataset> = Arc::new(Synthetic::new(96, 64, seed, 0));
+    let val_set: Arc<dyn Dataset> = Arc::new(Synthetic::new(96, 64, seed, 0));
+    let outcome = train(
+        gpu,
+        &config,
+        train_set,
+        val_set,
+        None,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap();
+    for m in &outcome.epochs {
+        eprintln!(
+            "epoch {}: train loss {:.3}, loss on the set {:.3}, top-1 {:.1}%, top-5 {:.1}%",
+            m.epoch,
+            m.train_loss,
+            m.val_loss,
+            100.0 * m.val_top1,
+            100.0 * m.val_top5,
+        );
+    }
+    eprintln!("{epochs} epochs in {:.1?}", started.elapsed());
+    let (first, last) = (&outcome.epochs[0], outcome.epochs.last().unwrap());
+    // Ten classes: chance is 10% top-1 and a loss of ln 10 = 2.303.
+    assert!(
+        last.val_top1 >= 0.25,
+        "top-1 {:.1}% on the training images is not well above the 10% of chance",
+        100.0 * last.val_top1
+    );
+    assert!(last.val_loss < 2.0, "loss {:.3}", last.val_loss);
+    assert!(last.train_loss < first.train_loss);
+}
+
+/// The README's figure for `alexnet train` with no arguments (6 epochs of 2000 images, about
+/// 4.5 minutes on lavapipe), so not part of every `cargo test`: CI runs it with
+/// `cargo test --release --test train -- --ignored`.
+#[test]
+#[ignore = "4.5 minutes on a software driver; CI runs it with -- --ignored"]
 fn training_on_the_embedded_data_rises_well_above_chance() {
     let gpu = gpu();
     let out = scratch_dir("demo");

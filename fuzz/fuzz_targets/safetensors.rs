@@ -1,6 +1,6 @@
 //! The weights/checkpoint loader on arbitrary bytes: `weights::parse` (safetensors header,
 //! dtypes, shapes, conversion to f32) and the checkpoint's training-state JSON. Everything
-//! after that needs a GPU and is covered by tests/reliability.rs.
+//! after that needs a GPU and is covered by tests/reliability/.
 #![no_main]
 
 use std::path::Path;
