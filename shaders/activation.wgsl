@@ -19,9 +19,7 @@
 // Bindings (group 0): 0 = params (uniform: len, coefficient, op), then
 //   activation_forward:   1 x, 2 y
 //   activation_backward:  1 x, 2 y, 3 dy, 4 dx
-// One invocation per element; flat index gid.x + gid.y · num_workgroups.x · WG.
-
-override WG: u32 = 64u;
+// One invocation per element; flat index from common.wgsl's flat_index.
 
 const LEAKY_RELU: u32 = 0u;
 const ELU: u32 = 1u;
@@ -82,7 +80,7 @@ fn derivative(x: f32, y: f32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn activation_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let i = gid.x + gid.y * nwg.x * WG;
+    let i = flat_index(gid, nwg);
     if i >= p.len {
         return;
     }
@@ -96,7 +94,7 @@ fn activation_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wo
 
 @compute @workgroup_size(WG)
 fn activation_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let i = gid.x + gid.y * nwg.x * WG;
+    let i = flat_index(gid, nwg);
     if i >= p.len {
         return;
     }

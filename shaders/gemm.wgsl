@@ -39,9 +39,6 @@
 //   gemm_splitk_bias_reduce:  1 partial, 2 y, 3 bias
 //   gemm_bias_reduce:    1 dy, 4 db (2 and 3 unused)
 
-// Workgroup size of the elementwise split-K reduction (the tiled entry points use 256).
-override WG: u32 = 256u;
-
 // The tile shape, set by the host (src/runtime/device.rs `GemmTiles`, which checks it): BM × BN
 // outputs per workgroup, TM × TN per invocation (4 or 8 each), BK deep (a divisor of 64),
 // (BM/TM)·(BN/TN) = THREADS, and each invocation loading LOADS_A = BM·BK/THREADS elements of
@@ -448,7 +445,7 @@ fn split_sum(i: u32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn gemm_splitk_reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let i = gid.x + gid.y * nwg.x * WG;
+    let i = flat_index(gid, nwg);
     if i >= r.count {
         return;
     }
@@ -459,7 +456,7 @@ fn gemm_splitk_reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wo
 // for the output channels this weight slice owns.
 @compute @workgroup_size(WG)
 fn gemm_splitk_bias_reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let i = gid.x + gid.y * nwg.x * WG;
+    let i = flat_index(gid, nwg);
     if i >= r.count {
         return;
     }
@@ -474,25 +471,16 @@ fn gemm_splitk_bias_reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(n
     reduced[i] = v;
 }
 
-var<workgroup> partial_sums: array<f32, 256>;
-
-@compute @workgroup_size(256)
+@compute @workgroup_size(TREE)
 fn gemm_bias_reduce(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
     let o = wid.x;
     let plane = out_pixels();
     var sum = 0.0;
-    for (var e = lid; e < p.batch * plane; e += THREADS) {
+    for (var e = lid; e < p.batch * plane; e += TREE) {
         sum += a_src[((e / plane) * p.out_channels + o) * plane + e % plane];
     }
-    partial_sums[lid] = sum;
-    workgroupBarrier();
-    for (var width = THREADS / 2u; width > 0u; width /= 2u) {
-        if lid < width {
-            partial_sums[lid] += partial_sums[lid + width];
-        }
-        workgroupBarrier();
-    }
+    let total = tree_sum(lid, sum);
     if lid == 0u {
-        out[o] += partial_sums[0];
+        out[o] += total;
     }
 }

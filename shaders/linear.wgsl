@@ -18,8 +18,6 @@
 //   linear_backward_bias:    1 dy, 2 db
 // One invocation per output element of the entry point (but linear_forward_gemv, below).
 
-override WG: u32 = 64u;
-
 // Long dot products are summed in blocks of BLOCK terms, then the block sums added: the
 // rounding error grows with BLOCK + n/BLOCK instead of n (FC6 sums 9216 terms).
 const BLOCK: u32 = 64u;
@@ -42,7 +40,7 @@ struct LinearParams {
 
 @compute @workgroup_size(WG)
 fn linear_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let idx = gid.x + gid.y * nwg.x * WG;
+    let idx = flat_index(gid, nwg);
     if idx >= p.batch * p.rows {
         return;
     }
@@ -110,7 +108,7 @@ fn linear_forward_gemv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroup
 
 @compute @workgroup_size(WG)
 fn linear_backward_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let idx = gid.x + gid.y * nwg.x * WG;
+    let idx = flat_index(gid, nwg);
     if idx >= p.batch * p.in_features {
         return;
     }
@@ -138,7 +136,7 @@ fn linear_backward_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num
 
 @compute @workgroup_size(WG)
 fn linear_backward_weight(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let idx = gid.x + gid.y * nwg.x * WG;
+    let idx = flat_index(gid, nwg);
     if idx >= p.rows * p.in_features {
         return;
     }
@@ -156,7 +154,7 @@ fn linear_backward_weight(@builtin(global_invocation_id) gid: vec3u, @builtin(nu
 
 @compute @workgroup_size(WG)
 fn linear_backward_bias(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let o = gid.x + gid.y * nwg.x * WG;
+    let o = flat_index(gid, nwg);
     if o >= p.out_features {
         return;
     }

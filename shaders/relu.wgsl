@@ -6,9 +6,7 @@
 // Bindings (group 0): 0 = params (uniform: len), then
 //   relu_forward:   1 x, 2 y
 //   relu_backward:  1 y, 2 dy, 3 dx
-// One invocation per element; flat index gid.x + gid.y · num_workgroups.x · WG.
-
-override WG: u32 = 64u;
+// One invocation per element; flat index from common.wgsl's flat_index.
 
 struct ReluParams {
     len: u32,
@@ -21,7 +19,7 @@ struct ReluParams {
 
 @compute @workgroup_size(WG)
 fn relu_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let i = gid.x + gid.y * nwg.x * WG;
+    let i = flat_index(gid, nwg);
     if i >= p.len {
         return;
     }
@@ -36,7 +34,7 @@ fn relu_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
 
 @compute @workgroup_size(WG)
 fn relu_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let i = gid.x + gid.y * nwg.x * WG;
+    let i = flat_index(gid, nwg);
     if i >= p.len {
         return;
     }

@@ -1,5 +1,6 @@
-//! The WGSL sources, embedded at build time: one file per op family in `shaders/`. The
-//! runtime compiles them as [`ShaderSource`]s without knowing which exist.
+//! The WGSL sources, embedded at build time: one file per op family in `shaders/`, each
+//! preceded by the shared snippets it uses (`common.wgsl`, `tree_sum.wgsl`, `resize.wgsl`). The runtime
+//! compiles them as [`ShaderSource`]s without knowing which exist.
 
 use crate::runtime::ShaderSource;
 
@@ -68,25 +69,43 @@ impl Shader {
         }
     }
 
-    pub fn source(self) -> &'static str {
+    /// The snippet files (stems in `shaders/`) the loader prepends to this shader's own file,
+    /// in order: WGSL has no `#include`. Every shader gets `common`; those with a workgroup
+    /// reduction `tree_sum`, the image shaders the resize helpers.
+    pub fn snippets(self) -> &'static [&'static str] {
         match self {
-            Shader::Conv2d => include_str!("../../shaders/conv2d.wgsl"),
-            Shader::Relu => include_str!("../../shaders/relu.wgsl"),
-            Shader::Activation => include_str!("../../shaders/activation.wgsl"),
-            Shader::AvgPool => include_str!("../../shaders/avg_pool.wgsl"),
-            Shader::BatchNorm => include_str!("../../shaders/batch_norm.wgsl"),
-            Shader::Lrn => include_str!("../../shaders/lrn.wgsl"),
-            Shader::MaxPool => include_str!("../../shaders/max_pool.wgsl"),
-            Shader::AdaptiveAvgPool => include_str!("../../shaders/adaptive_avg_pool.wgsl"),
-            Shader::Dropout => include_str!("../../shaders/dropout.wgsl"),
-            Shader::Linear => include_str!("../../shaders/linear.wgsl"),
-            Shader::CrossEntropy => include_str!("../../shaders/cross_entropy.wgsl"),
-            Shader::Sgd => include_str!("../../shaders/sgd.wgsl"),
-            Shader::Adam => include_str!("../../shaders/adam.wgsl"),
-            Shader::Preprocess => include_str!("../../shaders/preprocess.wgsl"),
-            Shader::Augment => include_str!("../../shaders/augment.wgsl"),
-            Shader::Gemm => include_str!("../../shaders/gemm.wgsl"),
-            Shader::Finite => include_str!("../../shaders/finite.wgsl"),
+            Shader::Preprocess => &["common", "resize"],
+            Shader::Augment => &["common", "tree_sum", "resize"],
+            Shader::BatchNorm | Shader::Gemm => &["common", "tree_sum"],
+            _ => &["common"],
+        }
+    }
+
+    /// The WGSL the runtime compiles: [`Shader::snippets`] then the shader's own file.
+    pub fn source(self) -> &'static str {
+        macro_rules! wgsl {
+            ($($file:literal),+) => {
+                concat!($(include_str!(concat!("../../shaders/", $file, ".wgsl"))),+)
+            };
+        }
+        match self {
+            Shader::Conv2d => wgsl!("common", "conv2d"),
+            Shader::Relu => wgsl!("common", "relu"),
+            Shader::Activation => wgsl!("common", "activation"),
+            Shader::AvgPool => wgsl!("common", "avg_pool"),
+            Shader::BatchNorm => wgsl!("common", "tree_sum", "batch_norm"),
+            Shader::Lrn => wgsl!("common", "lrn"),
+            Shader::MaxPool => wgsl!("common", "max_pool"),
+            Shader::AdaptiveAvgPool => wgsl!("common", "adaptive_avg_pool"),
+            Shader::Dropout => wgsl!("common", "dropout"),
+            Shader::Linear => wgsl!("common", "linear"),
+            Shader::CrossEntropy => wgsl!("common", "cross_entropy"),
+            Shader::Sgd => wgsl!("common", "sgd"),
+            Shader::Adam => wgsl!("common", "adam"),
+            Shader::Preprocess => wgsl!("common", "resize", "preprocess"),
+            Shader::Augment => wgsl!("common", "tree_sum", "resize", "augment"),
+            Shader::Gemm => wgsl!("common", "tree_sum", "gemm"),
+            Shader::Finite => wgsl!("common", "finite"),
         }
     }
 }
