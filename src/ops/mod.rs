@@ -22,7 +22,6 @@ pub mod lrn;
 pub mod max_pool;
 pub mod policy;
 pub mod preprocess;
-pub mod relu;
 pub mod sgd;
 pub mod shaders;
 

@@ -8,7 +8,6 @@ use crate::runtime::ShaderSource;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Shader {
     Conv2d,
-    Relu,
     Activation,
     Lrn,
     MaxPool,
@@ -27,9 +26,8 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 17] = [
+    pub const ALL: [Shader; 16] = [
         Shader::Conv2d,
-        Shader::Relu,
         Shader::Activation,
         Shader::Lrn,
         Shader::MaxPool,
@@ -50,7 +48,6 @@ impl Shader {
     pub fn name(self) -> &'static str {
         match self {
             Shader::Conv2d => "conv2d",
-            Shader::Relu => "relu",
             Shader::Activation => "activation",
             Shader::AvgPool => "avg_pool",
             Shader::BatchNorm => "batch_norm",
@@ -90,7 +87,6 @@ impl Shader {
         }
         match self {
             Shader::Conv2d => wgsl!("common", "conv2d"),
-            Shader::Relu => wgsl!("common", "relu"),
             Shader::Activation => wgsl!("common", "activation"),
             Shader::AvgPool => wgsl!("common", "avg_pool"),
             Shader::BatchNorm => wgsl!("common", "tree_sum", "batch_norm"),
