@@ -1,5 +1,5 @@
 // gemm.wgsl — tiled implicit GEMM for convolution and linear layers: forward, input gradient
-// and weight gradient, plus the reductions that finish the weight and bias gradients.
+// and weight gradient (the reductions that finish them are gemm_reduce.wgsl's).
 //
 // Every case is C[m, n] = Σ_k A[m, k] · B[k, n] over one group g, with A and B read straight
 // from the tensors (im2col addressing inside the tile loads: no unfolded copy is ever made).
@@ -12,16 +12,15 @@
 //                    A = w[g·R + m, k],  B = x at (c, i·S + kh − P, j·S + kw − P) or 0
 //                    y[b, o, p] = C + bias[o]  (ReLU fused when relu = 1); when few tiles
 //                    cover y, k is split as for the weight gradient: partial[s] = C in y's
-//                    layout, and gemm_splitk_bias_reduce adds the chunks and the bias.
+//                    layout, and gemm_reduce_splits_bias adds the chunks and the bias.
 //   backward_input   m = in channel c, n = (image, input pixel), k = (oc, kh, kw)
 //                    A = w[g·R + oc, m, kh, kw],  B = dy[b, o, i, j] where i·S = h + P − kh
 //                    (and likewise j), else 0;  dx = C  (or += C when accumulate = 1: the
 //                    contributions of later weight slices)
 //   backward_weight  m = out channel, n = (c, kh, kw), k = (image, output pixel), the long
 //                    reduction — split into k_split chunks (workgroup z = g·k_split + s):
-//                    with one chunk dw += C, else partial[s] = C and gemm_splitk_reduce adds
+//                    with one chunk dw += C, else partial[s] = C and gemm_reduce_splits adds
 //                    Σ_s partial[s] into dw in a fixed order (deterministic, no atomics).
-//   bias_reduce      db[o] += Σ_{b, p} dy[b, o, p], one workgroup per o, tree-reduced.
 //
 // Tiles: each workgroup computes a BM × BN block of C with 256 invocations, each a TM × TN
 // register block; A and B advance through K in BK-deep tiles held in workgroup memory, read
@@ -35,9 +34,6 @@
 //   gemm_forward, gemm_backward_input, gemm_backward_weight: 1 a_src, 2 b_src, 3 bias, 4 out
 //     (forward: w, x, b, y;  backward_input: w, dy, —, dx;  backward_weight: dy, x, —, dw
 //      or partial; "—" is any buffer, unused)
-//   gemm_splitk_reduce:  1 partial, 2 dw
-//   gemm_splitk_bias_reduce:  1 partial, 2 y, 3 bias
-//   gemm_bias_reduce:    1 dy, 4 db (2 and 3 unused)
 
 // The tile shape, set by the host (src/runtime/device.rs `GemmTiles`, which checks it): BM × BN
 // outputs per workgroup, TM × TN per invocation (4 or 8 each), BK deep (a divisor of 64),
@@ -415,72 +411,5 @@ fn gemm_backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(local_invoca
                 out[s * weights + at] = acc[i / 4u][i % 4u];
             }
         }
-    }
-}
-
-struct ReduceParams {
-    count: u32,
-    splits: u32,
-    // gemm_splitk_bias_reduce only: y's channels and pixels per channel, the channels
-    // [row_begin, row_end) this dispatch owns, and whether to apply ReLU.
-    channels: u32,
-    plane: u32,
-    row_begin: u32,
-    row_end: u32,
-    relu: u32,
-}
-
-@group(0) @binding(0) var<uniform> r: ReduceParams;
-@group(0) @binding(1) var<storage, read> partial: array<f32>;
-@group(0) @binding(2) var<storage, read_write> reduced: array<f32>;
-
-// Σ_s partial[s][i], in a fixed order.
-fn split_sum(i: u32) -> f32 {
-    var sum = 0.0;
-    for (var s = 0u; s < r.splits; s++) {
-        sum += partial[s * r.count + i];
-    }
-    return sum;
-}
-
-@compute @workgroup_size(WG)
-fn gemm_splitk_reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let i = flat_index(gid, nwg);
-    if i >= r.count {
-        return;
-    }
-    reduced[i] += split_sum(i);
-}
-
-// The split forward's finish: y = Σ_s partial[s] + bias (ReLU'd if asked), in y's layout,
-// for the output channels this weight slice owns.
-@compute @workgroup_size(WG)
-fn gemm_splitk_bias_reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let i = flat_index(gid, nwg);
-    if i >= r.count {
-        return;
-    }
-    let o = (i / r.plane) % r.channels;
-    if o < r.row_begin || o >= r.row_end {
-        return;
-    }
-    var v = split_sum(i) + bias[o];
-    if r.relu != 0u {
-        v = max(v, 0.0);
-    }
-    reduced[i] = v;
-}
-
-@compute @workgroup_size(TREE)
-fn gemm_bias_reduce(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-    let o = wid.x;
-    let plane = out_pixels();
-    var sum = 0.0;
-    for (var e = lid; e < p.batch * plane; e += TREE) {
-        sum += a_src[((e / plane) * p.out_channels + o) * plane + e % plane];
-    }
-    let total = tree_sum(lid, sum);
-    if lid == 0u {
-        out[o] += total;
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::ops::gemm::{self, Geometry};
+use crate::ops::gemm_reduce;
 use crate::ops::{expect_shape, launch, nchw};
 use crate::ops::{KernelPolicy, Kernels, Shader};
 use crate::runtime::{Arg, Dispatch, Gpu, Tensor};
@@ -187,7 +188,7 @@ pub fn conv2d_backward(
                 dw.all(),
                 g.all_rows(),
             )?);
-            dispatches.push(gemm::backward_bias(gpu, &g, dy, db)?);
+            dispatches.push(gemm_reduce::backward_bias(gpu, &g, dy, db)?);
         }
         return Ok(dispatches);
     }

@@ -17,6 +17,7 @@ pub mod cross_entropy;
 pub mod dropout;
 pub mod finite;
 pub mod gemm;
+pub mod gemm_reduce;
 pub mod linear;
 pub mod lrn;
 pub mod max_pool;

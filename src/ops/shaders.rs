@@ -22,11 +22,12 @@ pub enum Shader {
     Preprocess,
     Augment,
     Gemm,
+    GemmReduce,
     Finite,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 16] = [
+    pub const ALL: [Shader; 17] = [
         Shader::Conv2d,
         Shader::Activation,
         Shader::Lrn,
@@ -42,6 +43,7 @@ impl Shader {
         Shader::Preprocess,
         Shader::Augment,
         Shader::Gemm,
+        Shader::GemmReduce,
         Shader::Finite,
     ];
 
@@ -62,6 +64,7 @@ impl Shader {
             Shader::Preprocess => "preprocess",
             Shader::Augment => "augment",
             Shader::Gemm => "gemm",
+            Shader::GemmReduce => "gemm_reduce",
             Shader::Finite => "finite",
         }
     }
@@ -73,7 +76,7 @@ impl Shader {
         match self {
             Shader::Preprocess => &["common", "resize"],
             Shader::Augment => &["common", "tree_sum", "resize"],
-            Shader::BatchNorm | Shader::Gemm => &["common", "tree_sum"],
+            Shader::BatchNorm | Shader::GemmReduce => &["common", "tree_sum"],
             _ => &["common"],
         }
     }
@@ -100,7 +103,8 @@ impl Shader {
             Shader::Adam => wgsl!("common", "adam"),
             Shader::Preprocess => wgsl!("common", "resize", "preprocess"),
             Shader::Augment => wgsl!("common", "tree_sum", "resize", "augment"),
-            Shader::Gemm => wgsl!("common", "tree_sum", "gemm"),
+            Shader::Gemm => wgsl!("common", "gemm"),
+            Shader::GemmReduce => wgsl!("common", "tree_sum", "gemm_reduce"),
             Shader::Finite => wgsl!("common", "finite"),
         }
     }
