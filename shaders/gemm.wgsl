@@ -44,8 +44,15 @@ override BN: u32 = 64u;
 override BK: u32 = 16u;
 override TM: u32 = 4u;
 override TN: u32 = 4u;
+// Invocations per tiled workgroup (GemmTiles::THREADS on the host).
 const THREADS: u32 = 256u;
+// Loads per invocation and tile, at most (GemmTiles::MAX_LOADS): sizes the register arrays.
 const MAX_LOADS: u32 = 8u;
+// The largest TM and TN: the register block's arrays are sized for it.
+const MAX_T: u32 = 8u;
+// k terms summed in `part` before it is folded into `acc` (blocked summation); every BK
+// divides it, and the host's split-K chunks are multiples of it (TILE_K in src/ops/gemm.rs).
+const SUM_BLOCK: u32 = 64u;
 override LOADS_A: u32 = BM * BK / THREADS;
 override LOADS_B: u32 = BN * BK / THREADS;
 
@@ -246,7 +253,7 @@ fn fetch(mode: u32, buffer: u32, k0: u32, k_end: u32, lid: u32, a_rows: array<i3
 // This invocation's TM × TN block of C, summed over k in [k_begin, k_end): entry (r, col) is
 // acc[r · TN/4 + col / 4][col % 4]; rows and columns come in runs of 4 spread BM/TM·4 and
 // BN/TN·4 apart (see block_position), so the vec4 reads of neighbours are contiguous.
-fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) -> array<vec4<f32>, 16> {
+fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) -> array<vec4<f32>, MAX_T * MAX_T / 4u> {
     let size = extent(mode);
     let m0 = tile.y * BM;
     let n0 = tile.x * BN;
@@ -264,10 +271,10 @@ fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) 
     let b_terms = column_terms(mode, g, min(b_n, size.y - 1u));
     let ty = lid / (BN / TN);
     let tx = lid % (BN / TN);
-    // Products are summed per 64 terms in `part`, then folded into `acc`: the rounding error
-    // grows with 64 + K/64 instead of K (FC6 sums 9216 terms).
-    var acc: array<vec4<f32>, 16>;
-    var part: array<vec4<f32>, 16>;
+    // Products are summed per SUM_BLOCK terms in `part`, then folded into `acc`: the rounding
+    // error grows with SUM_BLOCK + K/SUM_BLOCK instead of K (FC6 sums 9216 terms).
+    var acc: array<vec4<f32>, MAX_T * MAX_T / 4u>;
+    var part: array<vec4<f32>, MAX_T * MAX_T / 4u>;
     // Software pipeline: while one tile is multiplied out of workgroup memory, the next one's
     // elements are already being fetched into registers (va, vb); k_info is double-buffered
     // so the next tile's terms can be written before this one's are done with.
@@ -299,8 +306,8 @@ fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) 
             fetch(mode, buffer, next, k_end, lid, a_rows, b_ok, b_terms, &va, &vb);
         }
         for (var kk = 0u; kk < BK; kk++) {
-            var a: array<vec4<f32>, 2>;
-            var b: array<vec4<f32>, 2>;
+            var a: array<vec4<f32>, MAX_T / 4u>;
+            var b: array<vec4<f32>, MAX_T / 4u>;
             for (var i = 0u; i < TM / 4u; i++) {
                 a[i] = tile_a[kk * A_ROW + i * (BM / TM) + ty];
             }
@@ -319,7 +326,7 @@ fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) 
         }
         workgroupBarrier();
         tiles += 1u;
-        if tiles % (64u / BK) == 0u {
+        if tiles % (SUM_BLOCK / BK) == 0u {
             for (var i = 0u; i < TM * TN / 4u; i++) {
                 acc[i] += part[i];
                 part[i] = vec4(0.0);
@@ -351,7 +358,7 @@ fn split_range(s: u32, k: u32) -> vec2u {
     return vec2u(s * p.k_chunk, min((s + 1u) * p.k_chunk, k));
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(THREADS)
 fn gemm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
     let size = extent(FORWARD);
     let g = wid.z / p.k_split;
@@ -378,7 +385,7 @@ fn gemm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_ind
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(THREADS)
 fn gemm_backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
     let size = extent(BACKWARD_INPUT);
     let acc = multiply(BACKWARD_INPUT, wid.z, wid.xy, 0u, size.z, lid);
@@ -393,7 +400,7 @@ fn gemm_backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocat
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(THREADS)
 fn gemm_backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
     let size = extent(BACKWARD_WEIGHT);
     let g = wid.z / p.k_split;

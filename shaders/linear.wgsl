@@ -63,11 +63,13 @@ fn linear_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
 // reads that row once, coalesced, for up to GEMV_BATCH images at a time; each invocation sums
 // a strided share of the row, then the shares are tree-reduced in workgroup memory. Launched
 // as a grid of rows (workgroup x + y · num_workgroups.x); binds like linear_forward.
+// Invocations per row: a whole row of FC7/FC8 in few strides; 256 fits every device.
 const GEMV_WG: u32 = 256u;
+// Images per pass over the row: the accumulators each invocation holds in registers.
 const GEMV_BATCH: u32 = 8u;
-var<workgroup> gemv_sums: array<f32, 2048>; // [GEMV_BATCH][GEMV_WG]
+var<workgroup> gemv_sums: array<f32, GEMV_BATCH * GEMV_WG>; // [GEMV_BATCH][GEMV_WG]
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GEMV_WG)
 fn linear_forward_gemv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
     let r = wid.x + wid.y * nwg.x;
     if r >= p.rows {
@@ -75,7 +77,7 @@ fn linear_forward_gemv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroup
     }
     let o = p.row_offset + r;
     for (var n0 = 0u; n0 < p.batch; n0 += GEMV_BATCH) {
-        var acc: array<f32, 8>;
+        var acc: array<f32, GEMV_BATCH>;
         for (var i = lid; i < p.in_features; i += GEMV_WG) {
             let w = fwd_w[r * p.in_features + i];
             for (var j = 0u; j < GEMV_BATCH; j++) {

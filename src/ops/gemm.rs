@@ -9,7 +9,8 @@ use crate::ops::{gemm_reduce, to_u32};
 use crate::ops::{KernelPolicy, Shader};
 use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Tensor, TensorSlice};
 
-/// Split-K chunks are a multiple of this (of every tile shape's depth `BK`, which divides 64).
+/// Split-K chunks are a multiple of this (of every tile shape's depth `BK`, which divides it):
+/// `gemm.wgsl`'s `SUM_BLOCK`, the length of its blocked sums.
 const TILE_K: usize = 64;
 /// Aim for weight-gradient reductions of about this length per workgroup.
 const SPLIT_K_TARGET: usize = 2048;
@@ -106,7 +107,7 @@ impl GemmTiles {
         let ok = matches!(self.tm, 4 | 8)
             && matches!(self.tn, 4 | 8)
             && self.bk > 0
-            && 64u32.is_multiple_of(self.bk)
+            && (TILE_K as u32).is_multiple_of(self.bk)
             && self.bm.is_multiple_of(self.tm)
             && self.bn.is_multiple_of(self.tn)
             && (self.bm / self.tm) * (self.bn / self.tn) == Self::THREADS
