@@ -59,7 +59,7 @@ fn every_shader_validates_and_translates_to_spirv_msl_and_hlsl() {
         let label = format!("{name}.wgsl after {:?}", shader.snippets());
         let module = naga::front::wgsl::parse_str(source)
             .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(source, &label)));
-        let info = validate(&module, &name);
+        let info = validate(&module, name);
         // Resolve the workgroup-size override where a shader declares one, as the runtime does.
         let mut constants = naga::back::PipelineConstants::default();
         if module
