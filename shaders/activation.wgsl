@@ -1,8 +1,7 @@
-// activation.wgsl — the elementwise non-linearities other than plain ReLU (which lives in
-// relu.wgsl): LeakyReLU (torch.nn.LeakyReLU(negative_slope)), ELU (torch.nn.ELU(alpha)),
-// Sigmoid (torch.nn.Sigmoid) and Tanh (torch.nn.Tanh), over any shape. One forward and one
-// backward kernel body; `p.op` picks the function (uniform across the dispatch, so the
-// branch never diverges).
+// activation.wgsl — the elementwise non-linearities: LeakyReLU (torch.nn.LeakyReLU(
+// negative_slope)), ELU (torch.nn.ELU(alpha)), Sigmoid (torch.nn.Sigmoid), Tanh (torch.nn.Tanh)
+// and ReLU (torch.nn.ReLU), over any shape. One forward and one backward kernel body; `p.op`
+// picks the function (uniform across the dispatch, so the branch never diverges).
 //
 // op 0  LeakyReLU  y = x if x > 0 else c · x              dy/dx = 1 if x > 0 else c
 //                  (PyTorch: the gradient at 0 is the slope)
@@ -11,6 +10,10 @@
 //                  is_result = true)
 // op 2  Sigmoid    y = 1 / (1 + exp(−x))                   dy/dx = y · (1 − y)
 // op 3  Tanh       y = tanh(x)                              dy/dx = 1 − y²
+// op 4  ReLU       y = max(x, 0)  (NaN propagates)          dx = dy if y > 0 else 0
+//                  (y > 0 exactly where x > 0; PyTorch's gradient at 0 is 0; dx is 0, not
+//                  dy · 0, where y ≤ 0, so a non-finite dy there gives 0 as in PyTorch; the
+//                  host binds y as x too, ReLU's backward having only the output)
 // where c is LeakyReLU's negative slope or ELU's alpha. The backward is dx = dy · dy/dx,
 // from the forward's input x (the branch of LeakyReLU and ELU: a negative slope would make
 // the sign of y ambiguous) and output y (the value of ELU, Sigmoid and Tanh, as PyTorch's
@@ -18,14 +21,14 @@
 //
 // Bindings (group 0): 0 = params (uniform: len, coefficient, op), then
 //   activation_forward:   1 x, 2 y
-//   activation_backward:  1 x, 2 y, 3 dy, 4 dx
-// One invocation per element; flat index gid.x + gid.y · num_workgroups.x · WG.
-
-override WG: u32 = 64u;
+//   activation_backward:  1 x, 2 y, 3 dy, 4 dx  (ReLU: 1 y, 2 y, 3 dy, 4 dx)
+// One invocation per element; flat index from common.wgsl's flat_index.
 
 const LEAKY_RELU: u32 = 0u;
 const ELU: u32 = 1u;
 const SIGMOID: u32 = 2u;
+const TANH: u32 = 3u;
+const RELU: u32 = 4u;
 
 struct ActivationParams {
     len: u32,
@@ -52,27 +55,36 @@ fn activate(x: f32) -> f32 {
             let e = exp(-abs(x));
             return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
         }
-        default: {
+        case TANH: {
             // Some drivers build tanh from sinh / cosh, which is inf / inf = NaN past |x| ≈ 89;
             // tanh(±10) already rounds to ±1 in f32.
             return tanh(clamp(x, -10.0, 10.0));
         }
+        default: {
+            // RELU. `x <= 0` is false for NaN, so NaN passes through.
+            return select(x, 0.0, x <= 0.0);
+        }
     }
 }
 
-fn derivative(x: f32, y: f32) -> f32 {
+// dy · dy/dx.
+fn gradient(x: f32, y: f32, dy: f32) -> f32 {
     switch p.op {
         case LEAKY_RELU: {
-            return select(p.coefficient, 1.0, x > 0.0);
+            return dy * select(p.coefficient, 1.0, x > 0.0);
         }
         case ELU: {
-            return select(y + p.coefficient, 1.0, x > 0.0);
+            return dy * select(y + p.coefficient, 1.0, x > 0.0);
         }
         case SIGMOID: {
-            return y * (1.0 - y);
+            return dy * (y * (1.0 - y));
+        }
+        case TANH: {
+            return dy * (1.0 - y * y);
         }
         default: {
-            return 1.0 - y * y;
+            // RELU
+            return select(0.0, dy, y > 0.0);
         }
     }
 }
@@ -82,7 +94,7 @@ fn derivative(x: f32, y: f32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn activation_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let i = gid.x + gid.y * nwg.x * WG;
+    let i = flat_index(gid, nwg);
     if i >= p.len {
         return;
     }
@@ -96,9 +108,9 @@ fn activation_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wo
 
 @compute @workgroup_size(WG)
 fn activation_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let i = gid.x + gid.y * nwg.x * WG;
+    let i = flat_index(gid, nwg);
     if i >= p.len {
         return;
     }
-    bwd_dx[i] = bwd_dy[i] * derivative(bwd_x[i], bwd_y[i]);
+    bwd_dx[i] = gradient(bwd_x[i], bwd_y[i], bwd_dy[i]);
 }

@@ -13,9 +13,7 @@
 //
 // Bindings (group 0): 0 = params (uniform: len), 1 = hyper-parameters (uniform),
 //   adam_step: 2 grad, 3 param, 4 m (exp_avg), 5 v (exp_avg_sq)
-// One invocation per element; flat index gid.x + gid.y · num_workgroups.x · WG.
-
-override WG: u32 = 64u;
+// One invocation per element; flat index from common.wgsl's flat_index.
 
 struct AdamParams {
     len: u32,
@@ -42,7 +40,7 @@ struct AdamHyper {
 
 @compute @workgroup_size(WG)
 fn adam_step(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let i = gid.x + gid.y * nwg.x * WG;
+    let i = flat_index(gid, nwg);
     if i >= p.len {
         return;
     }

@@ -12,8 +12,6 @@
 //   adaptive_avg_pool_backward:  1 dy, 2 dx
 // One invocation per output (forward) or input (backward) element.
 
-override WG: u32 = 64u;
-
 struct AdaptivePoolParams {
     batch: u32,
     channels: u32,
@@ -38,7 +36,7 @@ fn window_end(i: u32, input: u32, output: u32) -> u32 {
 
 @compute @workgroup_size(WG)
 fn adaptive_avg_pool_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let idx = gid.x + gid.y * nwg.x * WG;
+    let idx = flat_index(gid, nwg);
     if idx >= p.batch * p.channels * p.out_h * p.out_w {
         return;
     }
@@ -63,7 +61,7 @@ fn adaptive_avg_pool_forward(@builtin(global_invocation_id) gid: vec3u, @builtin
 
 @compute @workgroup_size(WG)
 fn adaptive_avg_pool_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let idx = gid.x + gid.y * nwg.x * WG;
+    let idx = flat_index(gid, nwg);
     if idx >= p.batch * p.channels * p.in_h * p.in_w {
         return;
     }

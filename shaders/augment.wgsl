@@ -16,11 +16,11 @@
 //   normalise:     y[n, c, y, x] = (v_c − mean_c) / std_c
 //
 // with gray(r, g, b) = 0.299 r + 0.587 g + 0.114 b. Resize is PIL's antialiased bilinear
-// ImagingResample in exact integers, as preprocess.wgsl's header derives it (22-bit fixed-
-// point taps, horizontal pass first, rounded and clamped to 8 bits after each pass), so the
-// u8 crop is bit-identical to the CPU's. When the CPU resized and cropped an image itself (a
-// large one), it sends the S×S crop with in = resized = S×S and the window at (0, 0): an
-// identity resize. WGSL's `/` may be off by 2.5 ulp, so divisions take one fma residual
+// ImagingResample in exact integers (resize.wgsl), as preprocess.wgsl's header derives it
+// (22-bit fixed-point taps, horizontal pass first, rounded and clamped to 8 bits after each
+// pass), so the u8 crop is bit-identical to the CPU's. When the CPU resized and cropped an
+// image itself (a large one), it sends the S×S crop with in = resized = S×S and the window
+// at (0, 0): an identity resize. WGSL's `/` may be off by 2.5 ulp, so divisions take one fma residual
 // correction (correctly rounded where the driver fuses the fma); the contrast mean is an f32
 // tree sum where the CPU's is an f64 sum. Measured against the CPU path (tests/ops/augment.rs):
 // within 1 ulp, at most 3e-7, on lavapipe. Images whose `valid` is 0 are written as zeros:
@@ -32,10 +32,8 @@
 //   image). params [N] ImageParams (all of the batch); x [count, 3, S, S] f32 (this chunk's).
 // Bindings (group 0): 0 = params (uniform), augment_batch: 1 images (chunk), 2 per-image
 //   parameters (all), 3 x (chunk). The chunk is images first .. first + count of the batch.
-// One workgroup of WG invocations per image (workgroup id = image within the chunk, flat
-// over x and y): contrast needs the whole image's mean, a workgroup tree reduction.
-
-const WG: u32 = 256u;
+// One workgroup of TREE invocations (tree_sum.wgsl) per image (workgroup id = image within the
+// chunk, flat over x and y): contrast needs the whole image's mean, a workgroup tree_sum.
 
 struct AugmentParams {
     size: u32,
@@ -73,7 +71,6 @@ struct ImageParams {
 @group(0) @binding(2) var<storage, read> images: array<ImageParams>;
 @group(0) @binding(3) var<storage, read_write> x: array<f32>;
 
-var<workgroup> partial: array<f32, WG>;
 // 0: padding image, 1: no contrast, 2: contrast (needs the mean). Read through
 // workgroupUniformLoad so the barriers below are provably in uniform control flow.
 var<workgroup> wg_mode: u32;
@@ -87,56 +84,6 @@ fn div_rn(a: f32, b: f32) -> f32 {
 
 fn gray(v: vec3<f32>) -> f32 {
     return 0.299 * v.x + 0.587 * v.y + 0.114 * v.z;
-}
-
-// PIL's filter window for output coordinate `o` of an axis resized from `n_in` to `n_out`,
-// in exact integers (preprocess.wgsl's): first tap, tap count, (2o+1)·n_in, n_out, D.
-struct Window {
-    first: i32,
-    count: i32,
-    a: i32,
-    n_out: i32,
-    d: i32,
-}
-
-fn window(o: u32, n_in: u32, n_out: u32) -> Window {
-    let a = i32(2u * o + 1u) * i32(n_in);
-    let out2 = 2 * i32(n_out);
-    var lo = a - i32(n_out);
-    var hi = a + 3 * i32(n_out);
-    if n_in >= n_out {
-        lo = a - 2 * i32(n_in) + i32(n_out);
-        hi = a + 2 * i32(n_in) + i32(n_out);
-    }
-    let first = max(lo / out2, 0);
-    let last = min(hi / out2, i32(n_in));
-    return Window(first, last - first, a, i32(n_out), 2 * i32(max(n_in, n_out)));
-}
-
-// Tap `k`'s unnormalised weight D·(1 − |x|/fs), an exact integer.
-fn tap_weight(w: Window, k: i32) -> u32 {
-    let num = abs((2 * (w.first + k) + 1) * w.n_out - w.a);
-    return u32(max(w.d - num, 0));
-}
-
-// round(wk · 2^22 / total) without 64-bit integers: long division two bits at a time.
-fn fixed_point(wk: u32, total: u32) -> i32 {
-    var q = wk / total;
-    var r = wk % total;
-    for (var i = 0; i < 11; i++) {
-        r = r << 2u;
-        q = (q << 2u) + r / total;
-        r = r % total;
-    }
-    return i32(q + select(0u, 1u, 2u * r >= total));
-}
-
-fn weight_sum(w: Window) -> u32 {
-    var sum = 0u;
-    for (var k = 0; k < w.count; k++) {
-        sum += tap_weight(w, k);
-    }
-    return sum;
 }
 
 // Source pixel (sx, sy) of chunk image n, as integers 0..255.
@@ -161,7 +108,7 @@ fn load_pixel(n: u32, im: ImageParams, row: u32, col: u32) -> vec3<f32> {
         let wy = window(u32(ry), im.in_h, im.resized_h);
         let sum_x = weight_sum(wx);
         let sum_y = weight_sum(wy);
-        let half = vec3i(1 << 21u);
+        let half = vec3i(1 << (FRACTION_BITS - 1u));
         var acc = half;
         for (var j = 0; j < wy.count; j++) {
             var line = half;
@@ -169,10 +116,10 @@ fn load_pixel(n: u32, im: ImageParams, row: u32, col: u32) -> vec3<f32> {
                 line += fixed_point(tap_weight(wx, i), sum_x) * source(n, im, wx.first + i, wy.first + j);
             }
             // PIL's intermediate image is 8-bit: shift down and clamp after the horizontal pass.
-            line = clamp(line >> vec3u(22u), vec3i(0), vec3i(255));
+            line = clamp(line >> vec3u(FRACTION_BITS), vec3i(0), vec3i(255));
             acc += fixed_point(tap_weight(wy, j), sum_y) * line;
         }
-        u = clamp(acc >> vec3u(22u), vec3i(0), vec3i(255));
+        u = clamp(acc >> vec3u(FRACTION_BITS), vec3i(0), vec3i(255));
     }
     var v: vec3<f32>;
     for (var c = 0u; c < 3u; c++) {
@@ -184,7 +131,7 @@ fn load_pixel(n: u32, im: ImageParams, row: u32, col: u32) -> vec3<f32> {
     return v;
 }
 
-@compute @workgroup_size(WG)
+@compute @workgroup_size(TREE)
 fn augment_batch(
     @builtin(local_invocation_index) lid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -200,7 +147,7 @@ fn augment_batch(
     }
     let mode = workgroupUniformLoad(&wg_mode);
     if mode == 0u {
-        for (var i = lid; i < 3u * plane; i += WG) {
+        for (var i = lid; i < 3u * plane; i += TREE) {
             x[out0 + i] = 0.0;
         }
         return;
@@ -209,23 +156,15 @@ fn augment_batch(
     var m = 0.0;
     if mode == 2u {
         var sum = 0.0;
-        for (var i = lid; i < plane; i += WG) {
+        for (var i = lid; i < plane; i += TREE) {
             sum += gray(load_pixel(n, im, i / s, i % s));
         }
-        partial[lid] = sum;
-        workgroupBarrier();
-        for (var half = WG / 2u; half > 0u; half /= 2u) {
-            if lid < half {
-                partial[lid] += partial[lid + half];
-            }
-            workgroupBarrier();
-        }
-        m = div_rn(partial[0], f32(plane));
+        m = div_rn(tree_sum(lid, sum), f32(plane));
     }
     let mean = vec3<f32>(p.mean_r, p.mean_g, p.mean_b);
     let stdv = vec3<f32>(p.std_r, p.std_g, p.std_b);
     let shift = vec3<f32>(im.shift_r, im.shift_g, im.shift_b);
-    for (var i = lid; i < plane; i += WG) {
+    for (var i = lid; i < plane; i += TREE) {
         let row = i / s;
         var col = i % s;
         if im.flip != 0u {

@@ -13,8 +13,6 @@
 //   avg_pool_backward:  1 dy, 2 dx
 // One invocation per output (forward) or input (backward) element.
 
-override WG: u32 = 64u;
-
 struct AvgPoolParams {
     batch: u32,
     channels: u32,
@@ -34,7 +32,7 @@ struct AvgPoolParams {
 
 @compute @workgroup_size(WG)
 fn avg_pool_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let idx = gid.x + gid.y * nwg.x * WG;
+    let idx = flat_index(gid, nwg);
     if idx >= p.batch * p.channels * p.out_h * p.out_w {
         return;
     }
@@ -70,7 +68,7 @@ fn first_window(at: u32, stride: u32, kernel: u32) -> u32 {
 
 @compute @workgroup_size(WG)
 fn avg_pool_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let idx = gid.x + gid.y * nwg.x * WG;
+    let idx = flat_index(gid, nwg);
     if idx >= p.batch * p.channels * p.in_h * p.in_w {
         return;
     }

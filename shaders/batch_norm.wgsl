@@ -16,19 +16,16 @@
 // Training backward (one workgroup per channel), with x̂ = (x − mean) · inv_std:
 //   dbias += Σdy;  dweight += Σ dy·x̂
 //   dx = weight · inv_std / M · (M·dy − Σdy − x̂ · Σ dy·x̂)
-// Sums are per-thread strided loops then a fixed-shape tree in workgroup memory: the result
-// is deterministic (no atomics), the same bits on every run.
+// Sums are per-thread strided loops then tree_sum.wgsl: deterministic (no atomics),
+// the same bits on every run.
 //
 // Bindings (group 0): 0 = params (uniform), then
 //   batch_norm_train_forward:  1 x, 2 weight, 3 bias, 4 y, 5 saved, 6 running_mean,
 //                              7 running_var, 8 num_batches
 //   batch_norm_eval_forward:   1 x, 2 weight, 3 bias, 4 running_mean, 5 running_var, 6 y
 //   batch_norm_backward:       1 x, 2 weight, 3 saved, 4 dy, 5 dx, 6 dweight, 7 dbias
-// The per-channel kernels use a fixed workgroup of 256 (the tree's width); the evaluation
-// forward is one invocation per element with the runtime's WG.
-
-override WG: u32 = 64u;
-const TREE: u32 = 256u;
+// The per-channel kernels use a workgroup of tree_sum.wgsl's TREE (the tree's width); the
+// evaluation forward is one invocation per element with the runtime's WG.
 
 struct BatchNormParams {
     batch: u32,
@@ -41,28 +38,10 @@ struct BatchNormParams {
 
 @group(0) @binding(0) var<uniform> p: BatchNormParams;
 
-var<workgroup> partial: array<f32, TREE>;
-
 // Index of the e-th value (0 ≤ e < M) of channel c.
 fn at(c: u32, e: u32) -> u32 {
     let n = e / p.plane;
     return (n * p.channels + c) * p.plane + e % p.plane;
-}
-
-// Sums `value` over the workgroup; every thread receives the total.
-fn tree_sum(t: u32, value: f32) -> f32 {
-    partial[t] = value;
-    workgroupBarrier();
-    for (var half = TREE / 2u; half > 0u; half /= 2u) {
-        if t < half {
-            partial[t] += partial[t + half];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    // Nobody may overwrite partial[0] (a next tree_sum) before everyone has read it.
-    workgroupBarrier();
-    return total;
 }
 
 @group(0) @binding(1) var<storage, read> tf_x: array<f32>;
@@ -118,7 +97,7 @@ fn batch_norm_train_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_in
 
 @compute @workgroup_size(WG)
 fn batch_norm_eval_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let i = gid.x + gid.y * nwg.x * WG;
+    let i = flat_index(gid, nwg);
     if i >= p.batch * p.channels * p.plane {
         return;
     }

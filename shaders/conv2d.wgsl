@@ -19,9 +19,8 @@
 //   conv2d_backward_input:   1 dy, 2 w, 3 dx
 //   conv2d_backward_weight:  1 dy, 2 x, 3 dw
 //   conv2d_backward_bias:    1 dy, 2 db
-// One invocation per output element; the flat index is gid.x + gid.y · num_workgroups.x · WG.
-
-override WG: u32 = 64u;
+// One invocation per output element; flat index from common.wgsl's
+// flat_index.
 
 struct Conv2dParams {
     batch: u32,
@@ -47,7 +46,7 @@ struct Conv2dParams {
 
 @compute @workgroup_size(WG)
 fn conv2d_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let idx = gid.x + gid.y * nwg.x * WG;
+    let idx = flat_index(gid, nwg);
     if idx >= p.batch * p.out_channels * p.out_h * p.out_w {
         return;
     }
@@ -84,7 +83,7 @@ fn conv2d_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
 
 @compute @workgroup_size(WG)
 fn conv2d_backward_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let idx = gid.x + gid.y * nwg.x * WG;
+    let idx = flat_index(gid, nwg);
     if idx >= p.batch * p.in_channels * p.in_h * p.in_w {
         return;
     }
@@ -126,7 +125,7 @@ fn conv2d_backward_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num
 
 @compute @workgroup_size(WG)
 fn conv2d_backward_weight(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let idx = gid.x + gid.y * nwg.x * WG;
+    let idx = flat_index(gid, nwg);
     let cin_g = p.in_channels / p.groups;
     if idx >= p.out_channels * cin_g * p.kernel_h * p.kernel_w {
         return;
@@ -167,7 +166,7 @@ fn conv2d_backward_weight(@builtin(global_invocation_id) gid: vec3u, @builtin(nu
 
 @compute @workgroup_size(WG)
 fn conv2d_backward_bias(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let o = gid.x + gid.y * nwg.x * WG;
+    let o = flat_index(gid, nwg);
     if o >= p.out_channels {
         return;
     }

@@ -20,8 +20,6 @@
 //   cross_entropy_forward:  1 logits, 2 labels, 3 stats, 4 dlogits
 //   cross_entropy_reduce:   1 stats, 2 labels, 3 totals
 
-override WG: u32 = 64u;
-
 const IGNORE: u32 = 0xffffffffu;
 
 struct CrossEntropyParams {
@@ -38,7 +36,7 @@ struct CrossEntropyParams {
 
 @compute @workgroup_size(WG)
 fn cross_entropy_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let n = gid.x + gid.y * nwg.x * WG;
+    let n = flat_index(gid, nwg);
     if n >= p.batch {
         return;
     }

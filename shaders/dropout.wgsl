@@ -10,9 +10,7 @@
 // Bindings (group 0): 0 = params (uniform), 1 = step seed (uniform), then
 //   dropout_forward:   2 x, 3 y
 //   dropout_backward:  2 dy, 3 dx
-// One invocation per element; flat index gid.x + gid.y · num_workgroups.x · WG.
-
-override WG: u32 = 64u;
+// One invocation per element; flat index from common.wgsl's flat_index.
 
 struct DropoutParams {
     len: u32,
@@ -44,7 +42,7 @@ fn keep(i: u32) -> bool {
 
 @compute @workgroup_size(WG)
 fn dropout_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let i = gid.x + gid.y * nwg.x * WG;
+    let i = flat_index(gid, nwg);
     if i >= p.len {
         return;
     }
@@ -56,7 +54,7 @@ fn dropout_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
 
 @compute @workgroup_size(WG)
 fn dropout_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let i = gid.x + gid.y * nwg.x * WG;
+    let i = flat_index(gid, nwg);
     if i >= p.len {
         return;
     }

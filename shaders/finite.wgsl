@@ -16,9 +16,7 @@
 //
 // Bindings (group 0): 0 = params (uniform: len, slot), 1 = step (uniform: step),
 //   check_finite: 2 x (f32, one binding-sized slice of the tensor), 3 flags (atomic u32)
-// One invocation per element; flat index gid.x + gid.y · num_workgroups.x · WG.
-
-override WG: u32 = 64u;
+// One invocation per element; flat index from common.wgsl's flat_index.
 
 struct FiniteParams {
     len: u32,
@@ -46,7 +44,7 @@ fn check_finite(
     @builtin(local_invocation_index) lid: u32,
     @builtin(num_workgroups) nwg: vec3u,
 ) {
-    let i = gid.x + gid.y * nwg.x * WG;
+    let i = flat_index(gid, nwg);
     // Workgroup memory is not zero-initialised for us (see runtime/pipeline.rs): clear the
     // flag before anyone sets it. No early return: both barriers must be reached by all.
     if lid == 0u {

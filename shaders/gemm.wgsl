@@ -1,5 +1,5 @@
 // gemm.wgsl — tiled implicit GEMM for convolution and linear layers: forward, input gradient
-// and weight gradient, plus the reductions that finish the weight and bias gradients.
+// and weight gradient (the reductions that finish them are gemm_reduce.wgsl's).
 //
 // Every case is C[m, n] = Σ_k A[m, k] · B[k, n] over one group g, with A and B read straight
 // from the tensors (im2col addressing inside the tile loads: no unfolded copy is ever made).
@@ -12,16 +12,15 @@
 //                    A = w[g·R + m, k],  B = x at (c, i·S + kh − P, j·S + kw − P) or 0
 //                    y[b, o, p] = C + bias[o]  (ReLU fused when relu = 1); when few tiles
 //                    cover y, k is split as for the weight gradient: partial[s] = C in y's
-//                    layout, and gemm_splitk_bias_reduce adds the chunks and the bias.
+//                    layout, and gemm_reduce_splits_bias adds the chunks and the bias.
 //   backward_input   m = in channel c, n = (image, input pixel), k = (oc, kh, kw)
 //                    A = w[g·R + oc, m, kh, kw],  B = dy[b, o, i, j] where i·S = h + P − kh
 //                    (and likewise j), else 0;  dx = C  (or += C when accumulate = 1: the
 //                    contributions of later weight slices)
 //   backward_weight  m = out channel, n = (c, kh, kw), k = (image, output pixel), the long
 //                    reduction — split into k_split chunks (workgroup z = g·k_split + s):
-//                    with one chunk dw += C, else partial[s] = C and gemm_splitk_reduce adds
+//                    with one chunk dw += C, else partial[s] = C and gemm_reduce_splits adds
 //                    Σ_s partial[s] into dw in a fixed order (deterministic, no atomics).
-//   bias_reduce      db[o] += Σ_{b, p} dy[b, o, p], one workgroup per o, tree-reduced.
 //
 // Tiles: each workgroup computes a BM × BN block of C with 256 invocations, each a TM × TN
 // register block; A and B advance through K in BK-deep tiles held in workgroup memory, read
@@ -35,12 +34,6 @@
 //   gemm_forward, gemm_backward_input, gemm_backward_weight: 1 a_src, 2 b_src, 3 bias, 4 out
 //     (forward: w, x, b, y;  backward_input: w, dy, —, dx;  backward_weight: dy, x, —, dw
 //      or partial; "—" is any buffer, unused)
-//   gemm_splitk_reduce:  1 partial, 2 dw
-//   gemm_splitk_bias_reduce:  1 partial, 2 y, 3 bias
-//   gemm_bias_reduce:    1 dy, 4 db (2 and 3 unused)
-
-// Workgroup size of the elementwise split-K reduction (the tiled entry points use 256).
-override WG: u32 = 256u;
 
 // The tile shape, set by the host (src/runtime/device.rs `GemmTiles`, which checks it): BM × BN
 // outputs per workgroup, TM × TN per invocation (4 or 8 each), BK deep (a divisor of 64),
@@ -51,8 +44,15 @@ override BN: u32 = 64u;
 override BK: u32 = 16u;
 override TM: u32 = 4u;
 override TN: u32 = 4u;
+// Invocations per tiled workgroup (GemmTiles::THREADS on the host).
 const THREADS: u32 = 256u;
+// Loads per invocation and tile, at most (GemmTiles::MAX_LOADS): sizes the register arrays.
 const MAX_LOADS: u32 = 8u;
+// The largest TM and TN: the register block's arrays are sized for it.
+const MAX_T: u32 = 8u;
+// k terms summed in `part` before it is folded into `acc` (blocked summation); every BK
+// divides it, and the host's split-K chunks are multiples of it (TILE_K in src/ops/gemm.rs).
+const SUM_BLOCK: u32 = 64u;
 override LOADS_A: u32 = BM * BK / THREADS;
 override LOADS_B: u32 = BN * BK / THREADS;
 
@@ -253,7 +253,7 @@ fn fetch(mode: u32, buffer: u32, k0: u32, k_end: u32, lid: u32, a_rows: array<i3
 // This invocation's TM × TN block of C, summed over k in [k_begin, k_end): entry (r, col) is
 // acc[r · TN/4 + col / 4][col % 4]; rows and columns come in runs of 4 spread BM/TM·4 and
 // BN/TN·4 apart (see block_position), so the vec4 reads of neighbours are contiguous.
-fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) -> array<vec4<f32>, 16> {
+fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) -> array<vec4<f32>, MAX_T * MAX_T / 4u> {
     let size = extent(mode);
     let m0 = tile.y * BM;
     let n0 = tile.x * BN;
@@ -271,10 +271,10 @@ fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) 
     let b_terms = column_terms(mode, g, min(b_n, size.y - 1u));
     let ty = lid / (BN / TN);
     let tx = lid % (BN / TN);
-    // Products are summed per 64 terms in `part`, then folded into `acc`: the rounding error
-    // grows with 64 + K/64 instead of K (FC6 sums 9216 terms).
-    var acc: array<vec4<f32>, 16>;
-    var part: array<vec4<f32>, 16>;
+    // Products are summed per SUM_BLOCK terms in `part`, then folded into `acc`: the rounding
+    // error grows with SUM_BLOCK + K/SUM_BLOCK instead of K (FC6 sums 9216 terms).
+    var acc: array<vec4<f32>, MAX_T * MAX_T / 4u>;
+    var part: array<vec4<f32>, MAX_T * MAX_T / 4u>;
     // Software pipeline: while one tile is multiplied out of workgroup memory, the next one's
     // elements are already being fetched into registers (va, vb); k_info is double-buffered
     // so the next tile's terms can be written before this one's are done with.
@@ -306,8 +306,8 @@ fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) 
             fetch(mode, buffer, next, k_end, lid, a_rows, b_ok, b_terms, &va, &vb);
         }
         for (var kk = 0u; kk < BK; kk++) {
-            var a: array<vec4<f32>, 2>;
-            var b: array<vec4<f32>, 2>;
+            var a: array<vec4<f32>, MAX_T / 4u>;
+            var b: array<vec4<f32>, MAX_T / 4u>;
             for (var i = 0u; i < TM / 4u; i++) {
                 a[i] = tile_a[kk * A_ROW + i * (BM / TM) + ty];
             }
@@ -326,7 +326,7 @@ fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) 
         }
         workgroupBarrier();
         tiles += 1u;
-        if tiles % (64u / BK) == 0u {
+        if tiles % (SUM_BLOCK / BK) == 0u {
             for (var i = 0u; i < TM * TN / 4u; i++) {
                 acc[i] += part[i];
                 part[i] = vec4(0.0);
@@ -358,7 +358,7 @@ fn split_range(s: u32, k: u32) -> vec2u {
     return vec2u(s * p.k_chunk, min((s + 1u) * p.k_chunk, k));
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(THREADS)
 fn gemm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
     let size = extent(FORWARD);
     let g = wid.z / p.k_split;
@@ -385,7 +385,7 @@ fn gemm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_ind
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(THREADS)
 fn gemm_backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
     let size = extent(BACKWARD_INPUT);
     let acc = multiply(BACKWARD_INPUT, wid.z, wid.xy, 0u, size.z, lid);
@@ -400,7 +400,7 @@ fn gemm_backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocat
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(THREADS)
 fn gemm_backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
     let size = extent(BACKWARD_WEIGHT);
     let g = wid.z / p.k_split;
@@ -418,81 +418,5 @@ fn gemm_backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(local_invoca
                 out[s * weights + at] = acc[i / 4u][i % 4u];
             }
         }
-    }
-}
-
-struct ReduceParams {
-    count: u32,
-    splits: u32,
-    // gemm_splitk_bias_reduce only: y's channels and pixels per channel, the channels
-    // [row_begin, row_end) this dispatch owns, and whether to apply ReLU.
-    channels: u32,
-    plane: u32,
-    row_begin: u32,
-    row_end: u32,
-    relu: u32,
-}
-
-@group(0) @binding(0) var<uniform> r: ReduceParams;
-@group(0) @binding(1) var<storage, read> partial: array<f32>;
-@group(0) @binding(2) var<storage, read_write> reduced: array<f32>;
-
-// Σ_s partial[s][i], in a fixed order.
-fn split_sum(i: u32) -> f32 {
-    var sum = 0.0;
-    for (var s = 0u; s < r.splits; s++) {
-        sum += partial[s * r.count + i];
-    }
-    return sum;
-}
-
-@compute @workgroup_size(WG)
-fn gemm_splitk_reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let i = gid.x + gid.y * nwg.x * WG;
-    if i >= r.count {
-        return;
-    }
-    reduced[i] += split_sum(i);
-}
-
-// The split forward's finish: y = Σ_s partial[s] + bias (ReLU'd if asked), in y's layout,
-// for the output channels this weight slice owns.
-@compute @workgroup_size(WG)
-fn gemm_splitk_bias_reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let i = gid.x + gid.y * nwg.x * WG;
-    if i >= r.count {
-        return;
-    }
-    let o = (i / r.plane) % r.channels;
-    if o < r.row_begin || o >= r.row_end {
-        return;
-    }
-    var v = split_sum(i) + bias[o];
-    if r.relu != 0u {
-        v = max(v, 0.0);
-    }
-    reduced[i] = v;
-}
-
-var<workgroup> partial_sums: array<f32, 256>;
-
-@compute @workgroup_size(256)
-fn gemm_bias_reduce(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-    let o = wid.x;
-    let plane = out_pixels();
-    var sum = 0.0;
-    for (var e = lid; e < p.batch * plane; e += THREADS) {
-        sum += a_src[((e / plane) * p.out_channels + o) * plane + e % plane];
-    }
-    partial_sums[lid] = sum;
-    workgroupBarrier();
-    for (var width = THREADS / 2u; width > 0u; width /= 2u) {
-        if lid < width {
-            partial_sums[lid] += partial_sums[lid + width];
-        }
-        workgroupBarrier();
-    }
-    if lid == 0u {
-        out[o] += partial_sums[0];
     }
 }

@@ -18,8 +18,6 @@
 //   linear_backward_bias:    1 dy, 2 db
 // One invocation per output element of the entry point (but linear_forward_gemv, below).
 
-override WG: u32 = 64u;
-
 // Long dot products are summed in blocks of BLOCK terms, then the block sums added: the
 // rounding error grows with BLOCK + n/BLOCK instead of n (FC6 sums 9216 terms).
 const BLOCK: u32 = 64u;
@@ -42,7 +40,7 @@ struct LinearParams {
 
 @compute @workgroup_size(WG)
 fn linear_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let idx = gid.x + gid.y * nwg.x * WG;
+    let idx = flat_index(gid, nwg);
     if idx >= p.batch * p.rows {
         return;
     }
@@ -65,11 +63,13 @@ fn linear_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
 // reads that row once, coalesced, for up to GEMV_BATCH images at a time; each invocation sums
 // a strided share of the row, then the shares are tree-reduced in workgroup memory. Launched
 // as a grid of rows (workgroup x + y · num_workgroups.x); binds like linear_forward.
+// Invocations per row: a whole row of FC7/FC8 in few strides; 256 fits every device.
 const GEMV_WG: u32 = 256u;
+// Images per pass over the row: the accumulators each invocation holds in registers.
 const GEMV_BATCH: u32 = 8u;
-var<workgroup> gemv_sums: array<f32, 2048>; // [GEMV_BATCH][GEMV_WG]
+var<workgroup> gemv_sums: array<f32, GEMV_BATCH * GEMV_WG>; // [GEMV_BATCH][GEMV_WG]
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GEMV_WG)
 fn linear_forward_gemv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
     let r = wid.x + wid.y * nwg.x;
     if r >= p.rows {
@@ -77,7 +77,7 @@ fn linear_forward_gemv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroup
     }
     let o = p.row_offset + r;
     for (var n0 = 0u; n0 < p.batch; n0 += GEMV_BATCH) {
-        var acc: array<f32, 8>;
+        var acc: array<f32, GEMV_BATCH>;
         for (var i = lid; i < p.in_features; i += GEMV_WG) {
             let w = fwd_w[r * p.in_features + i];
             for (var j = 0u; j < GEMV_BATCH; j++) {
@@ -110,7 +110,7 @@ fn linear_forward_gemv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroup
 
 @compute @workgroup_size(WG)
 fn linear_backward_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let idx = gid.x + gid.y * nwg.x * WG;
+    let idx = flat_index(gid, nwg);
     if idx >= p.batch * p.in_features {
         return;
     }
@@ -138,7 +138,7 @@ fn linear_backward_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num
 
 @compute @workgroup_size(WG)
 fn linear_backward_weight(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let idx = gid.x + gid.y * nwg.x * WG;
+    let idx = flat_index(gid, nwg);
     if idx >= p.rows * p.in_features {
         return;
     }
@@ -156,7 +156,7 @@ fn linear_backward_weight(@builtin(global_invocation_id) gid: vec3u, @builtin(nu
 
 @compute @workgroup_size(WG)
 fn linear_backward_bias(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let o = gid.x + gid.y * nwg.x * WG;
+    let o = flat_index(gid, nwg);
     if o >= p.out_features {
         return;
     }

@@ -12,9 +12,7 @@
 // Bindings (group 0): 0 = params (uniform), then
 //   lrn_forward:   1 x, 2 y, 3 scale
 //   lrn_backward:  1 x, 2 y, 3 scale, 4 dy, 5 dx
-// One invocation per element; flat index gid.x + gid.y · num_workgroups.x · WG.
-
-override WG: u32 = 64u;
+// One invocation per element; flat index from common.wgsl's flat_index.
 
 struct LrnParams {
     batch: u32,
@@ -35,7 +33,7 @@ struct LrnParams {
 
 @compute @workgroup_size(WG)
 fn lrn_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let idx = gid.x + gid.y * nwg.x * WG;
+    let idx = flat_index(gid, nwg);
     let plane = p.height * p.width;
     if idx >= p.batch * p.channels * plane {
         return;
@@ -61,7 +59,7 @@ fn lrn_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
 
 @compute @workgroup_size(WG)
 fn lrn_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let idx = gid.x + gid.y * nwg.x * WG;
+    let idx = flat_index(gid, nwg);
     let plane = p.height * p.width;
     if idx >= p.batch * p.channels * plane {
         return;

@@ -13,8 +13,6 @@
 //   max_pool_backward:  1 dy, 2 argmax (u32), 3 dx
 // One invocation per output (forward) or input (backward) element.
 
-override WG: u32 = 64u;
-
 struct PoolParams {
     batch: u32,
     channels: u32,
@@ -34,7 +32,7 @@ struct PoolParams {
 
 @compute @workgroup_size(WG)
 fn max_pool_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let idx = gid.x + gid.y * nwg.x * WG;
+    let idx = flat_index(gid, nwg);
     if idx >= p.batch * p.channels * p.out_h * p.out_w {
         return;
     }
@@ -65,7 +63,7 @@ fn max_pool_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_work
 
 @compute @workgroup_size(WG)
 fn max_pool_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let idx = gid.x + gid.y * nwg.x * WG;
+    let idx = flat_index(gid, nwg);
     if idx >= p.batch * p.channels * p.in_h * p.in_w {
         return;
     }

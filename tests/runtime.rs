@@ -3,9 +3,9 @@
 
 mod common;
 
+use alexnet_wgpu::ops::activation::relu_forward;
 use alexnet_wgpu::ops::conv2d::{conv2d_forward, Conv2dConfig};
 use alexnet_wgpu::ops::linear::{linear_backward, linear_forward};
-use alexnet_wgpu::ops::relu::relu_forward;
 use alexnet_wgpu::ops::sgd::{sgd_step, SgdHyper};
 use alexnet_wgpu::runtime::{binding_chunks, Gpu, GpuOptions, Program, Tensor, Uniform};
 use alexnet_wgpu::Error;

@@ -1,7 +1,9 @@
-//! Cross-backend shader check: every file in `shaders/` is parsed and validated by naga and
-//! each entry point is written out as SPIR-V (Vulkan), MSL (Metal) and HLSL (DX12) — the way
-//! wgpu compiles it, one entry point at a time with the override constants resolved — so a
-//! shader that would break on a Mac or on Windows fails here. Files are discovered, not listed.
+//! Cross-backend shader check: every shader as the runtime compiles it (its file after the
+//! snippets the loader prepends) is parsed and validated by naga and each entry point is
+//! written out as SPIR-V (Vulkan), MSL (Metal) and HLSL (DX12) — the way wgpu compiles it, one
+//! entry point at a time with the override constants resolved — so a shader that would break
+//! on a Mac or on Windows fails here. Files are discovered, not listed: each is a shader or a
+//! snippet some shader includes, and the snippets are validated through those shaders.
 
 use std::path::PathBuf;
 
@@ -22,6 +24,15 @@ fn shader_files() -> Vec<PathBuf> {
     files
 }
 
+fn file_name(path: &std::path::Path) -> String {
+    path.file_stem().unwrap().to_string_lossy().to_string()
+}
+
+fn read_shader_file(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("shaders/{name}.wgsl"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 fn validate(module: &naga::Module, what: &str) -> naga::valid::ModuleInfo {
     Validator::new(ValidationFlags::all(), Capabilities::empty())
         .validate(module)
@@ -29,22 +40,26 @@ fn validate(module: &naga::Module, what: &str) -> naga::valid::ModuleInfo {
 }
 
 #[test]
-fn every_shader_validates_and_translates_to_spirv_msl_and_hlsl() {
-    let mut entry_points = 0;
+fn every_shader_file_opens_with_its_header_comment() {
     for path in shader_files() {
-        let name = path.file_stem().unwrap().to_string_lossy().to_string();
-        let source = std::fs::read_to_string(&path).unwrap();
+        let name = file_name(&path);
         assert!(
-            source.starts_with(&format!("// {name}.wgsl — ")),
+            read_shader_file(&name).starts_with(&format!("// {name}.wgsl — ")),
             "{name}.wgsl must open with a header comment giving its math and bindings"
         );
-        let module = naga::front::wgsl::parse_str(&source).unwrap_or_else(|e| {
-            panic!(
-                "{}",
-                e.emit_to_string_with_path(&source, &path.to_string_lossy())
-            )
-        });
-        let info = validate(&module, &name);
+    }
+}
+
+#[test]
+fn every_shader_validates_and_translates_to_spirv_msl_and_hlsl() {
+    let mut entry_points = 0;
+    for shader in Shader::ALL {
+        let name = shader.name();
+        let source = shader.source();
+        let label = format!("{name}.wgsl after {:?}", shader.snippets());
+        let module = naga::front::wgsl::parse_str(source)
+            .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(source, &label)));
+        let info = validate(&module, name);
         // Resolve the workgroup-size override where a shader declares one, as the runtime does.
         let mut constants = naga::back::PipelineConstants::default();
         if module
@@ -119,26 +134,29 @@ fn every_shader_validates_and_translates_to_spirv_msl_and_hlsl() {
 
 #[test]
 fn every_shader_file_is_embedded_in_the_runtime_and_every_embedded_one_exists() {
-    let on_disk: Vec<String> = shader_files()
-        .iter()
-        .map(|p| p.file_stem().unwrap().to_string_lossy().to_string())
-        .collect();
-    let embedded: Vec<String> = Shader::ALL.iter().map(|s| s.name().to_string()).collect();
+    let on_disk: Vec<String> = shader_files().iter().map(|p| file_name(p)).collect();
     for name in &on_disk {
         assert!(
-            embedded.contains(name),
-            "shaders/{name}.wgsl is not embedded in runtime::Shader"
+            Shader::ALL
+                .iter()
+                .any(|s| s.name() == name || s.snippets().contains(&name.as_str())),
+            "shaders/{name}.wgsl is neither an ops::Shader nor a snippet one includes"
         );
     }
     for shader in Shader::ALL {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join(format!("shaders/{}.wgsl", shader.name()));
+        let mut expected: String = shader
+            .snippets()
+            .iter()
+            .map(|snippet| read_shader_file(snippet))
+            .collect();
+        expected += &read_shader_file(shader.name());
         assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
+            expected,
             shader.source(),
-            "{} embeds a different source than {}",
+            "{} embeds a different source than shaders/{{{:?}, {}}}.wgsl",
             shader.name(),
-            path.display()
+            shader.snippets(),
+            shader.name()
         );
     }
 }

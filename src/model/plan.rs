@@ -264,7 +264,7 @@ pub(crate) fn layer_forward(
         }
         LayerKind::Relu => {
             let y = out("output")?;
-            let d = ops::relu::relu_forward(gpu, x, &y)?;
+            let d = ops::activation::relu_forward(gpu, x, &y)?;
             (y, Saved::Nothing, vec![d])
         }
         LayerKind::Nonlinearity(f) => {
@@ -360,7 +360,7 @@ pub(crate) fn layer_backward(
         }
         (LayerKind::Relu, _) => {
             let dx = dx()?;
-            let d = ops::relu::relu_backward(gpu, y, dy, &dx)?;
+            let d = ops::activation::relu_backward(gpu, y, dy, &dx)?;
             (Some(dx), vec![d])
         }
         (LayerKind::Nonlinearity(f), _) => {

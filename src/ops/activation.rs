@@ -1,6 +1,7 @@
-//! LeakyReLU, ELU, Sigmoid and Tanh (`shaders/activation.wgsl`): forward and backward,
+//! ReLU, LeakyReLU, ELU, Sigmoid and Tanh (`shaders/activation.wgsl`): forward and backward,
 //! elementwise over any shape, one kernel body each way with the function chosen by a
-//! parameter. Plain ReLU is `ops::relu`.
+//! parameter. Plain ReLU, the network's own, has its own functions ([`relu_forward`],
+//! [`relu_backward`]): its backward needs only the output.
 
 use crate::error::{Error, Result};
 use crate::ops::Shader;
@@ -50,6 +51,9 @@ struct ActivationParams {
     op: u32,
 }
 
+/// `activation.wgsl`'s op number of ReLU (not a [`Nonlinearity`]: it has its own functions).
+const RELU: u32 = 4;
+
 fn params(f: Nonlinearity, x: &Tensor) -> Result<ActivationParams> {
     let (op, coefficient) = f.code();
     if !coefficient.is_finite() {
@@ -63,6 +67,39 @@ fn params(f: Nonlinearity, x: &Tensor) -> Result<ActivationParams> {
         coefficient,
         op,
     })
+}
+
+fn relu_params(x: &Tensor) -> Result<ActivationParams> {
+    Ok(ActivationParams {
+        len: to_u32("relu", "elements", x.numel())?,
+        coefficient: 0.0,
+        op: RELU,
+    })
+}
+
+/// `y = max(x, 0)` (torch.nn.ReLU). x and y have the same shape.
+pub fn relu_forward(gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
+    expect_shape("relu", y, x.shape())?;
+    let args = [Arg::Read(x.all()), Arg::Write(y.all())];
+    let p = relu_params(x)?;
+    let entry = "activation_forward";
+    launch(gpu, Shader::Activation, entry, &p, &args, x.numel())
+}
+
+/// `dx = dy · [y > 0]`, from the forward's output y. All three have the same shape.
+pub fn relu_backward(gpu: &Gpu, y: &Tensor, dy: &Tensor, dx: &Tensor) -> Result<Dispatch> {
+    expect_shape("relu", dy, y.shape())?;
+    expect_shape("relu", dx, y.shape())?;
+    // The shader's x binding is unread by ReLU; y fills it.
+    let args = [
+        Arg::Read(y.all()),
+        Arg::Read(y.all()),
+        Arg::Read(dy.all()),
+        Arg::Write(dx.all()),
+    ];
+    let p = relu_params(y)?;
+    let entry = "activation_backward";
+    launch(gpu, Shader::Activation, entry, &p, &args, y.numel())
 }
 
 /// `y = f(x)`.

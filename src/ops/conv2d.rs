@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::ops::gemm::{self, Geometry};
+use crate::ops::gemm_reduce;
 use crate::ops::{expect_shape, launch, nchw};
 use crate::ops::{KernelPolicy, Kernels, Shader};
 use crate::runtime::{Arg, Dispatch, Gpu, Phase, Tensor};
@@ -179,7 +180,7 @@ pub fn conv2d_backward(
                     .into_iter()
                     .map(|d| d.in_phase(Phase::WeightGrad)),
             );
-            dispatches.push(gemm::backward_bias(gpu, &g, dy, db)?.in_phase(Phase::BiasGrad));
+            dispatches.push(gemm_reduce::backward_bias(gpu, &g, dy, db)?.in_phase(Phase::BiasGrad));
         }
         return Ok(dispatches);
     }

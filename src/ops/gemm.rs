@@ -1,15 +1,16 @@
 //! Tiled implicit GEMM (`shaders/gemm.wgsl`): the fast path of Conv2d and Linear — forward,
-//! input gradient, weight gradient (split-K with a deterministic reduction) and the bias
-//! gradient. The conv2d and linear modules choose it when the device's [`KernelPolicy`] says
-//! `Tiled`; a linear
-//! layer is the 1×1 convolution of a 1×1 image.
+//! input gradient and weight gradient (split-K, with `ops::gemm_reduce`'s deterministic
+//! reduction; the bias gradient is there too). The conv2d and linear modules choose it when
+//! the device's [`KernelPolicy`] says `Tiled`; a linear layer is the 1×1 convolution of a 1×1
+//! image.
 
 use crate::error::{Error, Result};
-use crate::ops::{launch, to_u32};
+use crate::ops::{gemm_reduce, to_u32};
 use crate::ops::{KernelPolicy, Shader};
 use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Tensor, TensorSlice};
 
-/// Split-K chunks are a multiple of this (of every tile shape's depth `BK`, which divides 64).
+/// Split-K chunks are a multiple of this (of every tile shape's depth `BK`, which divides it):
+/// `gemm.wgsl`'s `SUM_BLOCK`, the length of its blocked sums.
 const TILE_K: usize = 64;
 /// Aim for weight-gradient reductions of about this length per workgroup.
 const SPLIT_K_TARGET: usize = 2048;
@@ -106,7 +107,7 @@ impl GemmTiles {
         let ok = matches!(self.tm, 4 | 8)
             && matches!(self.tn, 4 | 8)
             && self.bk > 0
-            && 64u32.is_multiple_of(self.bk)
+            && (TILE_K as u32).is_multiple_of(self.bk)
             && self.bm.is_multiple_of(self.tm)
             && self.bn.is_multiple_of(self.tn)
             && (self.bm / self.tm) * (self.bn / self.tn) == Self::THREADS
@@ -299,19 +300,6 @@ fn params(
     })
 }
 
-/// `shaders/gemm.wgsl`'s `ReduceParams` (the split-K reductions).
-#[repr(C)]
-#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct ReduceParams {
-    count: u32,
-    splits: u32,
-    channels: u32,
-    plane: u32,
-    row_begin: u32,
-    row_end: u32,
-    relu: u32,
-}
-
 /// The tile shape for an output of `m` rows per group: the device's policy's, or by problem.
 fn tile_shape(gpu: &Gpu, m: usize) -> GemmTiles {
     KernelPolicy::of(gpu)
@@ -399,22 +387,8 @@ pub fn forward(
         depth,
     )?];
     if let Some(partial) = &partial {
-        let rp = ReduceParams {
-            count: to_u32("gemm", "output elements", y.numel())?,
-            splits: k_split as u32,
-            channels: g.out_channels as u32,
-            plane: (g.out_h * g.out_w) as u32,
-            row_begin: rows.offset as u32,
-            row_end: (rows.offset + g.groups * rows.per_group) as u32,
-            relu: p.relu,
-        };
-        let args = [
-            Arg::Read(partial.all()),
-            Arg::Write(y.all()),
-            Arg::Read(b.all()),
-        ];
-        let entry = "gemm_splitk_bias_reduce";
-        dispatches.push(launch(gpu, Shader::Gemm, entry, &rp, &args, y.numel())?);
+        let relu = p.relu != 0;
+        dispatches.push(gemm_reduce::splits_bias(gpu, g, partial, b, y, rows, relu)?);
     }
     Ok(dispatches)
 }
@@ -486,45 +460,7 @@ pub fn backward_weight(
         depth,
     )?];
     if let Some(partial) = &partial {
-        let rp = ReduceParams {
-            count: weights as u32,
-            splits: k_split as u32,
-            ..ReduceParams::default()
-        };
-        let args = [Arg::Read(partial.all()), Arg::Write(dw)];
-        dispatches.push(launch(
-            gpu,
-            Shader::Gemm,
-            "gemm_splitk_reduce",
-            &rp,
-            &args,
-            weights,
-        )?);
+        dispatches.push(gemm_reduce::splits(gpu, partial, dw)?);
     }
     Ok(dispatches)
-}
-
-/// `db += Σ_{b, pixel} dy`, one workgroup per output channel.
-pub fn backward_bias(gpu: &Gpu, g: &Geometry, dy: &Tensor, db: &Tensor) -> Result<Dispatch> {
-    let rows = Rows {
-        offset: 0,
-        per_group: g.out_channels / g.groups,
-    };
-    let p = params(g, rows, false, false, 1, 0)?;
-    let args = [
-        Arg::Read(dy.all()),
-        Arg::Read(dy.all()),
-        Arg::Read(dy.all()),
-        Arg::Write(db.all()),
-    ];
-    gpu.prepare_grid(
-        KernelCall {
-            shader: Shader::Gemm.into(),
-            entry: "gemm_bias_reduce",
-            params: bytemuck::bytes_of(&p),
-            args: &args,
-            threads: 0,
-        },
-        [g.out_channels, 1, 1],
-    )
 }

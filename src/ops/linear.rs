@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::ops::gemm::{self, Geometry, Rows};
+use crate::ops::gemm_reduce;
 use crate::ops::{expect_shape, launch, to_u32};
 use crate::ops::{KernelPolicy, Kernels, Shader};
 use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, KernelCall, Phase, Tensor};
@@ -253,7 +254,7 @@ fn linear_backward_tiled(
         }
     }
     if let Some((_, db)) = grads {
-        dispatches.push(gemm::backward_bias(gpu, &g, dy, db)?.in_phase(Phase::BiasGrad));
+        dispatches.push(gemm_reduce::backward_bias(gpu, &g, dy, db)?.in_phase(Phase::BiasGrad));
     }
     Ok(dispatches)
 }

@@ -17,12 +17,12 @@ pub mod cross_entropy;
 pub mod dropout;
 pub mod finite;
 pub mod gemm;
+pub mod gemm_reduce;
 pub mod linear;
 pub mod lrn;
 pub mod max_pool;
 pub mod policy;
 pub mod preprocess;
-pub mod relu;
 pub mod sgd;
 pub mod shaders;
 

@@ -1,5 +1,6 @@
-//! The WGSL sources, embedded at build time: one file per op family in `shaders/`. The
-//! runtime compiles them as [`ShaderSource`]s without knowing which exist.
+//! The WGSL sources, embedded at build time: one file per op family in `shaders/`, each
+//! preceded by the shared snippets it uses (`common.wgsl`, `tree_sum.wgsl`, `resize.wgsl`). The runtime
+//! compiles them as [`ShaderSource`]s without knowing which exist.
 
 use crate::runtime::ShaderSource;
 
@@ -7,7 +8,6 @@ use crate::runtime::ShaderSource;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Shader {
     Conv2d,
-    Relu,
     Activation,
     Lrn,
     MaxPool,
@@ -22,13 +22,13 @@ pub enum Shader {
     Preprocess,
     Augment,
     Gemm,
+    GemmReduce,
     Finite,
 }
 
 impl Shader {
     pub const ALL: [Shader; 17] = [
         Shader::Conv2d,
-        Shader::Relu,
         Shader::Activation,
         Shader::Lrn,
         Shader::MaxPool,
@@ -43,13 +43,13 @@ impl Shader {
         Shader::Preprocess,
         Shader::Augment,
         Shader::Gemm,
+        Shader::GemmReduce,
         Shader::Finite,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
             Shader::Conv2d => "conv2d",
-            Shader::Relu => "relu",
             Shader::Activation => "activation",
             Shader::AvgPool => "avg_pool",
             Shader::BatchNorm => "batch_norm",
@@ -64,29 +64,48 @@ impl Shader {
             Shader::Preprocess => "preprocess",
             Shader::Augment => "augment",
             Shader::Gemm => "gemm",
+            Shader::GemmReduce => "gemm_reduce",
             Shader::Finite => "finite",
         }
     }
 
-    pub fn source(self) -> &'static str {
+    /// The snippet files (stems in `shaders/`) the loader prepends to this shader's own file,
+    /// in order: WGSL has no `#include`. Every shader gets `common`; those with a workgroup
+    /// reduction `tree_sum`, the image shaders the resize helpers.
+    pub fn snippets(self) -> &'static [&'static str] {
         match self {
-            Shader::Conv2d => include_str!("../../shaders/conv2d.wgsl"),
-            Shader::Relu => include_str!("../../shaders/relu.wgsl"),
-            Shader::Activation => include_str!("../../shaders/activation.wgsl"),
-            Shader::AvgPool => include_str!("../../shaders/avg_pool.wgsl"),
-            Shader::BatchNorm => include_str!("../../shaders/batch_norm.wgsl"),
-            Shader::Lrn => include_str!("../../shaders/lrn.wgsl"),
-            Shader::MaxPool => include_str!("../../shaders/max_pool.wgsl"),
-            Shader::AdaptiveAvgPool => include_str!("../../shaders/adaptive_avg_pool.wgsl"),
-            Shader::Dropout => include_str!("../../shaders/dropout.wgsl"),
-            Shader::Linear => include_str!("../../shaders/linear.wgsl"),
-            Shader::CrossEntropy => include_str!("../../shaders/cross_entropy.wgsl"),
-            Shader::Sgd => include_str!("../../shaders/sgd.wgsl"),
-            Shader::Adam => include_str!("../../shaders/adam.wgsl"),
-            Shader::Preprocess => include_str!("../../shaders/preprocess.wgsl"),
-            Shader::Augment => include_str!("../../shaders/augment.wgsl"),
-            Shader::Gemm => include_str!("../../shaders/gemm.wgsl"),
-            Shader::Finite => include_str!("../../shaders/finite.wgsl"),
+            Shader::Preprocess => &["common", "resize"],
+            Shader::Augment => &["common", "tree_sum", "resize"],
+            Shader::BatchNorm | Shader::GemmReduce => &["common", "tree_sum"],
+            _ => &["common"],
+        }
+    }
+
+    /// The WGSL the runtime compiles: [`Shader::snippets`] then the shader's own file.
+    pub fn source(self) -> &'static str {
+        macro_rules! wgsl {
+            ($($file:literal),+) => {
+                concat!($(include_str!(concat!("../../shaders/", $file, ".wgsl"))),+)
+            };
+        }
+        match self {
+            Shader::Conv2d => wgsl!("common", "conv2d"),
+            Shader::Activation => wgsl!("common", "activation"),
+            Shader::AvgPool => wgsl!("common", "avg_pool"),
+            Shader::BatchNorm => wgsl!("common", "tree_sum", "batch_norm"),
+            Shader::Lrn => wgsl!("common", "lrn"),
+            Shader::MaxPool => wgsl!("common", "max_pool"),
+            Shader::AdaptiveAvgPool => wgsl!("common", "adaptive_avg_pool"),
+            Shader::Dropout => wgsl!("common", "dropout"),
+            Shader::Linear => wgsl!("common", "linear"),
+            Shader::CrossEntropy => wgsl!("common", "cross_entropy"),
+            Shader::Sgd => wgsl!("common", "sgd"),
+            Shader::Adam => wgsl!("common", "adam"),
+            Shader::Preprocess => wgsl!("common", "resize", "preprocess"),
+            Shader::Augment => wgsl!("common", "tree_sum", "resize", "augment"),
+            Shader::Gemm => wgsl!("common", "gemm"),
+            Shader::GemmReduce => wgsl!("common", "tree_sum", "gemm_reduce"),
+            Shader::Finite => wgsl!("common", "finite"),
         }
     }
 }

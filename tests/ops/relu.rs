@@ -1,4 +1,4 @@
-use alexnet_wgpu::ops::relu::{relu_backward, relu_forward};
+use alexnet_wgpu::ops::activation::{relu_backward, relu_forward};
 
 use crate::common::gradcheck::{self, GradCase};
 use crate::common::reference::{self as cpu, to_f64};

@@ -1,0 +1,13 @@
+// common.wgsl — what every op shader shares, prepended to each by the loader
+// (src/ops/shaders.rs; WGSL has no #include). No bindings and no workgroup variables, so a
+// shader that uses none of it only gains unused declarations.
+//
+// One-invocation-per-element kernels run WG invocations per workgroup (the runtime sets WG,
+// runtime::WORKGROUP_SIZE) on a 2-D grid of workgroups, rows of num_workgroups.x, when one
+// dimension's limit is too small: element flat_index(gid, nwg) = gid.x + gid.y · nwg.x · WG.
+
+override WG: u32 = 64u;
+
+fn flat_index(gid: vec3u, nwg: vec3u) -> u32 {
+    return gid.x + gid.y * nwg.x * WG;
+}
