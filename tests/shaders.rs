@@ -160,3 +160,102 @@ fn every_shader_file_is_embedded_in_the_runtime_and_every_embedded_one_exists() 
         );
     }
 }
+
+/// Scalar slots of a Rust field: `(name, offset, scalar type)`, an array giving one slot per
+/// element (`mean[0]`, ...).
+fn rust_slots(layout: &alexnet_wgpu::ops::UniformLayout) -> Vec<(String, usize, String)> {
+    let mut slots = Vec::new();
+    for f in &layout.fields {
+        match f.ty.strip_prefix('[').and_then(|t| t.split_once("; ")) {
+            // Our arrays hold 32-bit scalars.
+            Some((scalar, _)) => {
+                for i in 0..f.size / 4 {
+                    slots.push((format!("{}[{i}]", f.name), f.offset + 4 * i, scalar.into()));
+                }
+            }
+            None => slots.push((f.name.to_string(), f.offset, f.ty.to_string())),
+        }
+    }
+    slots
+}
+
+/// The same for a WGSL struct as naga lays it out (scalar members only, as ours are).
+fn wgsl_slots(module: &naga::Module, name: &str) -> (Vec<(String, usize, String)>, usize) {
+    let (members, span) = module
+        .types
+        .iter()
+        .find_map(|(_, t)| match (&t.name, &t.inner) {
+            (Some(n), naga::TypeInner::Struct { members, span }) if n == name => {
+                Some((members.clone(), *span as usize))
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no struct {name}"));
+    let slots = members
+        .iter()
+        .map(|m| {
+            let ty = match module.types[m.ty].inner {
+                naga::TypeInner::Scalar(naga::Scalar { kind, width: 4 }) => match kind {
+                    naga::ScalarKind::Float => "f32",
+                    naga::ScalarKind::Uint => "u32",
+                    naga::ScalarKind::Sint => "i32",
+                    other => panic!("{name}: unexpected scalar kind {other:?}"),
+                },
+                ref other => panic!("{name}: member of type {other:?}; expected a 32-bit scalar"),
+            };
+            (
+                m.name.clone().unwrap_or_default(),
+                m.offset as usize,
+                ty.to_string(),
+            )
+        })
+        .collect();
+    (slots, span)
+}
+
+/// Each `#[repr(C)]` parameter struct the ops upload has the byte layout of the WGSL struct
+/// the shader reads it as: member by member the same offset and scalar type, the same name
+/// (an array's elements may have their own names: `mean` is `mean_r`, `mean_g`, `mean_b`),
+/// and the same size. A field added, dropped, reordered or retyped on one side fails here
+/// instead of reading garbage on the GPU.
+#[test]
+fn every_parameter_struct_matches_its_wgsl_struct_as_naga_lays_it_out() {
+    let layouts = alexnet_wgpu::ops::uniform_layouts();
+    for layout in &layouts {
+        let module = naga::front::wgsl::parse_str(layout.shader.source()).unwrap();
+        let what = format!("{} in {}.wgsl", layout.wgsl, layout.shader.name());
+        let (wgsl, span) = wgsl_slots(&module, layout.wgsl);
+        let rust = rust_slots(layout);
+        if layout.prefix {
+            assert!(wgsl.len() <= rust.len() && span <= layout.size, "{what}");
+        } else {
+            assert_eq!(wgsl.len(), rust.len(), "{what}: {wgsl:?} vs {rust:?}");
+            assert_eq!(span, layout.size, "{what}: WGSL size vs Rust size");
+        }
+        for ((w_name, w_offset, w_ty), (r_name, r_offset, r_ty)) in wgsl.iter().zip(&rust) {
+            assert_eq!(
+                (w_offset, w_ty),
+                (r_offset, r_ty),
+                "{what}: member '{w_name}' against Rust field '{r_name}'"
+            );
+            if !r_name.contains('[') {
+                assert_eq!(w_name, r_name, "{what}: member at offset {w_offset}");
+            }
+        }
+    }
+    // Every shader with a uniform struct at binding 0 has a layout to check.
+    for shader in Shader::ALL {
+        let module = naga::front::wgsl::parse_str(shader.source()).unwrap();
+        for (_, var) in module.global_variables.iter() {
+            if var.space != naga::AddressSpace::Uniform {
+                continue;
+            }
+            let name = module.types[var.ty].name.clone().unwrap_or_default();
+            assert!(
+                layouts.iter().any(|l| l.shader == shader && l.wgsl == name),
+                "{}.wgsl's uniform {name} has no Rust layout in ops::uniform_layouts",
+                shader.name()
+            );
+        }
+    }
+}

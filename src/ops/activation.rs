@@ -45,10 +45,20 @@ impl Nonlinearity {
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ActivationParams {
+pub(crate) struct ActivationParams {
     len: u32,
     coefficient: f32,
     op: u32,
+}
+
+impl ActivationParams {
+    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
+        crate::ops::field_layout!(ActivationParams {
+            len,
+            coefficient,
+            op
+        })
+    }
 }
 
 /// `activation.wgsl`'s op number of ReLU (not a [`Nonlinearity`]: it has its own functions).

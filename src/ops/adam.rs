@@ -27,6 +27,22 @@ pub struct AdamHyper {
 }
 
 impl AdamHyper {
+    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
+        crate::ops::field_layout!(AdamHyper {
+            step_size,
+            beta1,
+            beta2,
+            one_minus_beta1,
+            one_minus_beta2,
+            eps,
+            l2,
+            decay,
+            bias_correction2_sqrt
+        })
+    }
+}
+
+impl AdamHyper {
     /// The hyper-parameters for step `t` (1-based). `decoupled` selects AdamW.
     #[allow(clippy::too_many_arguments)]
     pub fn at_step(
@@ -59,8 +75,14 @@ impl AdamHyper {
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct AdamParams {
+pub(crate) struct AdamParams {
     len: u32,
+}
+
+impl AdamParams {
+    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
+        crate::ops::field_layout!(AdamParams { len })
+    }
 }
 
 /// One Adam/AdamW step. param, grad, exp_avg and exp_avg_sq have the same shape; the two

@@ -7,13 +7,26 @@ use crate::runtime::{Arg, Dispatch, Gpu, Tensor};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct AdaptivePoolParams {
+pub(crate) struct AdaptivePoolParams {
     batch: u32,
     channels: u32,
     in_h: u32,
     in_w: u32,
     out_h: u32,
     out_w: u32,
+}
+
+impl AdaptivePoolParams {
+    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
+        crate::ops::field_layout!(AdaptivePoolParams {
+            batch,
+            channels,
+            in_h,
+            in_w,
+            out_h,
+            out_w
+        })
+    }
 }
 
 fn check(x: &Tensor, y: &Tensor) -> Result<AdaptivePoolParams> {

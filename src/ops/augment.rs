@@ -21,7 +21,7 @@ const WORKGROUP: u32 = 256;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct AugmentParams {
+pub(crate) struct AugmentParams {
     size: u32,
     first: u32,
     slot_words: u32,
@@ -29,10 +29,22 @@ struct AugmentParams {
     std: [f32; 3],
 }
 
+impl AugmentParams {
+    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
+        crate::ops::field_layout!(AugmentParams {
+            size,
+            first,
+            slot_words,
+            mean,
+            std
+        })
+    }
+}
+
 /// One image's colour parameters, as the shader's `ImageParams`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-struct ImageParams {
+pub(crate) struct ImageParams {
     valid: u32,
     flip: u32,
     brightness: f32,
@@ -46,6 +58,26 @@ struct ImageParams {
     left: i32,
     top: i32,
     pad: [u32; 2],
+}
+
+impl ImageParams {
+    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
+        crate::ops::field_layout!(ImageParams {
+            valid,
+            flip,
+            brightness,
+            contrast,
+            saturation,
+            shift,
+            in_w,
+            in_h,
+            resized_w,
+            resized_h,
+            left,
+            top,
+            pad
+        })
+    }
 }
 
 /// The GPU half of augmentation for one batch size: the image and parameter buffers,

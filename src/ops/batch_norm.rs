@@ -39,12 +39,24 @@ pub struct BatchNormState<'a> {
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct BatchNormParams {
+pub(crate) struct BatchNormParams {
     batch: u32,
     channels: u32,
     plane: u32,
     momentum: f32,
     eps: f32,
+}
+
+impl BatchNormParams {
+    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
+        crate::ops::field_layout!(BatchNormParams {
+            batch,
+            channels,
+            plane,
+            momentum,
+            eps
+        })
+    }
 }
 
 fn check(cfg: &BatchNormConfig, x: &Tensor, per_channel: &[&Tensor]) -> Result<BatchNormParams> {

@@ -28,9 +28,15 @@ pub const IGNORE_LABEL: u32 = u32::MAX;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct CrossEntropyParams {
+pub(crate) struct CrossEntropyParams {
     batch: u32,
     classes: u32,
+}
+
+impl CrossEntropyParams {
+    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
+        crate::ops::field_layout!(CrossEntropyParams { batch, classes })
+    }
 }
 
 /// Mean cross-entropy of `logits` against `labels`, its gradient into `dlogits`, per-sample

@@ -13,6 +13,12 @@ pub struct StepSeed {
     pub seed: u32,
 }
 
+impl StepSeed {
+    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
+        crate::ops::field_layout!(StepSeed { seed })
+    }
+}
+
 /// `torch.nn.Dropout(p)` in training mode; `salt` distinguishes layers within one step.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DropoutConfig {
@@ -22,11 +28,22 @@ pub struct DropoutConfig {
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct DropoutParams {
+pub(crate) struct DropoutParams {
     len: u32,
     salt: u32,
     threshold: u32,
     scale: f32,
+}
+
+impl DropoutParams {
+    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
+        crate::ops::field_layout!(DropoutParams {
+            len,
+            salt,
+            threshold,
+            scale
+        })
+    }
 }
 
 fn params(cfg: &DropoutConfig, x: &Tensor) -> Result<DropoutParams> {

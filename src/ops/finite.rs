@@ -16,11 +16,23 @@ pub struct FiniteStep {
     pub step: u32,
 }
 
+impl FiniteStep {
+    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
+        crate::ops::field_layout!(FiniteStep { step })
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct FiniteParams {
+pub(crate) struct FiniteParams {
     len: u32,
     slot: u32,
+}
+
+impl FiniteParams {
+    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
+        crate::ops::field_layout!(FiniteParams { len, slot })
+    }
 }
 
 /// `flags[slot] = min(flags[slot], step)` if any element of `x` is NaN or ±Inf. Tensors larger

@@ -175,6 +175,10 @@ impl std::str::FromStr for GemmTiles {
     }
 }
 
+/// The twelve sizes both convolution shaders' parameter structs start with (see
+/// [`Geometry::shader_sizes`]).
+pub(crate) type ConvSizes = [u32; 12];
+
 /// A convolution's shape (a linear layer: every spatial size 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geometry {
@@ -212,7 +216,7 @@ impl Geometry {
 
     /// The twelve sizes in the order both convolution shaders' parameter structs start with,
     /// checked to fit the shaders' u32 indices (the tensors' element counts too).
-    pub(crate) fn shader_sizes(&self, op: &'static str) -> Result<[u32; 12]> {
+    pub(crate) fn shader_sizes(&self, op: &'static str) -> Result<ConvSizes> {
         to_u32(
             op,
             "input elements",
@@ -271,14 +275,28 @@ pub struct Rows {
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct GemmParams {
-    geometry: [u32; 12],
+pub(crate) struct GemmParams {
+    geometry: ConvSizes,
     row_offset: u32,
     rows_per_group: u32,
     accumulate: u32,
     relu: u32,
     k_split: u32,
     k_chunk: u32,
+}
+
+impl GemmParams {
+    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
+        crate::ops::field_layout!(GemmParams {
+            geometry,
+            row_offset,
+            rows_per_group,
+            accumulate,
+            relu,
+            k_split,
+            k_chunk
+        })
+    }
 }
 
 fn params(

@@ -9,7 +9,7 @@ use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Tensor, TensorSlice};
 
 #[repr(C)]
 #[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct ReduceParams {
+pub(crate) struct ReduceParams {
     count: u32,
     splits: u32,
     channels: u32,
@@ -17,6 +17,20 @@ struct ReduceParams {
     row_begin: u32,
     row_end: u32,
     relu: u32,
+}
+
+impl ReduceParams {
+    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
+        crate::ops::field_layout!(ReduceParams {
+            count,
+            splits,
+            channels,
+            plane,
+            row_begin,
+            row_end,
+            relu
+        })
+    }
 }
 
 /// `dw += Σ_s partial[s]`, with `partial` [splits, dw's length].

@@ -23,13 +23,26 @@ fn use_tiled(gpu: &Gpu, batch: usize) -> bool {
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct LinearParams {
+pub(crate) struct LinearParams {
     batch: u32,
     in_features: u32,
     out_features: u32,
     row_offset: u32,
     rows: u32,
     accumulate: u32,
+}
+
+impl LinearParams {
+    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
+        crate::ops::field_layout!(LinearParams {
+            batch,
+            in_features,
+            out_features,
+            row_offset,
+            rows,
+            accumulate
+        })
+    }
 }
 
 /// Checks x `[N, IN]`, w `[OUT, IN]`, y `[N, OUT]`; returns (N, IN, OUT).

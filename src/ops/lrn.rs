@@ -29,7 +29,7 @@ impl Default for LrnConfig {
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct LrnParams {
+pub(crate) struct LrnParams {
     batch: u32,
     channels: u32,
     height: u32,
@@ -38,6 +38,21 @@ struct LrnParams {
     alpha: f32,
     beta: f32,
     k: f32,
+}
+
+impl LrnParams {
+    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
+        crate::ops::field_layout!(LrnParams {
+            batch,
+            channels,
+            height,
+            width,
+            size,
+            alpha,
+            beta,
+            k
+        })
+    }
 }
 
 fn params(cfg: &LrnConfig, x: &Tensor) -> Result<LrnParams> {

@@ -33,6 +33,141 @@ pub use shaders::Shader;
 use crate::error::{Error, Result};
 use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Tensor};
 
+/// One field of a `#[repr(C)]` parameter struct as the Rust compiler lays it out.
+#[doc(hidden)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldLayout {
+    pub name: &'static str,
+    pub offset: usize,
+    pub size: usize,
+    /// `u32`, `f32`, `i32`, or an array of one of them (`[f32; 3]`).
+    pub ty: &'static str,
+}
+
+/// A parameter struct the shaders read, beside the WGSL struct it must match.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub struct UniformLayout {
+    pub shader: Shader,
+    /// The WGSL struct's name.
+    pub wgsl: &'static str,
+    pub size: usize,
+    pub fields: Vec<FieldLayout>,
+    /// The WGSL struct may stop early (max_pool reads the pooling parameters without padding).
+    pub prefix: bool,
+}
+
+/// The field layout of a parameter struct, for the test that compares it with the WGSL struct
+/// naga reads. The destructuring lists every field without `..`, so a field added to the
+/// struct but not here does not compile.
+macro_rules! field_layout {
+    ($ty:ident { $($field:ident),+ $(,)? }) => {{
+        let value: $ty = bytemuck::Zeroable::zeroed();
+        let $ty { $($field),+ } = &value;
+        vec![$($crate::ops::FieldLayout {
+            name: stringify!($field),
+            offset: std::mem::offset_of!($ty, $field),
+            size: std::mem::size_of_val($field),
+            ty: std::any::type_name_of_val($field),
+        }),+]
+    }};
+}
+pub(crate) use field_layout;
+
+/// Every parameter struct a shader reads, with its layout.
+#[doc(hidden)]
+pub fn uniform_layouts() -> Vec<UniformLayout> {
+    fn entry<T>(shader: Shader, wgsl: &'static str, fields: Vec<FieldLayout>) -> UniformLayout {
+        UniformLayout {
+            shader,
+            wgsl,
+            size: std::mem::size_of::<T>(),
+            fields,
+            prefix: false,
+        }
+    }
+    vec![
+        entry::<activation::ActivationParams>(
+            Shader::Activation,
+            "ActivationParams",
+            activation::ActivationParams::layout(),
+        ),
+        entry::<adam::AdamParams>(Shader::Adam, "AdamParams", adam::AdamParams::layout()),
+        entry::<adam::AdamHyper>(Shader::Adam, "AdamHyper", adam::AdamHyper::layout()),
+        entry::<adaptive_avg_pool::AdaptivePoolParams>(
+            Shader::AdaptiveAvgPool,
+            "AdaptivePoolParams",
+            adaptive_avg_pool::AdaptivePoolParams::layout(),
+        ),
+        entry::<augment::AugmentParams>(
+            Shader::Augment,
+            "AugmentParams",
+            augment::AugmentParams::layout(),
+        ),
+        entry::<augment::ImageParams>(
+            Shader::Augment,
+            "ImageParams",
+            augment::ImageParams::layout(),
+        ),
+        entry::<PoolParams>(Shader::AvgPool, "AvgPoolParams", PoolParams::layout()),
+        UniformLayout {
+            prefix: true,
+            ..entry::<PoolParams>(Shader::MaxPool, "PoolParams", PoolParams::layout())
+        },
+        entry::<batch_norm::BatchNormParams>(
+            Shader::BatchNorm,
+            "BatchNormParams",
+            batch_norm::BatchNormParams::layout(),
+        ),
+        entry::<gemm::ConvSizes>(
+            Shader::Conv2d,
+            "Conv2dParams",
+            vec![FieldLayout {
+                name: "sizes",
+                offset: 0,
+                size: std::mem::size_of::<gemm::ConvSizes>(),
+                ty: std::any::type_name::<gemm::ConvSizes>(),
+            }],
+        ),
+        entry::<cross_entropy::CrossEntropyParams>(
+            Shader::CrossEntropy,
+            "CrossEntropyParams",
+            cross_entropy::CrossEntropyParams::layout(),
+        ),
+        entry::<dropout::DropoutParams>(
+            Shader::Dropout,
+            "DropoutParams",
+            dropout::DropoutParams::layout(),
+        ),
+        entry::<dropout::StepSeed>(Shader::Dropout, "StepSeed", dropout::StepSeed::layout()),
+        entry::<finite::FiniteParams>(
+            Shader::Finite,
+            "FiniteParams",
+            finite::FiniteParams::layout(),
+        ),
+        entry::<finite::FiniteStep>(Shader::Finite, "FiniteStep", finite::FiniteStep::layout()),
+        entry::<gemm::GemmParams>(Shader::Gemm, "GemmParams", gemm::GemmParams::layout()),
+        entry::<gemm_reduce::ReduceParams>(
+            Shader::GemmReduce,
+            "ReduceParams",
+            gemm_reduce::ReduceParams::layout(),
+        ),
+        entry::<linear::LinearParams>(
+            Shader::Linear,
+            "LinearParams",
+            linear::LinearParams::layout(),
+        ),
+        entry::<lrn::LrnParams>(Shader::Lrn, "LrnParams", lrn::LrnParams::layout()),
+        entry::<preprocess::PreprocessParams>(
+            Shader::Preprocess,
+            "PreprocessParams",
+            preprocess::PreprocessParams::layout(),
+        ),
+        entry::<sgd::SgdParams>(Shader::Sgd, "SgdParams", sgd::SgdParams::layout()),
+        entry::<sgd::SgdHyper>(Shader::Sgd, "SgdHyper", sgd::SgdHyper::layout()),
+    ]
+}
+
 /// Fails with the op's and tensor's names unless `tensor` has exactly `expected` shape.
 pub(crate) fn expect_shape(op: &'static str, tensor: &Tensor, expected: &[usize]) -> Result<()> {
     if tensor.shape() != expected {
@@ -90,6 +225,22 @@ pub(crate) struct PoolParams {
     kernel: u32,
     stride: u32,
     padding: u32,
+}
+
+impl PoolParams {
+    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
+        crate::ops::field_layout!(PoolParams {
+            batch,
+            channels,
+            in_h,
+            in_w,
+            out_h,
+            out_w,
+            kernel,
+            stride,
+            padding
+        })
+    }
 }
 
 impl PoolWindow {

@@ -32,7 +32,7 @@ impl PreprocessConfig {
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct PreprocessParams {
+pub(crate) struct PreprocessParams {
     in_w: u32,
     in_h: u32,
     resized_w: u32,
@@ -44,6 +44,24 @@ struct PreprocessParams {
     srgb_encode: u32,
     mean: [f32; 3],
     std: [f32; 3],
+}
+
+impl PreprocessParams {
+    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
+        crate::ops::field_layout!(PreprocessParams {
+            in_w,
+            in_h,
+            resized_w,
+            resized_h,
+            left,
+            top,
+            size,
+            batch_index,
+            srgb_encode,
+            mean,
+            std
+        })
+    }
 }
 
 /// Writes the preprocessed `texture` into image `batch_index` of `x` `[N, 3, S, S]`.

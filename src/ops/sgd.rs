@@ -15,6 +15,16 @@ pub struct SgdHyper {
     pub weight_decay: f32,
 }
 
+impl SgdHyper {
+    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
+        crate::ops::field_layout!(SgdHyper {
+            lr,
+            momentum,
+            weight_decay
+        })
+    }
+}
+
 impl Default for SgdHyper {
     /// The paper's: lr 0.01, momentum 0.9, weight decay 5e-4.
     fn default() -> Self {
@@ -28,8 +38,14 @@ impl Default for SgdHyper {
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct SgdParams {
+pub(crate) struct SgdParams {
     len: u32,
+}
+
+impl SgdParams {
+    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
+        crate::ops::field_layout!(SgdParams { len })
+    }
 }
 
 /// `param -= lr · (momentum_buf = momentum · momentum_buf + grad + wd · param)`.
