@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod observer;
 pub mod optim;
 pub mod options;
+pub mod parallel;
 pub mod plot;
 pub mod report;
 pub mod schedule;
