@@ -3,6 +3,8 @@
 //! same run, the speed-up ratio, peak GPU memory, start-up (pipeline compile) time, and per-
 //! layer GPU times from timestamp queries where the adapter has them.
 
+pub mod parallel;
+
 use std::collections::BTreeMap;
 use std::time::Instant;
 

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use alexnet_wgpu::bench::parallel;
 use alexnet_wgpu::bench::{run, BenchConfig, Report};
 use alexnet_wgpu::data::{default_workers, Augment, AugmentOn, DecodeMode, LoaderConfig};
 use alexnet_wgpu::train::throughput::{self, DataBenchConfig};
@@ -62,6 +63,12 @@ pub struct BenchArgs {
     /// With --data: print only the JSON (one line per measurement).
     #[arg(long)]
     pub quiet: bool,
+    /// Data-parallel training over these adapters (names or parts of them, comma-separated;
+    /// a name given twice opens that adapter twice): images/s per device and in total, and the
+    /// time spent exchanging gradients, against the first alone. Uses the first --arch, the
+    /// first --training-batches, --width and --image-size.
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Vec<String>,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -69,6 +76,9 @@ pub struct BenchArgs {
 pub fn run_bench(args: &BenchArgs) -> Result<()> {
     if let Some(dir) = &args.data {
         return run_data_bench(args, dir);
+    }
+    if !args.devices.is_empty() {
+        return run_parallel_bench(args);
     }
     let archs = if args.arch.is_empty() {
         vec![ArchChoice::Original, ArchChoice::Torchvision]
@@ -238,6 +248,53 @@ fn run_data_bench(args: &BenchArgs, dir: &std::path::Path) -> Result<()> {
     }
     if let Some(path) = &args.json {
         std::fs::write(path, lines.join("\n") + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn run_parallel_bench(args: &BenchArgs) -> Result<()> {
+    let gpus = args
+        .devices
+        .iter()
+        .map(|name| {
+            args.device
+                .open_named(name)
+                .with_context(|| format!("--devices: '{name}'"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let arch = args.arch.first().cloned().unwrap_or(ArchChoice::Original);
+    let model = arch.config(1000).scaled(args.width);
+    let batch = args.training_batches.first().copied().unwrap_or(32);
+    let r = parallel::run(&gpus, &model, args.image_size, batch, args.iterations)?;
+    println!(
+        "data-parallel training, batch {} split {:?}, {}x{} input",
+        r.batch,
+        r.devices.iter().map(|d| d.share).collect::<Vec<_>>(),
+        args.image_size,
+        args.image_size
+    );
+    for (i, d) in r.devices.iter().enumerate() {
+        println!(
+            "  device {i} ({}): {:.1} images/s on its share of {} alone",
+            d.adapter, d.images_per_sec, d.share
+        );
+    }
+    println!(
+        "  together: {:.1} images/s; the first device alone on the whole batch: {:.1} ({:.2}x)",
+        r.parallel_images_per_sec,
+        r.single_images_per_sec,
+        r.parallel_images_per_sec / r.single_images_per_sec
+    );
+    println!(
+        "  per step: compute {:.1} ms, gradient exchange {:.1} ms ({:.1} MB through host memory), update {:.1} ms",
+        r.compute_ms,
+        r.exchange_ms,
+        r.exchange_bytes as f64 / 1e6,
+        r.update_ms
+    );
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&r)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())

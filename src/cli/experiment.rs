@@ -51,12 +51,8 @@ pub fn run(args: &ExperimentArgs) -> Result<()> {
         Some(names) => names
             .iter()
             .map(|name| {
-                let device = DeviceArgs {
-                    device: Some(name.clone()),
-                    ..args.device.clone()
-                };
-                device
-                    .open()
+                args.device
+                    .open_named(name)
                     .with_context(|| format!("{}: devices: '{name}'", args.config.display()))
             })
             .collect::<Result<_>>()?,

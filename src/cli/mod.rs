@@ -57,6 +57,16 @@ impl DeviceArgs {
         }
     }
 
+    /// Opens the adapter whose name contains `name`, with the other flags as given (a name
+    /// given twice opens the adapter twice).
+    pub fn open_named(&self, name: &str) -> anyhow::Result<Gpu> {
+        DeviceArgs {
+            device: Some(name.to_string()),
+            ..self.clone()
+        }
+        .open()
+    }
+
     pub fn open(&self) -> anyhow::Result<Gpu> {
         let options = self.options()?;
         let gpu = Gpu::new(&options)?;

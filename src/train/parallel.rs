@@ -10,11 +10,24 @@
 //! DistributedDataParallel: dropout masks (drawn per replica, from the sample's place in its
 //! replica's share) and BatchNorm's batch statistics (per replica, not synchronised).
 
+use std::time::{Duration, Instant};
+
 use crate::error::{Error, Result};
 use crate::model::{AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
 use crate::ops::cross_entropy::totals;
 use crate::runtime::Gpu;
 use crate::train::optim::{Optimizer, OptimizerConfig};
+
+/// Where one step's time went.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StepTimes {
+    /// Forward and backward on every device, until the slowest finished.
+    pub compute: Duration,
+    /// Reading every gradient, averaging and writing the average back to every device.
+    pub exchange: Duration,
+    /// The optimizer's update on every device.
+    pub update: Duration,
+}
 
 /// One device's copy of the model, its training plan and its optimizer state.
 pub struct Replica {
@@ -125,12 +138,17 @@ impl<'g> DataParallel<'g> {
     /// One training step on the written batch: forward and backward on every device (they
     /// run at the same time), the gradients averaged in device order and written back, then
     /// every device's update. `seed` draws the dropout masks.
-    pub fn step(&mut self, seed: u32) -> Result<()> {
+    pub fn step(&mut self, seed: u32) -> Result<StepTimes> {
+        let started = Instant::now();
         for (gpu, replica) in self.gpus.iter().zip(&self.replicas) {
             gpu.check()?;
             replica.plan.totals.write_f32(gpu, &[0.0; totals::LEN])?;
             replica.plan.forward_backward(gpu, seed)?;
         }
+        for gpu in self.gpus {
+            gpu.wait()?;
+        }
+        let compute = started.elapsed();
         let total = self.batch() as f32;
         let trained: Vec<usize> = (0..self.replicas[0].model.params.len())
             .filter(|&j| !self.replicas[0].model.params[j].frozen)
@@ -152,11 +170,42 @@ impl<'g> DataParallel<'g> {
                 replica.model.params[j].grad.write_f32(gpu, &mean)?;
             }
         }
+        let exchange = started.elapsed() - compute;
         for (gpu, replica) in self.gpus.iter().zip(&mut self.replicas) {
             replica.optimizer.begin_step(gpu);
             replica.optimizer.program().run(gpu)?;
         }
-        Ok(())
+        for gpu in self.gpus {
+            gpu.wait()?;
+        }
+        Ok(StepTimes {
+            compute,
+            exchange,
+            update: started.elapsed() - compute - exchange,
+        })
+    }
+
+    /// Forward and backward on device `i` alone, waited for: its share's compute time.
+    pub fn time_device(&self, i: usize, seed: u32) -> Result<Duration> {
+        let started = Instant::now();
+        self.replicas[i]
+            .plan
+            .forward_backward(&self.gpus[i], seed)?;
+        self.gpus[i].wait()?;
+        Ok(started.elapsed())
+    }
+
+    /// Bytes moved through host memory per step: every trained gradient read from each device
+    /// and the average written back to each.
+    pub fn exchange_bytes(&self) -> u64 {
+        let floats: usize = self.replicas[0]
+            .model
+            .params
+            .iter()
+            .filter(|p| !p.frozen)
+            .map(|p| p.grad.numel())
+            .sum();
+        (2 * 4 * floats * self.gpus.len()) as u64
     }
 
     /// The batch-mean loss of the last step, over every device's share.

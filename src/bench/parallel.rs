@@ -1,0 +1,108 @@
+//! `alexnet bench --devices`: training with data parallelism over several adapters — each
+//! device's images/s on its share alone, the images/s of the whole, and where a step's time
+//! goes (compute, gradient exchange through host memory, update) — against the first device
+//! alone on the whole batch, measured in the same run.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::model::{AlexNetConfig, Init};
+use crate::runtime::Gpu;
+use crate::train::parallel::{DataParallel, StepTimes};
+use crate::train::OptimizerConfig;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DeviceRow {
+    pub adapter: String,
+    pub share: usize,
+    /// Its share's forward and backward alone.
+    pub images_per_sec: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ParallelReport {
+    pub batch: usize,
+    pub devices: Vec<DeviceRow>,
+    /// The first device alone on the whole batch (forward, backward and update).
+    pub single_images_per_sec: f64,
+    pub parallel_images_per_sec: f64,
+    pub compute_ms: f64,
+    pub exchange_ms: f64,
+    pub update_ms: f64,
+    /// Gradient bytes read from and written to the devices per step.
+    pub exchange_bytes: u64,
+}
+
+/// `batch` split evenly over `gpus` (the first devices take the remainder).
+pub fn even_shares(batch: usize, devices: usize) -> Vec<usize> {
+    (0..devices)
+        .map(|i| batch / devices + usize::from(i < batch % devices))
+        .collect()
+}
+
+/// Times `iterations` data-parallel training steps of `model` at `batch` (after one warm-up)
+/// over `gpus`, and the same steps on the first device alone.
+pub fn run(
+    gpus: &[Gpu],
+    model: &AlexNetConfig,
+    image_size: usize,
+    batch: usize,
+    iterations: usize,
+) -> Result<ParallelReport> {
+    let iterations = iterations.max(1);
+    let sgd = OptimizerConfig::sgd();
+    let timed = |parallel: &mut DataParallel| -> Result<StepTimes> {
+        parallel.step(0)?;
+        let mut total = StepTimes::default();
+        for _ in 0..iterations {
+            let t = parallel.step(0)?;
+            total.compute += t.compute;
+            total.exchange += t.exchange;
+            total.update += t.update;
+        }
+        Ok(total)
+    };
+    let seconds = |t: &StepTimes| (t.compute + t.exchange + t.update).as_secs_f64();
+    let per_step_ms = |d: Duration| d.as_secs_f64() * 1e3 / iterations as f64;
+
+    let mut single = DataParallel::new(
+        &gpus[..1],
+        model,
+        Init::PyTorch,
+        0,
+        &[batch],
+        image_size,
+        sgd.clone(),
+    )?;
+    let single_images_per_sec = (batch * iterations) as f64 / seconds(&timed(&mut single)?);
+    drop(single);
+
+    let shares = even_shares(batch, gpus.len());
+    let mut parallel = DataParallel::new(gpus, model, Init::PyTorch, 0, &shares, image_size, sgd)?;
+    let times = timed(&mut parallel)?;
+    let mut devices = Vec::new();
+    for (i, gpu) in gpus.iter().enumerate() {
+        parallel.time_device(i, 0)?;
+        let mut alone = Duration::ZERO;
+        for _ in 0..iterations {
+            alone += parallel.time_device(i, 0)?;
+        }
+        devices.push(DeviceRow {
+            adapter: gpu.adapter_name(),
+            share: shares[i],
+            images_per_sec: (shares[i] * iterations) as f64 / alone.as_secs_f64(),
+        });
+    }
+    Ok(ParallelReport {
+        batch,
+        devices,
+        single_images_per_sec,
+        parallel_images_per_sec: (batch * iterations) as f64 / seconds(&times),
+        compute_ms: per_step_ms(times.compute),
+        exchange_ms: per_step_ms(times.exchange),
+        update_ms: per_step_ms(times.update),
+        exchange_bytes: parallel.exchange_bytes(),
+    })
+}
