@@ -25,6 +25,8 @@ pub struct DeviceRow {
 pub struct ParallelReport {
     pub batch: usize,
     pub devices: Vec<DeviceRow>,
+    /// The split that would make the devices finish together, from their measured speeds.
+    pub balanced_shares: Vec<usize>,
     /// The first device alone on the whole batch (forward, backward and update).
     pub single_images_per_sec: f64,
     pub parallel_images_per_sec: f64,
@@ -40,6 +42,28 @@ pub fn even_shares(batch: usize, devices: usize) -> Vec<usize> {
     (0..devices)
         .map(|i| batch / devices + usize::from(i < batch % devices))
         .collect()
+}
+
+/// `batch` split in proportion to each device's images/s (largest remainders; every device
+/// keeps at least one sample while the batch allows), so the devices finish together.
+pub fn proportional_shares(batch: usize, images_per_sec: &[f64]) -> Vec<usize> {
+    let total: f64 = images_per_sec.iter().sum();
+    if total.is_nan() || total <= 0.0 || batch < images_per_sec.len() {
+        return even_shares(batch, images_per_sec.len());
+    }
+    let spare = batch - images_per_sec.len();
+    let exact: Vec<f64> = images_per_sec
+        .iter()
+        .map(|s| spare as f64 * s / total)
+        .collect();
+    let mut shares: Vec<usize> = exact.iter().map(|e| 1 + e.floor() as usize).collect();
+    let mut order: Vec<usize> = (0..exact.len()).collect();
+    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())));
+    let left = batch - shares.iter().sum::<usize>();
+    for &i in order.iter().take(left) {
+        shares[i] += 1;
+    }
+    shares
 }
 
 /// Times `iterations` data-parallel training steps of `model` at `batch` (after one warm-up)
@@ -95,8 +119,10 @@ pub fn run(
             images_per_sec: (shares[i] * iterations) as f64 / alone.as_secs_f64(),
         });
     }
+    let speeds: Vec<f64> = devices.iter().map(|d| d.images_per_sec).collect();
     Ok(ParallelReport {
         batch,
+        balanced_shares: proportional_shares(batch, &speeds),
         devices,
         single_images_per_sec,
         parallel_images_per_sec: (batch * iterations) as f64 / seconds(&times),
@@ -105,4 +131,24 @@ pub fn run(
         update_ms: per_step_ms(times.update),
         exchange_bytes: parallel.exchange_bytes(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_follow_the_speeds_and_sum_to_the_batch() {
+        assert_eq!(even_shares(7, 3), [3, 2, 2]);
+        assert_eq!(proportional_shares(32, &[100.0, 100.0]), [16, 16]);
+        assert_eq!(proportional_shares(32, &[300.0, 100.0]), [24, 8]);
+        assert_eq!(proportional_shares(10, &[1000.0, 1.0]), [9, 1]);
+        assert_eq!(proportional_shares(2, &[5.0, 5.0, 5.0]), [1, 1, 0]);
+        assert_eq!(proportional_shares(9, &[0.0, 0.0, 0.0]), [3, 3, 3]);
+        for (batch, speeds) in [(37, vec![3.3, 1.7, 9.1]), (5, vec![1.0, 2.0])] {
+            let s = proportional_shares(batch, &speeds);
+            assert_eq!(s.iter().sum::<usize>(), batch);
+            assert!(s.iter().all(|&n| n >= 1));
+        }
+    }
 }

@@ -287,6 +287,10 @@ fn run_parallel_bench(args: &BenchArgs) -> Result<()> {
         r.parallel_images_per_sec / r.single_images_per_sec
     );
     println!(
+        "  shares that would finish together, from these speeds: {:?}",
+        r.balanced_shares
+    );
+    println!(
         "  per step: compute {:.1} ms, gradient exchange {:.1} ms ({:.1} MB through host memory), update {:.1} ms",
         r.compute_ms,
         r.exchange_ms,

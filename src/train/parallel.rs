@@ -114,7 +114,7 @@ impl<'g> DataParallel<'g> {
     /// device taking its share in order.
     pub fn write_batch(&self, images: &[f32], labels: &[u32]) -> Result<()> {
         let n = self.batch();
-        if labels.len() != n || images.len() % n.max(1) != 0 {
+        if labels.len() != n || !images.len().is_multiple_of(n.max(1)) {
             return Err(Error::Config(format!(
                 "data parallel batch: {} labels and {} image values for a batch of {n}",
                 labels.len(),
