@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::model::{AlexNetConfig, Init};
 use crate::runtime::Gpu;
-use crate::train::parallel::{DataParallel, StepTimes};
+use crate::train::parallel::{even_shares, proportional_shares, DataParallel, StepTimes};
 use crate::train::OptimizerConfig;
 
 #[derive(Clone, Debug, Serialize)]
@@ -35,35 +35,6 @@ pub struct ParallelReport {
     pub update_ms: f64,
     /// Gradient bytes read from and written to the devices per step.
     pub exchange_bytes: u64,
-}
-
-/// `batch` split evenly over `gpus` (the first devices take the remainder).
-pub fn even_shares(batch: usize, devices: usize) -> Vec<usize> {
-    (0..devices)
-        .map(|i| batch / devices + usize::from(i < batch % devices))
-        .collect()
-}
-
-/// `batch` split in proportion to each device's images/s (largest remainders; every device
-/// keeps at least one sample while the batch allows), so the devices finish together.
-pub fn proportional_shares(batch: usize, images_per_sec: &[f64]) -> Vec<usize> {
-    let total: f64 = images_per_sec.iter().sum();
-    if total.is_nan() || total <= 0.0 || batch < images_per_sec.len() {
-        return even_shares(batch, images_per_sec.len());
-    }
-    let spare = batch - images_per_sec.len();
-    let exact: Vec<f64> = images_per_sec
-        .iter()
-        .map(|s| spare as f64 * s / total)
-        .collect();
-    let mut shares: Vec<usize> = exact.iter().map(|e| 1 + e.floor() as usize).collect();
-    let mut order: Vec<usize> = (0..exact.len()).collect();
-    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())));
-    let left = batch - shares.iter().sum::<usize>();
-    for &i in order.iter().take(left) {
-        shares[i] += 1;
-    }
-    shares
 }
 
 /// Times `iterations` data-parallel training steps of `model` at `batch` (after one warm-up)
@@ -131,24 +102,4 @@ pub fn run(
         update_ms: per_step_ms(times.update),
         exchange_bytes: parallel.exchange_bytes(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shares_follow_the_speeds_and_sum_to_the_batch() {
-        assert_eq!(even_shares(7, 3), [3, 2, 2]);
-        assert_eq!(proportional_shares(32, &[100.0, 100.0]), [16, 16]);
-        assert_eq!(proportional_shares(32, &[300.0, 100.0]), [24, 8]);
-        assert_eq!(proportional_shares(10, &[1000.0, 1.0]), [9, 1]);
-        assert_eq!(proportional_shares(2, &[5.0, 5.0, 5.0]), [1, 1, 0]);
-        assert_eq!(proportional_shares(9, &[0.0, 0.0, 0.0]), [3, 3, 3]);
-        for (batch, speeds) in [(37, vec![3.3, 1.7, 9.1]), (5, vec![1.0, 2.0])] {
-            let s = proportional_shares(batch, &speeds);
-            assert_eq!(s.iter().sum::<usize>(), batch);
-            assert!(s.iter().all(|&n| n >= 1));
-        }
-    }
 }

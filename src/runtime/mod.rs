@@ -15,5 +15,5 @@ pub use device::{
 pub use dispatch::{Arg, Dispatch, KernelCall, Phase, Program, WORKGROUP_SIZE};
 pub use gate::{DeviceGate, GateGuard, Gated};
 pub use pipeline::{Access, CacheStats, ShaderSource};
-pub use tensor::{binding_chunks, DType, MemoryCounter, Tensor, TensorSlice};
+pub use tensor::{binding_chunks, DType, MemoryCounter, Readback, Tensor, TensorSlice};
 pub use uniform::Uniform;

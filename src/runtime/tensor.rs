@@ -247,13 +247,41 @@ impl Tensor {
     /// Copies the tensor into a mappable staging buffer and waits for it. Used by tests,
     /// checkpoints and periodic metrics, never inside a recorded step.
     fn read_bytes(&self, gpu: &Gpu) -> Result<Vec<u8>> {
-        let bytes = (self.numel() * 4) as u64;
+        Readback::start(gpu, &[self])?.finish(gpu)
+    }
+}
+
+/// A readback under way: several tensors copied into one staging buffer by one submission,
+/// waiting to be mapped. Started on several devices before any is finished, their copies run
+/// at the same time; one buffer and one wait serve every tensor (the gradient exchange).
+pub struct Readback {
+    /// `None` when there is nothing to read.
+    staging: Option<Gated<wgpu::Buffer>>,
+    mapped: std::sync::mpsc::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>,
+    /// The tensors' names, for errors.
+    what: String,
+}
+
+impl Readback {
+    /// Records a copy of each tensor, back to back in one staging buffer, submits it and asks
+    /// for the mapping. Nothing waits yet.
+    pub fn start(gpu: &Gpu, tensors: &[&Tensor]) -> Result<Self> {
+        let what = match tensors {
+            [one] => one.name.to_string(),
+            _ => format!("{} tensors", tensors.len()),
+        };
+        let bytes: u64 = tensors.iter().map(|t| (t.numel() * 4) as u64).sum();
+        let (tx, mapped) = std::sync::mpsc::channel();
         if bytes == 0 {
-            return Ok(Vec::new());
+            return Ok(Self {
+                staging: None,
+                mapped,
+                what,
+            });
         }
         // The gate is held to set the copy up and to read the mapping, not across the wait,
         // so other threads sharing a GL device take turns meanwhile.
-        let (staging, rx) = gpu.scoped(&format!("reading tensor '{}'", self.name), || {
+        let staging = gpu.scoped(&format!("reading tensor '{what}'"), || {
             let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("readback staging"),
                 size: bytes,
@@ -264,16 +292,34 @@ impl Tensor {
             let mut encoder = gpu
                 .device
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
-            encoder.copy_buffer_to_buffer(self.buffer(), 0, &staging, 0, bytes);
+            let mut offset = 0;
+            for t in tensors {
+                let size = (t.numel() * 4) as u64;
+                if size > 0 {
+                    encoder.copy_buffer_to_buffer(t.buffer(), 0, &staging, offset, size);
+                }
+                offset += size;
+            }
             gpu.queue.submit([encoder.finish()]);
-            let (tx, rx) = std::sync::mpsc::channel();
             staging.map_async(wgpu::MapMode::Read, .., move |r| {
                 let _ = tx.send(r);
             });
-            Ok((staging, rx))
+            Ok(staging)
         })?;
+        Ok(Self {
+            staging: Some(staging),
+            mapped,
+            what,
+        })
+    }
+
+    /// Waits for the copies and returns the bytes, tensor after tensor.
+    pub fn finish(self, gpu: &Gpu) -> Result<Vec<u8>> {
+        let Some(staging) = self.staging else {
+            return Ok(Vec::new());
+        };
         let fail = |message: String| Error::Readback {
-            tensor: self.name.to_string(),
+            tensor: self.what.clone(),
             message,
         };
         // A lost device stays a typed error, so callers can tell it from a bad read.
@@ -281,7 +327,8 @@ impl Tensor {
             Error::DeviceLost { .. } => e,
             e => fail(e.to_string()),
         })?;
-        rx.recv()
+        self.mapped
+            .recv()
             .map_err(|e| fail(e.to_string()))?
             .map_err(|e| fail(e.to_string()))?;
         let _turn = gpu.exclusive();
