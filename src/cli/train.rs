@@ -95,7 +95,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             "data parallel over {} devices: {}",
             gpus.len(),
             gpus.iter()
-                .map(Gpu::adapter_name)
+                .map(describe)
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -158,6 +158,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// An adapter's name and backend: two devices of a run may share the name.
+fn describe(gpu: &Gpu) -> String {
+    match &gpu.adapter_info {
+        Some(info) => format!("{} ({:?})", info.name, info.backend),
+        None => gpu.adapter_name(),
+    }
 }
 
 fn resume_path(args: &TrainArgs) -> Option<PathBuf> {
