@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::model::summary::summarize;
 use crate::model::{AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
 use crate::ops::conv2d::{conv2d_forward, Conv2dConfig};
-use crate::ops::{KernelPolicy, Kernels};
+use crate::ops::{Autotune, KernelPolicy, Kernels};
 use crate::runtime::{Gated, Gpu, GpuOptions, Phase, Program, Tensor};
 use crate::train::{train_step, Optimizer, OptimizerConfig};
 
@@ -47,6 +47,8 @@ pub struct Speedup {
     pub mode: &'static str,
     pub batch: usize,
     pub tiled_over_plain: f64,
+    /// With `--autotune`: the autotuned kernels' images/s over the tiled ones'.
+    pub autotuned_over_tiled: Option<f64>,
 }
 
 /// A training step with `features` frozen beside a full one (same model, batch, kernels):
@@ -133,13 +135,6 @@ fn backward_part(phase: Phase) -> &'static str {
     }
 }
 
-fn kernel_name(k: Kernels) -> &'static str {
-    match k {
-        Kernels::Plain => "plain",
-        Kernels::Tiled => "tiled",
-    }
-}
-
 fn model_name(c: &AlexNetConfig) -> String {
     let full = c.arch_default_channels();
     format!("{:?} x{:.3}", c.arch, c.channels[0] as f64 / full[0] as f64).to_lowercase()
@@ -152,9 +147,17 @@ pub fn run(options: &GpuOptions, policy: KernelPolicy, cfg: &BenchConfig) -> Res
     let mut layers = Vec::new();
     let mut first_call = None;
     let mut adapter = None;
-    for kernels in [Kernels::Plain, Kernels::Tiled] {
+    // With --autotune, a third pass: each layer's kernels timed and chosen when planned.
+    let mut variants = vec![
+        ("plain", policy.with_kernels(Kernels::Plain)),
+        ("tiled", policy.with_kernels(Kernels::Tiled)),
+    ];
+    if policy.autotune != Autotune::Off {
+        variants.push(("autotuned", policy));
+    }
+    for (kernels, policy) in variants {
         let gpu = Gpu::new(options)?;
-        policy.with_kernels(kernels).apply(&gpu)?;
+        policy.apply(&gpu)?;
         adapter = gpu.adapter_info.clone();
         for model_cfg in &cfg.models {
             let mut model = AlexNet::new(&gpu, model_cfg.clone())?;
@@ -203,7 +206,7 @@ pub fn run(options: &GpuOptions, policy: KernelPolicy, cfg: &BenchConfig) -> Res
                 };
                 step(&gpu)?;
                 gpu.wait()?;
-                if first_call.is_none() && kernels == Kernels::Tiled {
+                if first_call.is_none() && kernels == "tiled" {
                     let stats = gpu.pipelines.stats();
                     first_call = Some((
                         start.elapsed().as_secs_f64(),
@@ -230,7 +233,7 @@ pub fn run(options: &GpuOptions, policy: KernelPolicy, cfg: &BenchConfig) -> Res
                     model: model_name(model_cfg),
                     mode,
                     batch,
-                    kernels: kernel_name(kernels),
+                    kernels,
                     images_per_sec: batch as f64 / per_iter,
                     seconds_per_iteration: per_iter,
                     gflops: flops_per_image * batch as f64 / per_iter / 1e9,
@@ -271,7 +274,7 @@ pub fn run(options: &GpuOptions, policy: KernelPolicy, cfg: &BenchConfig) -> Res
                             model: model_name(model_cfg),
                             mode,
                             batch,
-                            kernels: kernel_name(kernels),
+                            kernels,
                             layer,
                             milliseconds: ms,
                             gflops,
@@ -473,18 +476,23 @@ fn frozen_steps(measurements: &[Measurement]) -> Vec<FrozenStep> {
 }
 
 fn speedups(measurements: &[Measurement]) -> Vec<Speedup> {
+    let find = |kernels: &str, t: &Measurement| {
+        measurements.iter().find(|p| {
+            p.kernels == kernels && p.model == t.model && p.mode == t.mode && p.batch == t.batch
+        })
+    };
     measurements
         .iter()
         .filter(|m| m.kernels == "tiled")
         .filter_map(|t| {
-            let base = measurements.iter().find(|p| {
-                p.kernels == "plain" && p.model == t.model && p.mode == t.mode && p.batch == t.batch
-            })?;
+            let base = find("plain", t)?;
             Some(Speedup {
                 model: t.model.clone(),
                 mode: t.mode,
                 batch: t.batch,
                 tiled_over_plain: t.images_per_sec / base.images_per_sec,
+                autotuned_over_tiled: find("autotuned", t)
+                    .map(|a| a.images_per_sec / t.images_per_sec),
             })
         })
         .collect()

@@ -125,12 +125,12 @@ fn print_table(r: &Report) {
         r.startup.driver_pipeline_cache
     );
     println!(
-        "{:<22} {:<25} {:>5} {:>6} {:>11} {:>9} {:>11}",
+        "{:<22} {:<25} {:>5} {:>9} {:>11} {:>9} {:>11}",
         "model", "mode", "batch", "kernel", "images/s", "GFLOP/s", "peak MiB"
     );
     for m in &r.measurements {
         println!(
-            "{:<22} {:<25} {:>5} {:>6} {:>11.2} {:>9.2} {:>11.1}",
+            "{:<22} {:<25} {:>5} {:>9} {:>11.2} {:>9.2} {:>11.1}",
             m.model,
             m.mode,
             m.batch,
@@ -141,8 +141,12 @@ fn print_table(r: &Report) {
         );
     }
     for s in &r.speedups {
+        let autotuned = s
+            .autotuned_over_tiled
+            .map(|a| format!(", autotuned/tiled {a:.2}x"))
+            .unwrap_or_default();
         println!(
-            "speed-up tiled/plain: {} {} batch {}: {:.2}x",
+            "speed-up tiled/plain: {} {} batch {}: {:.2}x{autotuned}",
             s.model, s.mode, s.batch, s.tiled_over_plain
         );
     }

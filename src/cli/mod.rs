@@ -9,7 +9,7 @@ pub mod info;
 pub mod selftest;
 pub mod train;
 
-use alexnet_wgpu::ops::{GemmTiles, KernelPolicy};
+use alexnet_wgpu::ops::{Autotune, GemmTiles, KernelPolicy};
 use alexnet_wgpu::runtime::{
     list_adapters, parse_backend, DeviceLimits, Gpu, GpuOptions, ShaderChecks,
 };
@@ -38,6 +38,11 @@ pub struct DeviceArgs {
     /// as browsers and many integrated GPUs give. Default: ALEXNET_LIMITS, else adapter.
     #[arg(long)]
     pub limits: Option<DeviceLimits>,
+    /// Kernel choice per layer shape: off (the tiled kernels everywhere, the default) or
+    /// quick (time plain against tiled per convolution and linear shape and pass when first
+    /// planned; remembered per adapter and driver in the cache folder).
+    #[arg(long, default_value = "off")]
+    pub autotune: Autotune,
 }
 
 impl DeviceArgs {
@@ -56,6 +61,7 @@ impl DeviceArgs {
     pub fn policy(&self) -> KernelPolicy {
         KernelPolicy {
             gemm_tiles: self.gemm_tiles,
+            autotune: self.autotune,
             ..KernelPolicy::default()
         }
     }

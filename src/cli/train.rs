@@ -94,10 +94,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         println!(
             "data parallel over {} devices: {}",
             gpus.len(),
-            gpus.iter()
-                .map(describe)
-                .collect::<Vec<_>>()
-                .join(", ")
+            gpus.iter().map(describe).collect::<Vec<_>>().join(", ")
         );
     }
     let devices = Devices {

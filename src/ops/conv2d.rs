@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use crate::ops::gemm::{self, Geometry};
 use crate::ops::gemm_reduce;
 use crate::ops::{expect_shape, launch, nchw};
-use crate::ops::{KernelPolicy, Kernels, Shader};
+use crate::ops::{tune, Kernels, Shader};
 use crate::runtime::{Arg, Dispatch, Gpu, Phase, Tensor};
 
 /// A 2-D convolution's hyper-parameters, as `torch.nn.Conv2d` takes them (square kernel).
@@ -124,7 +124,7 @@ pub fn conv2d_forward(
 ) -> Result<Vec<Dispatch>> {
     let g = check(cfg, x, w, Some(b), y)?;
     let p = g.shader_sizes("conv2d")?;
-    if KernelPolicy::of(gpu).kernels == Kernels::Tiled {
+    if kernels(gpu, cfg, &g, Phase::Whole)? == Kernels::Tiled {
         return gemm::forward(gpu, &g, x, w.all(), b, y, g.all_rows());
     }
     let args = [
@@ -166,15 +166,27 @@ pub fn conv2d_backward(
     if let Some(dx) = dx {
         expect_shape("conv2d", dx, x.shape())?;
     }
-    if KernelPolicy::of(gpu).kernels == Kernels::Tiled {
-        let mut dispatches = Vec::with_capacity(4);
-        if let Some(dx) = dx {
-            dispatches.push(
-                gemm::backward_input(gpu, &g, dy, w.all(), dx, g.all_rows(), false)?
-                    .in_phase(Phase::InputGrad),
-            );
-        }
-        if let Some((dw, db)) = grads {
+    let mut dispatches = Vec::with_capacity(4);
+    if let Some(dx) = dx {
+        let input_grad = match kernels(gpu, cfg, &g, Phase::InputGrad)? {
+            Kernels::Tiled => gemm::backward_input(gpu, &g, dy, w.all(), dx, g.all_rows(), false)?,
+            Kernels::Plain => {
+                let args = [
+                    Arg::Read(dy.all()),
+                    Arg::Read(w.all()),
+                    Arg::Write(dx.all()),
+                ];
+                let entry = "conv2d_backward_input";
+                launch(gpu, Shader::Conv2d, entry, &p, &args, dx.numel())?
+            }
+        };
+        dispatches.push(input_grad.in_phase(Phase::InputGrad));
+    }
+    let Some((dw, db)) = grads else {
+        return Ok(dispatches);
+    };
+    match kernels(gpu, cfg, &g, Phase::WeightGrad)? {
+        Kernels::Tiled => {
             dispatches.extend(
                 gemm::backward_weight(gpu, &g, dy, x, dw.all(), g.all_rows())?
                     .into_iter()
@@ -182,57 +194,55 @@ pub fn conv2d_backward(
             );
             dispatches.push(gemm_reduce::backward_bias(gpu, &g, dy, db)?.in_phase(Phase::BiasGrad));
         }
-        return Ok(dispatches);
+        Kernels::Plain => {
+            let args = [
+                Arg::Read(dy.all()),
+                Arg::Read(x.all()),
+                Arg::Write(dw.all()),
+            ];
+            let entry = "conv2d_backward_weight";
+            let weight = launch(gpu, Shader::Conv2d, entry, &p, &args, dw.numel())?;
+            dispatches.push(weight.in_phase(Phase::WeightGrad));
+            let args = [Arg::Read(dy.all()), Arg::Write(db.all())];
+            let entry = "conv2d_backward_bias";
+            let bias = launch(gpu, Shader::Conv2d, entry, &p, &args, db.numel())?;
+            dispatches.push(bias.in_phase(Phase::BiasGrad));
+        }
     }
-    let mut dispatches = Vec::with_capacity(3);
-    if let Some(dx) = dx {
-        let args = [
-            Arg::Read(dy.all()),
-            Arg::Read(w.all()),
-            Arg::Write(dx.all()),
-        ];
-        dispatches.push(
-            launch(
-                gpu,
-                Shader::Conv2d,
-                "conv2d_backward_input",
-                &p,
-                &args,
-                dx.numel(),
-            )?
-            .in_phase(Phase::InputGrad),
-        );
-    }
-    let Some((dw, db)) = grads else {
-        return Ok(dispatches);
-    };
-    let args = [
-        Arg::Read(dy.all()),
-        Arg::Read(x.all()),
-        Arg::Write(dw.all()),
-    ];
-    dispatches.push(
-        launch(
-            gpu,
-            Shader::Conv2d,
-            "conv2d_backward_weight",
-            &p,
-            &args,
-            dw.numel(),
-        )?
-        .in_phase(Phase::WeightGrad),
-    );
-    let args = [Arg::Read(dy.all()), Arg::Write(db.all())];
-    dispatches.push(
-        launch(
-            gpu,
-            Shader::Conv2d,
-            "conv2d_backward_bias",
-            &p,
-            &args,
-            db.numel(),
-        )?
-        .in_phase(Phase::BiasGrad),
-    );
     Ok(dispatches)
+}
+
+/// The kernels for this convolution's `phase` (forward: [`Phase::Whole`]): the device
+/// policy's, or where it autotunes, the faster on scratch tensors of this shape.
+fn kernels(gpu: &Gpu, cfg: &Conv2dConfig, g: &Geometry, phase: Phase) -> Result<Kernels> {
+    let key = format!(
+        "conv2d n{} c{} {}x{} o{} k{} s{} p{} g{} {phase:?}",
+        g.batch,
+        g.in_channels,
+        g.in_h,
+        g.in_w,
+        cfg.out_channels,
+        cfg.kernel,
+        cfg.stride,
+        cfg.padding,
+        cfg.groups
+    );
+    tune::kernels_for(gpu, &key, || {
+        let scratch = |name: &str, shape: &[usize]| Tensor::zeros(gpu, name, shape);
+        let x = scratch("autotune x", &[g.batch, g.in_channels, g.in_h, g.in_w])?;
+        let w = scratch("autotune w", &cfg.weight_shape())?;
+        let y = scratch("autotune y", &[g.batch, g.out_channels, g.out_h, g.out_w])?;
+        let b = scratch("autotune b", &[g.out_channels])?;
+        match phase {
+            Phase::Whole => conv2d_forward(gpu, cfg, &x, &w, &b, &y),
+            Phase::InputGrad => {
+                let dx = scratch("autotune dx", x.shape())?;
+                conv2d_backward(gpu, cfg, &x, &w, &y, Some(&dx), None)
+            }
+            Phase::WeightGrad | Phase::BiasGrad => {
+                let dw = scratch("autotune dw", w.shape())?;
+                conv2d_backward(gpu, cfg, &x, &w, &y, None, Some((&dw, &b)))
+            }
+        }
+    })
 }

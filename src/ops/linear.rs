@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::ops::gemm::{self, Geometry, Rows};
 use crate::ops::gemm_reduce;
 use crate::ops::{expect_shape, launch, to_u32};
-use crate::ops::{KernelPolicy, Kernels, Shader};
+use crate::ops::{tune, KernelPolicy, Kernels, Shader};
 use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, KernelCall, Phase, Tensor};
 
 /// Below this batch a linear layer is matrix-vector work (and its weight gradient an outer
@@ -17,8 +17,31 @@ const GEMV_BELOW_BATCH: usize = 64;
 /// The most workgroups along one grid dimension (WebGPU's limit).
 const MAX_GRID: usize = 65535;
 
-fn use_tiled(gpu: &Gpu, batch: usize) -> bool {
-    KernelPolicy::of(gpu).kernels == Kernels::Tiled && batch >= GEMV_BELOW_BATCH
+/// Whether a linear layer of `dims` (batch, in, out) runs its forward (`backward` false) or
+/// backward as tiled GEMMs: below [`GEMV_BELOW_BATCH`] never; else the device policy's
+/// kernels, or where it autotunes, the faster on scratch tensors of this shape.
+fn use_tiled(gpu: &Gpu, dims: (usize, usize, usize), backward: bool) -> Result<bool> {
+    let (n, in_f, out_f) = dims;
+    if n < GEMV_BELOW_BATCH {
+        return Ok(false);
+    }
+    let pass = if backward { "backward" } else { "forward" };
+    let key = format!("linear n{n} {in_f}->{out_f} {pass}");
+    let kernels = tune::kernels_for(gpu, &key, || {
+        let scratch = |name: &str, shape: &[usize]| Tensor::zeros(gpu, name, shape);
+        let x = scratch("autotune x", &[n, in_f])?;
+        let w = scratch("autotune w", &[out_f, in_f])?;
+        let y = scratch("autotune y", &[n, out_f])?;
+        let b = scratch("autotune b", &[out_f])?;
+        if backward {
+            let dx = scratch("autotune dx", &[n, in_f])?;
+            let dw = scratch("autotune dw", &[out_f, in_f])?;
+            linear_backward(gpu, &x, &w, &y, Some(&dx), Some((&dw, &b)))
+        } else {
+            linear_forward(gpu, &x, &w, &b, &y)
+        }
+    })?;
+    Ok(kernels == Kernels::Tiled)
 }
 
 #[repr(C)]
@@ -103,7 +126,7 @@ pub fn linear_forward(
 ) -> Result<Vec<Dispatch>> {
     let dims = check(x, w, y)?;
     expect_shape("linear", b, &[dims.2])?;
-    if use_tiled(gpu, dims.0) {
+    if use_tiled(gpu, dims, false)? {
         let g = Geometry::linear(dims.0, dims.1, dims.2);
         return per_row_slice(gpu, dims, |_, first, rows| {
             let w_rows = w.slice(first * dims.1, rows * dims.1);
@@ -174,7 +197,7 @@ pub fn linear_backward(
     if let Some(dx) = dx {
         expect_shape("linear", dx, x.shape())?;
     }
-    if use_tiled(gpu, n) {
+    if use_tiled(gpu, dims, true)? {
         return linear_backward_tiled(gpu, dims, x, w, dy, dx, grads);
     }
     let mut dispatches = Vec::new();

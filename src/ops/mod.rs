@@ -25,10 +25,12 @@ pub mod policy;
 pub mod preprocess;
 pub mod sgd;
 pub mod shaders;
+pub mod tune;
 
 pub use gemm::GemmTiles;
 pub use policy::{KernelPolicy, Kernels};
 pub use shaders::Shader;
+pub use tune::Autotune;
 
 use crate::error::{Error, Result};
 use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Tensor};

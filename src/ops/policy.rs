@@ -4,6 +4,7 @@
 //! recorded before a change keep the kernels they were recorded with.
 
 use crate::error::{Error, Result};
+use crate::ops::tune::Autotune;
 use crate::ops::GemmTiles;
 use crate::runtime::Gpu;
 
@@ -32,6 +33,9 @@ pub struct KernelPolicy {
     /// CPU drivers, whose few cores are busy anyway and where the extra barriers and partial
     /// sums only cost (the row GEMV ran 10x slower on lavapipe).
     pub parallel_small_batches: Option<bool>,
+    /// Time plain against tiled kernels per shape and phase when planning, instead of using
+    /// `kernels` everywhere (`ops::tune`).
+    pub autotune: Autotune,
 }
 
 impl KernelPolicy {
@@ -59,9 +63,13 @@ impl KernelPolicy {
         Ok(())
     }
 
-    /// The same policy with other kernels (benchmarks and oracle tests).
+    /// The same policy with other kernels everywhere (benchmarks and oracle tests).
     pub fn with_kernels(self, kernels: Kernels) -> Self {
-        Self { kernels, ..self }
+        Self {
+            kernels,
+            autotune: Autotune::Off,
+            ..self
+        }
     }
 
     /// Whether the small-batch paths are on for `gpu`: as set, else on all but CPU drivers.
@@ -76,9 +84,12 @@ impl KernelPolicy {
 
     /// One line for reports: kernels, tile shape, small-batch paths.
     pub fn describe(&self, gpu: &Gpu) -> String {
+        let kernels = match self.autotune {
+            Autotune::Off => format!("{:?}", self.kernels),
+            Autotune::Quick => "autotuned per shape".to_string(),
+        };
         format!(
-            "{:?}, GEMM tiles {}, small-batch paths {}",
-            self.kernels,
+            "{kernels}, GEMM tiles {}, small-batch paths {}",
             self.gemm_tiles
                 .map_or("by problem".to_string(), |t| t.to_string()),
             if self.parallel_small_batches(gpu) {

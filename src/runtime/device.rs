@@ -112,6 +112,8 @@ pub struct Gpu {
     /// `None` for a wrapped device whose adapter we never saw.
     pub adapter_info: Option<wgpu::AdapterInfo>,
     pub pipelines: PipelineCache,
+    /// Where this device keeps what it learns about its adapter (`None` for a wrapped device).
+    cache_dir: Option<PathBuf>,
     /// Per-device settings of the layers above the runtime (the ops' kernel policy), kept by
     /// type so that the runtime need not know them.
     settings: Settings,
@@ -226,13 +228,12 @@ impl Gpu {
                 adapter: info.name.clone(),
                 source,
             })?;
-        let cache_file = wgpu::util::pipeline_cache_key(&info).and_then(|key| {
-            let dir = options
-                .pipeline_cache_dir
-                .clone()
-                .or_else(default_cache_dir)?;
-            Some(dir.join(key))
-        });
+        let cache_dir = options
+            .pipeline_cache_dir
+            .clone()
+            .or_else(default_cache_dir);
+        let cache_file = wgpu::util::pipeline_cache_key(&info)
+            .and_then(|key| Some(cache_dir.as_ref()?.join(key)));
         let pipelines = PipelineCache::new(&device, cache_file, options.shader_checks);
         let health = Health::install(&device);
         Ok(Self {
@@ -241,6 +242,7 @@ impl Gpu {
             queue,
             adapter_info: Some(info),
             pipelines,
+            cache_dir,
             settings: Settings::default(),
             memory: Arc::default(),
             health,
@@ -265,6 +267,7 @@ impl Gpu {
             queue,
             adapter_info: None,
             pipelines,
+            cache_dir: None,
             settings: Settings::default(),
             memory: Arc::default(),
             health: Arc::default(),
@@ -451,6 +454,26 @@ impl Gpu {
     /// Writes the driver's pipeline cache to disk, if the adapter keeps one.
     pub fn save_pipeline_cache(&self) {
         self.pipelines.save();
+    }
+
+    /// A file in the cache folder for what holds for this adapter and driver only (`stem`
+    /// says what): `<cache>/<stem>-<backend>-<adapter>-<driver>.json`. `None` for a wrapped
+    /// device or where there is no cache folder.
+    pub fn adapter_cache_file(&self, stem: &str) -> Option<PathBuf> {
+        let info = self.adapter_info.as_ref()?;
+        let id = format!(
+            "{stem}-{:?}-{}-{}-{}",
+            info.backend, info.name, info.driver, info.driver_info
+        );
+        let safe: String = id
+            .chars()
+            .map(|c| match c {
+                'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '-' => c,
+                _ => '_',
+            })
+            .take(180)
+            .collect();
+        Some(self.cache_dir.as_ref()?.join(safe + ".json"))
     }
 }
 
