@@ -14,6 +14,7 @@ use alexnet_wgpu::runtime::{Gpu, GpuOptions};
 use alexnet_wgpu::train::checkpoint;
 use alexnet_wgpu::train::observer::Observers;
 use alexnet_wgpu::train::parallel::{Alone, DataParallel};
+use alexnet_wgpu::train::split::GroupSplit;
 use alexnet_wgpu::train::trainer::{train, train_observed, TrainConfig};
 use alexnet_wgpu::train::{
     train_step, Devices, Optimizer, OptimizerConfig, Schedule, Shares, TrainOptions,
@@ -262,5 +263,78 @@ fn shares_that_do_not_fit_the_devices_or_the_batch_are_refused() {
             err.to_string().contains("--shares") && err.to_string().contains("--batch-size 4"),
             "{shares:?}: {err}"
         );
+    }
+}
+
+/// The paper's split: each device half of every layer, meeting at conv3, the LRNs and the
+/// fully connected layers; three SGD steps equal one device's on the whole model.
+#[test]
+fn the_group_split_over_two_devices_equals_the_one_device_model() {
+    let open = || Gpu::new(&GpuOptions::default()).expect("a wgpu adapter");
+    let (a, b, single) = (open(), open(), open());
+    let config = AlexNetConfig {
+        dropout: 0.0,
+        ..AlexNetConfig::original(10).scaled(0.0625)
+    };
+    let (image, batch) = (64, 3);
+    let sgd = OptimizerConfig {
+        lr: 0.05,
+        ..OptimizerConfig::sgd()
+    };
+    let model = AlexNet::new(&single, config.clone()).unwrap();
+    model.initialize(&single, Init::PyTorch, 5).unwrap();
+    let options = PlanOptions {
+        batch,
+        image_h: image,
+        image_w: image,
+        training: true,
+        input_grad: false,
+    };
+    let plan = Plan::new(&single, &model, options).unwrap();
+    let mut optimizer = Optimizer::new(&single, &model, sgd.clone()).unwrap();
+    let mut split = GroupSplit::new([&a, &b], &config, batch, image, sgd).unwrap();
+    split.scatter(&model, &single).unwrap();
+    // Each device holds half of every convolution's kernels.
+    let conv2 = split.models[0].param("features.4.weight").unwrap();
+    assert_eq!(
+        conv2.value.shape()[0] * 2,
+        model.param("features.4.weight").unwrap().value.shape()[0]
+    );
+
+    let mut rng = Rng::new(3);
+    for step in 0..3 {
+        let images = rng.normals(batch * 3 * image * image, 1.0);
+        let labels: Vec<u32> = (0..batch).map(|_| rng.below(10) as u32).collect();
+        split.write_batch(&images, &labels).unwrap();
+        let times = split.step(0).unwrap();
+
+        plan.input.write_f32(&single, &images).unwrap();
+        plan.labels.write_u32(&single, &labels).unwrap();
+        plan.totals.write_f32(&single, &[0.0; totals::LEN]).unwrap();
+        train_step(&single, &plan, &mut optimizer, 0).unwrap();
+        let t = plan.totals.read_f32(&single).unwrap();
+        let want = f64::from(t[totals::LOSS_SUM]) / f64::from(t[totals::SAMPLES]);
+        let got = split.loss().unwrap();
+        eprintln!(
+            "step {step}: loss {got:.6} split, {want:.6} whole; exchange {:?} of {:?}",
+            times.exchange,
+            times.compute + times.exchange + times.update
+        );
+        assert!(
+            (got - want).abs() <= 1e-5 * want.abs(),
+            "step {step}: {got} vs {want}"
+        );
+    }
+    let gathered = AlexNet::new(&single, config).unwrap();
+    split.gather(&gathered, &single).unwrap();
+    for (p, q) in gathered.params.iter().zip(&model.params) {
+        let want: Vec<f64> = q
+            .value
+            .read_f32(&single)
+            .unwrap()
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect();
+        assert_close(&p.name, &p.value.read_f32(&single).unwrap(), &want, 1e-5);
     }
 }

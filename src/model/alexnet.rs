@@ -294,6 +294,12 @@ impl AlexNet {
     /// Allocates the parameters (zero) and their gradients.
     pub fn new(gpu: &Gpu, config: AlexNetConfig) -> Result<Self> {
         let layers = config.layers()?;
+        Self::with_layers(gpu, config, layers)
+    }
+
+    /// A model of `layers` (a part of `config`'s network, as one device of a model-parallel
+    /// split holds), its parameters allocated (zero) with their gradients.
+    pub fn with_layers(gpu: &Gpu, config: AlexNetConfig, layers: Vec<Layer>) -> Result<Self> {
         let mut params = Vec::new();
         let mut buffers = Vec::new();
         for layer in &layers {

@@ -14,6 +14,7 @@ pub mod plot;
 pub mod replicas;
 pub mod report;
 pub mod schedule;
+pub mod split;
 pub mod throughput;
 pub mod trainer;
 
