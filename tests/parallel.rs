@@ -1,13 +1,23 @@
 //! Data parallelism over two devices (two instances of the adapter stand in for two GPUs):
-//! a step at shares `[3, 1]` is a step of one device on the whole batch of 4.
+//! a step at shares `[3, 1]` is a step of one device on the whole batch of 4, and a training
+//! run on both follows a run on one and writes the same checkpoints.
 
 mod common;
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use alexnet_wgpu::data::{Augment, Dataset, Synthetic};
 use alexnet_wgpu::model::{AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
 use alexnet_wgpu::ops::cross_entropy::totals;
 use alexnet_wgpu::runtime::{Gpu, GpuOptions};
-use alexnet_wgpu::train::parallel::DataParallel;
-use alexnet_wgpu::train::{train_step, Optimizer, OptimizerConfig};
+use alexnet_wgpu::train::checkpoint;
+use alexnet_wgpu::train::observer::Observers;
+use alexnet_wgpu::train::parallel::{Alone, DataParallel};
+use alexnet_wgpu::train::trainer::{train, train_observed, TrainConfig};
+use alexnet_wgpu::train::{
+    train_step, Devices, Optimizer, OptimizerConfig, Schedule, Shares, TrainOptions,
+};
 use common::{assert_close, Rng};
 
 #[test]
@@ -103,6 +113,154 @@ fn data_parallel_needs_one_positive_share_per_device() {
         assert!(
             err.to_string().contains("one positive share per device"),
             "{err}"
+        );
+    }
+}
+
+/// A small run: 14 synthetic images in batches of 4 (the last one short), training
+/// augmentation, SGD, no dropout (its masks are drawn per device).
+fn small_run(out: std::path::PathBuf, epochs: usize) -> TrainConfig {
+    let mut config = TrainOptions::default().config(10).unwrap();
+    config.model = AlexNetConfig {
+        dropout: 0.0,
+        ..AlexNetConfig::original(10).scaled(0.0625)
+    };
+    config.image_size = 64;
+    config.augment = Augment::imagenet(64);
+    config.batch_size = 4;
+    config.epochs = epochs;
+    config.optimizer = OptimizerConfig {
+        lr: 0.05,
+        ..OptimizerConfig::sgd()
+    };
+    config.schedule = Schedule::Constant;
+    config.workers = 1;
+    config.log_every = 1;
+    config.show_progress = false;
+    config.out_dir = out;
+    config
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("alexnet-wgpu-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The parameters a checkpoint holds, loaded on `gpu`.
+fn checkpoint_params(gpu: &Gpu, config: &TrainConfig) -> Vec<(String, Vec<f32>)> {
+    let model = AlexNet::new(gpu, config.model.clone()).unwrap();
+    let mut optimizer = Optimizer::new(gpu, &model, config.optimizer.clone()).unwrap();
+    checkpoint::load(gpu, &config.checkpoint_path(), &model, &mut optimizer).unwrap();
+    model
+        .params
+        .iter()
+        .map(|p| (p.name.clone(), p.value.read_f32(gpu).unwrap()))
+        .collect()
+}
+
+#[test]
+fn training_on_two_devices_follows_one_device_and_writes_the_same_checkpoints() {
+    let open = || Gpu::new(&GpuOptions::default()).expect("a wgpu adapter");
+    let gpus = [open(), open()];
+    let single = open();
+    let train_set: Arc<dyn Dataset> = Arc::new(Synthetic::new(14, 64, 5, 0));
+    let val_set: Arc<dyn Dataset> = Arc::new(Synthetic::new(6, 64, 5, 1));
+    let never = || Arc::new(AtomicBool::new(false));
+
+    let one = small_run(scratch("dp-one"), 1);
+    let reference = train(
+        &single,
+        &one,
+        train_set.clone(),
+        val_set.clone(),
+        None,
+        never(),
+    )
+    .unwrap();
+    let two = small_run(scratch("dp-two"), 1);
+    let devices = Devices {
+        gpus: &gpus,
+        shares: Shares::Fixed(vec![3, 1]),
+        collective: &Alone,
+    };
+    let parallel = train_observed(
+        &devices,
+        &two,
+        train_set.clone(),
+        val_set.clone(),
+        None,
+        never(),
+        &mut Observers(Vec::new()),
+    )
+    .unwrap();
+
+    // Four steps, the last on 2 images (split 1 + 1).
+    assert_eq!(parallel.step_losses.len(), 4);
+    for (&(step, got), &(_, want)) in parallel.step_losses.iter().zip(&reference.step_losses) {
+        eprintln!("step {step}: loss {got:.6} on two devices, {want:.6} on one");
+        assert!(
+            (got - want).abs() <= 1e-5 * want.abs(),
+            "step {step}: {got} vs {want}"
+        );
+    }
+    let (got, want) = (&parallel.epochs[0], &reference.epochs[0]);
+    assert!(
+        (got.val_loss - want.val_loss).abs() <= 1e-5 * want.val_loss,
+        "{got:?} vs {want:?}"
+    );
+    assert_eq!(got.val_top1, want.val_top1);
+    for ((name, got), (_, want)) in checkpoint_params(&single, &two)
+        .iter()
+        .zip(checkpoint_params(&single, &one))
+    {
+        let want: Vec<f64> = want.iter().map(|&v| f64::from(v)).collect();
+        assert_close(&format!("checkpoint {name}"), got, &want, 1e-5);
+    }
+
+    // The two-device checkpoint is an ordinary one: one device resumes it for a second epoch.
+    let resumed = small_run(two.out_dir.clone(), 2);
+    let more = train(
+        &single,
+        &resumed,
+        train_set,
+        val_set,
+        Some(&two.checkpoint_path()),
+        never(),
+    )
+    .unwrap();
+    assert_eq!(more.epochs.len(), 1);
+    assert_eq!(more.epochs[0].step, 8);
+}
+
+#[test]
+fn shares_that_do_not_fit_the_devices_or_the_batch_are_refused() {
+    let gpus = [
+        Gpu::new(&GpuOptions::default()).unwrap(),
+        Gpu::new(&GpuOptions::default()).unwrap(),
+    ];
+    let data: Arc<dyn Dataset> = Arc::new(Synthetic::new(8, 64, 5, 0));
+    for shares in [vec![4], vec![3, 0, 1], vec![2, 1], vec![0, 4]] {
+        let devices = Devices {
+            gpus: &gpus,
+            shares: Shares::Fixed(shares.clone()),
+            collective: &Alone,
+        };
+        let err = train_observed(
+            &devices,
+            &small_run(scratch("dp-bad"), 1),
+            data.clone(),
+            data.clone(),
+            None,
+            Arc::new(AtomicBool::new(false)),
+            &mut Observers(Vec::new()),
+        )
+        .err()
+        .expect("bad shares");
+        assert!(
+            err.to_string().contains("--shares") && err.to_string().contains("--batch-size 4"),
+            "{shares:?}: {err}"
         );
     }
 }

@@ -63,8 +63,8 @@ pub struct BenchArgs {
     /// With --data: print only the JSON (one line per measurement).
     #[arg(long)]
     pub quiet: bool,
-    /// Data-parallel training over these adapters (names or parts of them, comma-separated;
-    /// a name given twice opens that adapter twice): images/s per device and in total, and the
+    /// Data-parallel training over these adapters (`all`, numbers as `alexnet devices` lists
+    /// them, or parts of names, comma-separated; a name given twice opens that adapter twice): images/s per device and in total, and the
     /// time spent exchanging gradients, against the first alone. Uses the first --arch, the
     /// first --training-batches, --width and --image-size.
     #[arg(long, value_delimiter = ',')]
@@ -254,15 +254,7 @@ fn run_data_bench(args: &BenchArgs, dir: &std::path::Path) -> Result<()> {
 }
 
 fn run_parallel_bench(args: &BenchArgs) -> Result<()> {
-    let gpus = args
-        .devices
-        .iter()
-        .map(|name| {
-            args.device
-                .open_named(name)
-                .with_context(|| format!("--devices: '{name}'"))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let gpus = args.device.open_many(&args.devices)?;
     let arch = args.arch.first().cloned().unwrap_or(ArchChoice::Original);
     let model = arch.config(1000).scaled(args.width);
     let batch = args.training_batches.first().copied().unwrap_or(32);

@@ -16,10 +16,14 @@ pub fn run(backend: Option<&str>) -> anyhow::Result<()> {
             name_filter: String::new(),
         });
     }
-    for adapter in adapters {
+    for (number, adapter) in adapters.iter().enumerate() {
         let info = adapter.get_info();
         let limits = adapter.limits();
-        println!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
+        // The number is what `--devices 0,1` takes.
+        println!(
+            "{number}: {} ({:?}, {:?})",
+            info.name, info.backend, info.device_type
+        );
         println!("  driver: {} {}", info.driver, info.driver_info);
         println!(
             "  max storage binding: {} MiB, max buffer: {} MiB, workgroup memory: {} KiB, invocations per workgroup: {}",

@@ -10,7 +10,10 @@ pub mod selftest;
 pub mod train;
 
 use alexnet_wgpu::ops::{GemmTiles, KernelPolicy};
-use alexnet_wgpu::runtime::{parse_backend, DeviceLimits, Gpu, GpuOptions, ShaderChecks};
+use alexnet_wgpu::runtime::{
+    list_adapters, parse_backend, DeviceLimits, Gpu, GpuOptions, ShaderChecks,
+};
+use anyhow::Context;
 use clap::Args;
 
 /// Adapter choice shared by every command that runs on a GPU.
@@ -67,8 +70,61 @@ impl DeviceArgs {
         .open()
     }
 
+    /// Opens the adapters a `--devices` list names: `all` (every hardware adapter of one
+    /// backend: --backend's, else the preferred adapter's; the software ones only where there
+    /// is no hardware), numbers as `alexnet devices` lists them, or parts of names (a name
+    /// given twice opens that adapter twice, which lets one adapter stand in for two).
+    pub fn open_many(&self, devices: &[String]) -> anyhow::Result<Vec<Gpu>> {
+        if devices.len() == 1 && devices[0].eq_ignore_ascii_case("all") {
+            let options = self.options()?;
+            let backends = options
+                .backends
+                .or_else(wgpu::Backends::from_env)
+                .unwrap_or(wgpu::Backends::all());
+            let infos: Vec<_> = list_adapters(backends)
+                .iter()
+                .map(|a| a.get_info())
+                .collect();
+            let hardware = infos.iter().any(|i| i.device_type != wgpu::DeviceType::Cpu);
+            let software = |i: &wgpu::AdapterInfo| i.device_type == wgpu::DeviceType::Cpu;
+            let preferred = infos
+                .iter()
+                .filter(|i| software(i) != hardware)
+                .min_by_key(|i| i.device_type != wgpu::DeviceType::DiscreteGpu)
+                .map(|i| i.backend);
+            let chosen: Vec<usize> = (0..infos.len())
+                .filter(|&k| Some(infos[k].backend) == preferred && software(&infos[k]) != hardware)
+                .collect();
+            if chosen.is_empty() {
+                anyhow::bail!("--devices all: no adapter found (see `alexnet devices`)");
+            }
+            return chosen.into_iter().map(|k| self.open_numbered(k)).collect();
+        }
+        devices
+            .iter()
+            .map(|d| {
+                match d.parse::<usize>() {
+                    Ok(k) => self.open_numbered(k),
+                    Err(_) => self.open_named(d),
+                }
+                .with_context(|| format!("--devices: '{d}'"))
+            })
+            .collect()
+    }
+
+    /// Opens adapter number `k` as `alexnet devices` lists them (on --backend's backends).
+    fn open_numbered(&self, k: usize) -> anyhow::Result<Gpu> {
+        let mut options = self.options()?;
+        options.adapter_index = Some(k);
+        options.adapter_name = None;
+        self.open_with(options)
+    }
+
     pub fn open(&self) -> anyhow::Result<Gpu> {
-        let options = self.options()?;
+        self.open_with(self.options()?)
+    }
+
+    fn open_with(&self, options: GpuOptions) -> anyhow::Result<Gpu> {
         let gpu = Gpu::new(&options)?;
         self.policy().apply(&gpu)?;
         if gpu.is_cpu() {

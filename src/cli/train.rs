@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use alexnet_wgpu::runtime::Gpu;
 use alexnet_wgpu::train::checkpoint::resumed_config;
-use alexnet_wgpu::train::trainer::train;
-use alexnet_wgpu::train::TrainOptions;
+use alexnet_wgpu::train::parallel::Alone;
+use alexnet_wgpu::train::trainer::{default_observers, train_observed};
+use alexnet_wgpu::train::{Devices, Shares, TrainOptions};
 use anyhow::{Context, Result};
 use clap::Args;
 
@@ -20,6 +22,15 @@ pub struct TrainArgs {
     /// Continue from a checkpoint (default: <out>/checkpoint.safetensors).
     #[arg(long, num_args = 0..=1, default_missing_value = "")]
     pub resume: Option<PathBuf>,
+    /// Data parallel: train on these adapters at once, a replica on each, every batch split
+    /// between them and the gradients averaged each step. `all` (every GPU of one backend),
+    /// numbers as `alexnet devices` lists them, or parts of names (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Vec<String>,
+    /// With --devices: samples of each batch per device, in --devices order, summing to
+    /// --batch-size (default: in proportion to each device's speed, measured before training).
+    #[arg(long, value_delimiter = ',')]
+    pub shares: Vec<usize>,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -69,10 +80,34 @@ pub fn run(args: TrainArgs) -> Result<()> {
             config.optimizer.lr
         );
     }
-    let gpu = args.device.open()?;
-    if gpu.is_cpu() {
-        println!("note: the adapter is a CPU (software) driver; this runs at about 1 GFLOP/s");
+    if !args.shares.is_empty() && args.devices.is_empty() {
+        anyhow::bail!("--shares needs --devices (the adapters the batch is shared between)");
     }
+    let gpus = match args.devices.as_slice() {
+        [] => vec![args.device.open()?],
+        names => args.device.open_many(names)?,
+    };
+    if gpus.iter().any(Gpu::is_cpu) {
+        println!("note: a CPU (software) driver runs at about 1 GFLOP/s");
+    }
+    if gpus.len() > 1 {
+        println!(
+            "data parallel over {} devices: {}",
+            gpus.len(),
+            gpus.iter()
+                .map(describe)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let devices = Devices {
+        gpus: &gpus,
+        shares: match args.shares.as_slice() {
+            [] => Shares::Measured,
+            fixed => Shares::Fixed(fixed.to_vec()),
+        },
+        collective: &Alone,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || {
@@ -85,7 +120,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
     })
     .context("installing the Ctrl-C handler")?;
-    let outcome = train(&gpu, &config, data.train, data.val, resume.as_deref(), stop)?;
+    let mut observers = default_observers(&config);
+    let outcome = train_observed(
+        &devices,
+        &config,
+        data.train,
+        data.val,
+        resume.as_deref(),
+        stop,
+        &mut observers,
+    )?;
     if outcome.interrupted {
         println!(
             "stopped; checkpoint in {}. Resume with: alexnet train --resume {} {}",
@@ -114,6 +158,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// An adapter's name and backend: two devices of a run may share the name.
+fn describe(gpu: &Gpu) -> String {
+    match &gpu.adapter_info {
+        Some(info) => format!("{} ({:?})", info.name, info.backend),
+        None => gpu.adapter_name(),
+    }
 }
 
 fn resume_path(args: &TrainArgs) -> Option<PathBuf> {

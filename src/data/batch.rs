@@ -56,6 +56,34 @@ pub struct Batch {
     pub len: usize,
 }
 
+impl Batch {
+    /// The batch cut into consecutive parts of `counts` samples (which sum to `len`), one per
+    /// device of a data-parallel run; each part keeps the batch's index.
+    pub fn split(&self, counts: &[usize]) -> Vec<Batch> {
+        let per_image = self.images.len() / self.len.max(1);
+        let mut first = 0;
+        counts
+            .iter()
+            .map(|&n| {
+                let end = (first + n).min(self.len);
+                let part = Batch {
+                    index: self.index,
+                    images: self
+                        .images
+                        .get(first * per_image..end * per_image)
+                        .unwrap_or_default()
+                        .to_vec(),
+                    gpu: self.gpu.get(first..end).unwrap_or_default().to_vec(),
+                    labels: self.labels[first..end].to_vec(),
+                    len: end - first,
+                };
+                first = end;
+                part
+            })
+            .collect()
+    }
+}
+
 /// One sample for GPU augmentation: `width × height` RGB8 pixels (row-major), where the
 /// crop window lies once they are resized to `placement.resized`, and the colour draws. A
 /// large image arrives already resized and cropped on the CPU (S × S, window at 0, 0).

@@ -34,6 +34,9 @@ pub struct GpuOptions {
     pub backends: Option<wgpu::Backends>,
     /// Case-insensitive substring of the adapter name; `None` means `WGPU_ADAPTER_NAME`.
     pub adapter_name: Option<String>,
+    /// The adapter's number among those found (and matching the name), in the order
+    /// `alexnet devices` lists them; `None` prefers a discrete GPU, then an integrated one.
+    pub adapter_index: Option<usize>,
     /// Where to keep the driver's pipeline cache; `None` means the user cache directory.
     pub pipeline_cache_dir: Option<PathBuf>,
     /// Which of wgpu's injected runtime checks the shaders are compiled with.
@@ -176,14 +179,21 @@ impl Gpu {
             .clone()
             .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok());
         let instance = new_instance(backends);
-        let adapter = choose_adapter(&instance, backends, name_filter.as_deref())
-            .await
-            .ok_or_else(|| Error::NoAdapter {
-                tried: backend_names(backends),
-                name_filter: name_filter
-                    .map(|n| format!(", name containing '{n}'"))
-                    .unwrap_or_default(),
-            })?;
+        let adapter = choose_adapter(
+            &instance,
+            backends,
+            name_filter.as_deref(),
+            options.adapter_index,
+        )
+        .await
+        .ok_or_else(|| Error::NoAdapter {
+            tried: backend_names(backends),
+            name_filter: name_filter
+                .map(|n| format!(", name containing '{n}'"))
+                .into_iter()
+                .chain(options.adapter_index.map(|i| format!(", number {i}")))
+                .collect(),
+        })?;
         let info = adapter.get_info();
         let features = adapter.features() & OPTIONAL_FEATURES;
         let limits = match &options.limits {
@@ -448,11 +458,15 @@ async fn choose_adapter(
     instance: &wgpu::Instance,
     backends: wgpu::Backends,
     name_filter: Option<&str>,
+    index: Option<usize>,
 ) -> Option<wgpu::Adapter> {
     let mut adapters = instance.enumerate_adapters(backends).await;
     if let Some(filter) = name_filter {
         let filter = filter.to_lowercase();
         adapters.retain(|a| a.get_info().name.to_lowercase().contains(&filter));
+    }
+    if let Some(i) = index {
+        return (i < adapters.len()).then(|| adapters.swap_remove(i));
     }
     // Prefer real GPUs over software ones, and discrete over integrated.
     adapters.sort_by_key(|a| match a.get_info().device_type {

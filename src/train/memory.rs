@@ -6,12 +6,14 @@ use crate::model::{summary, AlexNet, Plan, PlanOptions};
 use crate::runtime::Gpu;
 use crate::train::trainer::TrainConfig;
 
-/// The training and evaluation plans at `config.batch_size`, or, when they do not fit on the
-/// device, [`Error::OutOfMemory`] naming a batch size that does.
+/// The training and evaluation plans at `batch` (`config.batch_size`, or one device's share
+/// of it), or, when they do not fit on the device, [`Error::OutOfMemory`] naming a batch size
+/// that does.
 pub(crate) fn plans_that_fit(
     gpu: &Gpu,
     model: &AlexNet,
     config: &TrainConfig,
+    batch: usize,
 ) -> Result<(Plan, Plan)> {
     let plans = |batch: usize| {
         gpu.with_oom_scope(|| {
@@ -28,7 +30,6 @@ pub(crate) fn plans_that_fit(
             Ok((plan(true)?, plan(false)?))
         })
     };
-    let batch = config.batch_size;
     let needed = plan_bytes(model, config, batch);
     let detail = match plans(batch) {
         (Ok(p), None) => return Ok(p),

@@ -13,6 +13,7 @@ pub mod optim;
 pub mod options;
 pub mod parallel;
 pub mod plot;
+pub mod replicas;
 pub mod report;
 pub mod schedule;
 pub mod throughput;
@@ -21,6 +22,7 @@ pub mod trainer;
 pub use guard::{NonFiniteGuard, OnNonFinite};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
 pub use options::TrainOptions;
+pub use replicas::{Devices, Shares};
 pub use schedule::{LrScheduler, Schedule};
 
 use crate::error::Result;
@@ -43,13 +45,7 @@ pub fn train_step_checked(
     seed: u32,
     guard: Option<&NonFiniteGuard>,
 ) -> Result<()> {
-    gpu.check()?;
-    plan.seed
-        .write(gpu, &crate::ops::dropout::StepSeed { seed });
-    optimizer.begin_step(gpu);
-    if let Some(g) = guard {
-        g.begin_step(gpu, optimizer.step);
-    }
+    begin_step(gpu, plan, optimizer, seed, guard)?;
     let empty = crate::runtime::Program::new();
     let checks = guard.map_or(&empty, |g| g.program());
     gpu.submit("a training step", |encoder| {
@@ -63,4 +59,23 @@ pub fn train_step_checked(
             program.record(encoder);
         }
     })
+}
+
+/// What every training step sets before it is recorded: the device's health checked, the
+/// dropout seed, the optimizer's step (and hyper-parameters) and the guard's step number.
+pub(crate) fn begin_step(
+    gpu: &Gpu,
+    plan: &Plan,
+    optimizer: &mut Optimizer,
+    seed: u32,
+    guard: Option<&NonFiniteGuard>,
+) -> Result<()> {
+    gpu.check()?;
+    plan.seed
+        .write(gpu, &crate::ops::dropout::StepSeed { seed });
+    optimizer.begin_step(gpu);
+    if let Some(g) = guard {
+        g.begin_step(gpu, optimizer.step);
+    }
+    Ok(())
 }

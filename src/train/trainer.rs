@@ -11,18 +11,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Augment, AugmentOn, Dataset, DecodeMode, Loader, OnBadSample};
 use crate::error::{Error, Result};
-use crate::model::{summary, AlexNet, AlexNetConfig, Init, Norm, Plan};
+use crate::model::{summary, AlexNetConfig, Init, Norm};
 use crate::ops::cross_entropy::totals;
 use crate::runtime::Gpu;
-use crate::train::checkpoint::{self, CheckpointState};
-use crate::train::feed::{loader_config, Feeder};
-use crate::train::guard::{NonFiniteGuard, NonFiniteReport, OnNonFinite};
-use crate::train::memory::plans_that_fit;
+use crate::train::checkpoint::CheckpointState;
+use crate::train::feed::loader_config;
+use crate::train::guard::{NonFiniteReport, OnNonFinite};
 use crate::train::metrics::{EpochMetrics, MetricsLog};
 use crate::train::observer::{EpochObserver, Observers, Plots, ProgressBar};
-use crate::train::optim::{Optimizer, OptimizerConfig};
+use crate::train::optim::OptimizerConfig;
+use crate::train::replicas::{Devices, Replicas};
 use crate::train::schedule::{LrScheduler, Schedule};
-use crate::train::train_step_checked;
 
 /// Everything that defines a run; saved in every checkpoint.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -133,7 +132,7 @@ pub fn train(
 ) -> Result<TrainOutcome> {
     let mut observers = default_observers(config);
     train_observed(
-        gpu,
+        &Devices::one(gpu),
         config,
         train_set,
         val_set,
@@ -156,10 +155,12 @@ pub fn default_observers(config: &TrainConfig) -> Observers {
     Observers(observers)
 }
 
-/// [`train`], reporting progress to `observer` instead of the default bar and plots (pass
-/// [`default_observers`] with hooks of your own added to keep them).
+/// [`train`] on `devices` (data parallel over several; see `train::parallel`), reporting
+/// progress to `observer` instead of the default bar and plots (pass [`default_observers`]
+/// with hooks of your own added to keep them). Checkpoints have the single-device format;
+/// only the process of rank 0 writes them, the metrics and the plots.
 pub fn train_observed(
-    gpu: &Gpu,
+    devices: &Devices,
     config: &TrainConfig,
     train_set: Arc<dyn Dataset>,
     val_set: Arc<dyn Dataset>,
@@ -175,15 +176,13 @@ pub fn train_observed(
             config.model.classes
         )));
     }
-    let mut model = AlexNet::new(gpu, config.model.clone())?;
-    model.initialize(gpu, config.init, config.seed)?;
-    if let (Some(weights), None) = (&config.weights, resume) {
-        for r in model.load_pretrained(gpu, weights)? {
-            log::info!("re-initialised for {} classes: {r}", config.model.classes);
-        }
-    }
-    model.freeze(&config.freeze)?;
-    let mut optimizer = Optimizer::new(gpu, &model, config.optimizer.clone())?;
+    let mut quiet = Observers(Vec::new());
+    let observer: &mut dyn EpochObserver = if devices.leads() {
+        observer
+    } else {
+        &mut quiet
+    };
+    let mut replicas = Replicas::new(devices, config, resume.is_some())?;
     let mut scheduler = LrScheduler::new(config.schedule.clone(), config.optimizer.lr);
     let mut position = CheckpointState {
         epoch: 0,
@@ -195,24 +194,26 @@ pub fn train_observed(
         lr_scale: 1.0,
         config: serde_json::Value::Null,
     };
-    let (mut metrics, mut history) = match resume {
-        Some(path) => {
-            position = restore(gpu, path, &model, &mut optimizer, &mut scheduler)?;
-            log::info!(
-                "resuming {} at epoch {}, batch {}",
-                path.display(),
-                position.epoch + 1,
-                position.batch
-            );
-            MetricsLog::resume_at(&config.metrics_path(), position.epoch)?
+    if let Some(path) = resume {
+        position = restore(&mut replicas, path, &mut scheduler)?;
+        log::info!(
+            "resuming {} at epoch {}, batch {}",
+            path.display(),
+            position.epoch + 1,
+            position.batch
+        );
+    }
+    let (mut metrics, mut history) = match (devices.leads(), resume) {
+        (false, _) => (None, Vec::new()),
+        (true, Some(_)) => {
+            let (log, history) = MetricsLog::resume_at(&config.metrics_path(), position.epoch)?;
+            (Some(log), history)
         }
-        None => (MetricsLog::create(&config.metrics_path())?, Vec::new()),
+        (true, None) => (
+            Some(MetricsLog::create(&config.metrics_path())?),
+            Vec::new(),
+        ),
     };
-
-    let (train_plan, eval_plan) = plans_that_fit(gpu, &model, config)?;
-    let mut train_feed = Feeder::new(gpu, config.augment_on, &train_plan, &config.augment)?;
-    let mut eval_feed = Feeder::new(gpu, config.augment_on, &eval_plan, &config.augment.eval())?;
-    let guard = NonFiniteGuard::new(gpu, &model, &train_plan)?;
     let mut outcome = TrainOutcome {
         epochs: Vec::new(),
         step_losses: Vec::new(),
@@ -225,22 +226,18 @@ pub fn train_observed(
     let mut last_good = resume.map(|p| (p.to_path_buf(), position.step));
     if config.on_nan == OnNonFinite::Rollback {
         // Rolling back needs something to roll back to, even before the first epoch ends.
-        save_checkpoint(gpu, config, &scheduler, &model, &optimizer, &mut position)?;
+        save_checkpoint(config, &scheduler, &replicas, &mut position)?;
         last_good = Some((config.checkpoint_path(), position.step));
     }
 
     let mut epoch = position.epoch;
     while epoch < config.epochs {
         let lr = scheduler.lr(epoch) * position.lr_scale;
-        optimizer.set_lr(lr);
+        replicas.set_lr(lr);
         let started = Instant::now();
         let run = run_epoch(
-            gpu,
+            &mut replicas,
             config,
-            &train_plan,
-            &mut train_feed,
-            &guard,
-            &mut optimizer,
             &train_set,
             epoch,
             &mut position,
@@ -262,15 +259,9 @@ pub fn train_observed(
                 });
             }
             let scale = position.lr_scale * 0.1;
-            position = restore(
-                gpu,
-                &config.checkpoint_path(),
-                &model,
-                &mut optimizer,
-                &mut scheduler,
-            )?;
+            position = restore(&mut replicas, &config.checkpoint_path(), &mut scheduler)?;
             position.lr_scale = scale;
-            guard.reset(gpu)?;
+            replicas.reset_guards()?;
             log::warn!(
                 "non-finite values at step {} in {}: rolled back to step {} and lowered the learning rate x0.1 (scale now {scale:e})",
                 report.step,
@@ -286,15 +277,15 @@ pub fn train_observed(
             continue;
         }
         if run.interrupted {
-            save_checkpoint(gpu, config, &scheduler, &model, &optimizer, &mut position)?;
+            save_checkpoint(config, &scheduler, &replicas, &mut position)?;
             outcome.interrupted = true;
             return Ok(outcome);
         }
-        let val = evaluate(gpu, config, &eval_plan, &mut eval_feed, &val_set)?;
+        let val = replicas.evaluate(config, &val_set)?;
         scheduler.observe(1.0 - val.top1);
         let m = EpochMetrics {
             epoch: epoch + 1,
-            step: optimizer.step,
+            step: replicas.step(),
             lr,
             train_loss: position.epoch_loss_sum / position.epoch_samples.max(1.0),
             val_loss: val.loss,
@@ -316,41 +307,45 @@ pub fn train_observed(
             m.images_per_sec,
             m.gpu_wait_secs
         );
-        metrics.write(&m)?;
+        if let Some(metrics) = &mut metrics {
+            metrics.write(&m)?;
+        }
         history.push(m.clone());
         outcome.epochs.push(m);
         observer.epoch_ended(&history)?;
         position = CheckpointState {
             epoch: epoch + 1,
             batch: 0,
-            step: optimizer.step,
+            step: replicas.step(),
             epoch_loss_sum: 0.0,
             epoch_top1: 0.0,
             epoch_samples: 0.0,
             lr_scale: position.lr_scale,
             config: serde_json::Value::Null,
         };
-        save_checkpoint(gpu, config, &scheduler, &model, &optimizer, &mut position)?;
+        // Different drivers may round the same update differently: start every epoch equal.
+        replicas.broadcast()?;
+        save_checkpoint(config, &scheduler, &replicas, &mut position)?;
         last_good = Some((config.checkpoint_path(), position.step));
-        if stop.load(Ordering::SeqCst) {
+        if replicas.any(stop.load(Ordering::SeqCst))? {
             outcome.interrupted = epoch + 1 < config.epochs;
             break;
         }
         epoch += 1;
     }
-    gpu.save_pipeline_cache();
+    for r in &replicas.list {
+        r.gpu.save_pipeline_cache();
+    }
     Ok(outcome)
 }
 
-/// Loads a checkpoint into `model`, `optimizer` and `scheduler`; returns its position.
+/// Loads a checkpoint into every replica and `scheduler`; returns its position.
 fn restore(
-    gpu: &Gpu,
+    replicas: &mut Replicas,
     path: &Path,
-    model: &AlexNet,
-    optimizer: &mut Optimizer,
     scheduler: &mut LrScheduler,
 ) -> Result<CheckpointState> {
-    let position = checkpoint::load(gpu, path, model, optimizer)?;
+    let position = replicas.restore(path)?;
     if let Some(s) = position.config.get("scheduler") {
         *scheduler = serde_json::from_value(s.clone()).map_err(|e| Error::Config(e.to_string()))?;
     }
@@ -359,15 +354,13 @@ fn restore(
 
 /// Writes the run's checkpoint at `position`, with the configuration and schedule state.
 fn save_checkpoint(
-    gpu: &Gpu,
     config: &TrainConfig,
     scheduler: &LrScheduler,
-    model: &AlexNet,
-    optimizer: &Optimizer,
+    replicas: &Replicas,
     position: &mut CheckpointState,
 ) -> Result<()> {
     position.config = run_state(config, scheduler)?;
-    checkpoint::save(gpu, &config.checkpoint_path(), model, optimizer, position)
+    replicas.save(&config.checkpoint_path(), position)
 }
 
 /// What a checkpoint stores besides tensors: the config and the schedule's state.
@@ -392,12 +385,8 @@ struct EpochRun {
 /// Trains one epoch from `position.batch`, updating `position` after every step.
 #[allow(clippy::too_many_arguments)]
 fn run_epoch(
-    gpu: &Gpu,
+    replicas: &mut Replicas,
     config: &TrainConfig,
-    plan: &Plan,
-    feed: &mut Feeder,
-    guard: &NonFiniteGuard,
-    optimizer: &mut Optimizer,
     data: &Arc<dyn Dataset>,
     epoch: usize,
     position: &mut CheckpointState,
@@ -411,34 +400,38 @@ fn run_epoch(
     let batches = Loader::batches_per_epoch(data.len(), config.batch_size, drop_last);
     let mut loader = Loader::new(data.clone(), loader_config, epoch, position.batch)?;
     observer.epoch_started(epoch, config.epochs, batches, position.batch);
-    clear_totals(gpu, plan)?;
+    replicas.clear_totals()?;
     let mut images = 0;
     let mut pending = 0;
     let mut interrupted = false;
     let mut non_finite = None;
     while let Some(batch) = loader.next_batch() {
         let batch = batch?;
-        feed.feed(gpu, plan, &batch)?;
-        let seed = step_seed(config.seed, optimizer.step);
-        train_step_checked(gpu, plan, optimizer, seed, Some(guard))?;
+        replicas.train_step(&batch, config.seed)?;
         images += batch.len;
         pending += 1;
         position.batch = batch.index + 1;
-        position.step = optimizer.step;
-        let stopping =
-            stop.load(Ordering::SeqCst) || config.max_steps.is_some_and(|m| optimizer.step >= m);
+        position.step = replicas.step();
+        let stopping = replicas.any(stop.load(Ordering::SeqCst))?
+            || config.max_steps.is_some_and(|m| position.step >= m);
         let last = position.batch == batches;
         // Every checkpoint is preceded by this read, so none is written after a bad step.
         if pending >= config.log_every.max(1) || stopping || last {
-            non_finite = guard.read(gpu)?;
+            non_finite = replicas.read_guard()?;
             if non_finite.is_some() {
                 break;
             }
-            let t = read_totals(gpu, plan, position)?;
-            outcome.step_losses.push((optimizer.step, t[totals::LOSS]));
+            let t = replicas.take_train_totals()?;
+            position.epoch_loss_sum += f64::from(t[totals::LOSS_SUM]);
+            position.epoch_top1 += f64::from(t[totals::TOP1]);
+            position.epoch_samples += f64::from(t[totals::SAMPLES]);
+            outcome.step_losses.push((position.step, t[totals::LOSS]));
             pending = 0;
             let loss = position.epoch_loss_sum / position.epoch_samples.max(1.0);
-            observer.step(position.batch, Some((loss, optimizer.config.lr)));
+            observer.step(
+                position.batch,
+                Some((loss, replicas.lead().optimizer.config.lr)),
+            );
         } else {
             observer.step(position.batch, None);
         }
@@ -461,58 +454,9 @@ fn run_epoch(
     })
 }
 
-/// Adds the GPU's loss totals since the last read into `position`, then zeroes them.
-fn read_totals(gpu: &Gpu, plan: &Plan, position: &mut CheckpointState) -> Result<Vec<f32>> {
-    let t = plan.totals.read_f32(gpu)?;
-    position.epoch_loss_sum += f64::from(t[totals::LOSS_SUM]);
-    position.epoch_top1 += f64::from(t[totals::TOP1]);
-    position.epoch_samples += f64::from(t[totals::SAMPLES]);
-    clear_totals(gpu, plan)?;
-    Ok(t)
-}
-
-fn clear_totals(gpu: &Gpu, plan: &Plan) -> Result<()> {
-    plan.totals.write_f32(gpu, &[0.0; totals::LEN])
-}
-
-/// The dropout seed of optimizer step `step`: a pure function, so a resumed run draws the
-/// same masks.
-fn step_seed(seed: u64, step: u64) -> u32 {
-    let mut z = seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    (z ^ (z >> 31)) as u32
-}
-
 pub struct Evaluation {
     pub loss: f64,
     pub top1: f64,
     pub top5: f64,
     pub samples: usize,
-}
-
-/// Loss, top-1 and top-5 over a whole dataset, with evaluation preprocessing.
-pub fn evaluate(
-    gpu: &Gpu,
-    config: &TrainConfig,
-    plan: &Plan,
-    feed: &mut Feeder,
-    data: &Arc<dyn Dataset>,
-) -> Result<Evaluation> {
-    let loader_config = loader_config(config, config.augment.eval(), false, false);
-    let mut loader = Loader::new(data.clone(), loader_config, 0, 0)?;
-    clear_totals(gpu, plan)?;
-    while let Some(batch) = loader.next_batch() {
-        let batch = batch?;
-        feed.feed(gpu, plan, &batch)?;
-        plan.forward_loss(gpu)?;
-    }
-    let t = plan.totals.read_f32(gpu)?;
-    let n = f64::from(t[totals::SAMPLES]).max(1.0);
-    Ok(Evaluation {
-        loss: f64::from(t[totals::LOSS_SUM]) / n,
-        top1: f64::from(t[totals::TOP1]) / n,
-        top5: f64::from(t[totals::TOP5]) / n,
-        samples: t[totals::SAMPLES] as usize,
-    })
 }
