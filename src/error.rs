@@ -76,6 +76,10 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 
+    /// MPI could not start, or the processes of a run disagree (feature `mpi`).
+    #[error("MPI: {0}")]
+    Mpi(String),
+
     /// The device was lost (driver reset, GPU removed, watchdog) or destroyed; every later
     /// call on this `Gpu` fails with this error. Checkpoints already written are intact.
     #[error("the GPU device was lost ({reason}); restart the program and resume from the last checkpoint")]

@@ -6,6 +6,8 @@ pub mod feed;
 pub mod guard;
 mod memory;
 pub mod metrics;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 pub mod observer;
 pub mod optim;
 pub mod options;
