@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::model::{AlexNetConfig, Init};
 use crate::runtime::Gpu;
 use crate::train::parallel::{even_shares, proportional_shares, DataParallel, StepTimes};
+use crate::train::split::GroupSplit;
 use crate::train::OptimizerConfig;
 
 #[derive(Clone, Debug, Serialize)]
@@ -35,16 +36,31 @@ pub struct ParallelReport {
     pub update_ms: f64,
     /// Gradient bytes read from and written to the devices per step.
     pub exchange_bytes: u64,
+    /// With two devices and `split`: the paper's model-parallel split at the same batch.
+    pub group_split: Option<SplitRow>,
+}
+
+/// The paper's split over two devices (`train::split`), timed like the data-parallel step.
+#[derive(Clone, Debug, Serialize)]
+pub struct SplitRow {
+    pub images_per_sec: f64,
+    pub compute_ms: f64,
+    pub exchange_ms: f64,
+    pub update_ms: f64,
+    /// Activation and activation-gradient bytes through host memory per step.
+    pub exchange_bytes: u64,
 }
 
 /// Times `iterations` data-parallel training steps of `model` at `batch` (after one warm-up)
-/// over `gpus`, and the same steps on the first device alone.
+/// over `gpus`, and the same steps on the first device alone; with `split` (two devices),
+/// also the paper's model-parallel split.
 pub fn run(
     gpus: &[Gpu],
     model: &AlexNetConfig,
     image_size: usize,
     batch: usize,
     iterations: usize,
+    split: bool,
 ) -> Result<ParallelReport> {
     let iterations = iterations.max(1);
     let sgd = OptimizerConfig::sgd();
@@ -91,7 +107,36 @@ pub fn run(
         });
     }
     let speeds: Vec<f64> = devices.iter().map(|d| d.images_per_sec).collect();
+    let group_split = match gpus {
+        [a, b] if split => {
+            let mut split =
+                GroupSplit::new([a, b], model, batch, image_size, OptimizerConfig::sgd())?;
+            split.step(0)?;
+            let mut total = StepTimes::default();
+            for _ in 0..iterations {
+                let t = split.step(0)?;
+                total.compute += t.compute;
+                total.exchange += t.exchange;
+                total.update += t.update;
+            }
+            Some(SplitRow {
+                images_per_sec: (batch * iterations) as f64 / seconds(&total),
+                compute_ms: per_step_ms(total.compute),
+                exchange_ms: per_step_ms(total.exchange),
+                update_ms: per_step_ms(total.update),
+                exchange_bytes: split.exchange_bytes(),
+            })
+        }
+        _ if split => {
+            return Err(crate::error::Error::Config(format!(
+                "--split groups needs two --devices, not {}",
+                gpus.len()
+            )))
+        }
+        _ => None,
+    };
     Ok(ParallelReport {
+        group_split,
         batch,
         balanced_shares: proportional_shares(batch, &speeds),
         devices,

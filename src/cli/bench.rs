@@ -69,8 +69,19 @@ pub struct BenchArgs {
     /// first --training-batches, --width and --image-size.
     #[arg(long, value_delimiter = ',')]
     pub devices: Vec<String>,
+    /// With two --devices: also time the paper's model-parallel split (`groups`: each device
+    /// half of every layer, meeting at conv3, the LRNs and the FC layers) at the same batch.
+    #[arg(long)]
+    pub split: Option<SplitScheme>,
     #[command(flatten)]
     pub device: DeviceArgs,
+}
+
+/// A model-parallel scheme for `--split`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum SplitScheme {
+    /// The paper's: each of two devices half of every layer.
+    Groups,
 }
 
 pub fn run_bench(args: &BenchArgs) -> Result<()> {
@@ -262,7 +273,15 @@ fn run_parallel_bench(args: &BenchArgs) -> Result<()> {
     let arch = args.arch.first().cloned().unwrap_or(ArchChoice::Original);
     let model = arch.config(1000).scaled(args.width);
     let batch = args.training_batches.first().copied().unwrap_or(32);
-    let r = parallel::run(&gpus, &model, args.image_size, batch, args.iterations)?;
+    let split = args.split.is_some();
+    let r = parallel::run(
+        &gpus,
+        &model,
+        args.image_size,
+        batch,
+        args.iterations,
+        split,
+    )?;
     println!(
         "data-parallel training, batch {} split {:?}, {}x{} input",
         r.batch,
@@ -293,6 +312,17 @@ fn run_parallel_bench(args: &BenchArgs) -> Result<()> {
         r.exchange_bytes as f64 / 1e6,
         r.update_ms
     );
+    if let Some(s) = &r.group_split {
+        println!(
+            "  the paper's group split: {:.1} images/s ({:.2}x data parallel); per step: compute {:.1} ms, exchange {:.1} ms ({:.1} MB of activations and their gradients through host memory), update {:.1} ms",
+            s.images_per_sec,
+            s.images_per_sec / r.parallel_images_per_sec,
+            s.compute_ms,
+            s.exchange_ms,
+            s.exchange_bytes as f64 / 1e6,
+            s.update_ms
+        );
+    }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&r)?)
             .with_context(|| format!("writing {}", path.display()))?;

@@ -118,6 +118,28 @@ impl DeviceArgs {
             .collect()
     }
 
+    /// Opens the `k`-th (modulo their count) of the adapters --device matches: the adapter of
+    /// the `k`-th process on a machine (MPI's local rank).
+    pub fn open_local(&self, k: usize) -> anyhow::Result<Gpu> {
+        let mut options = self.options()?;
+        let backends = options
+            .backends
+            .or_else(wgpu::Backends::from_env)
+            .unwrap_or(wgpu::Backends::all());
+        let filter = options
+            .adapter_name
+            .clone()
+            .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
+            .unwrap_or_default()
+            .to_lowercase();
+        let matching = list_adapters(backends)
+            .iter()
+            .filter(|a| a.get_info().name.to_lowercase().contains(&filter))
+            .count();
+        options.adapter_index = Some(k % matching.max(1));
+        self.open_with(options)
+    }
+
     /// Opens adapter number `k` as `alexnet devices` lists them (on --backend's backends).
     fn open_numbered(&self, k: usize) -> anyhow::Result<Gpu> {
         let mut options = self.options()?;

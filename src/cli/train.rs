@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use alexnet_wgpu::runtime::Gpu;
 use alexnet_wgpu::train::checkpoint::resumed_config;
-use alexnet_wgpu::train::parallel::Alone;
+use alexnet_wgpu::train::parallel::{Alone, Collective};
 use alexnet_wgpu::train::trainer::{default_observers, train_observed};
 use alexnet_wgpu::train::{Devices, Shares, TrainOptions};
 use anyhow::{Context, Result};
@@ -31,6 +31,12 @@ pub struct TrainArgs {
     /// --batch-size (default: in proportion to each device's speed, measured before training).
     #[arg(long, value_delimiter = ',')]
     pub shares: Vec<usize>,
+    /// Join the other processes `mpirun` started (data parallel across processes and
+    /// machines; built with `--features mpi`). Each rank trains on its own adapter: the
+    /// local-rank-th of those --device matches on its machine, or its --devices.
+    #[cfg(feature = "mpi")]
+    #[arg(long)]
+    pub mpi: bool,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -83,7 +89,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if !args.shares.is_empty() && args.devices.is_empty() {
         anyhow::bail!("--shares needs --devices (the adapters the batch is shared between)");
     }
+    #[cfg(feature = "mpi")]
+    let world = args
+        .mpi
+        .then(alexnet_wgpu::train::mpi::World::init)
+        .transpose()?;
+    #[cfg(feature = "mpi")]
+    let (collective, local_rank): (&dyn Collective, Option<usize>) = match &world {
+        Some(world) => (world, Some(world.local_rank())),
+        None => (&Alone, None),
+    };
+    #[cfg(not(feature = "mpi"))]
+    let (collective, local_rank): (&dyn Collective, Option<usize>) = (&Alone, None);
     let gpus = match args.devices.as_slice() {
+        [] if local_rank.is_some() => vec![args.device.open_local(local_rank.unwrap_or(0))?],
         [] => vec![args.device.open()?],
         names => args.device.open_many(names)?,
     };
@@ -103,7 +122,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             [] => Shares::Measured,
             fixed => Shares::Fixed(fixed.to_vec()),
         },
-        collective: &Alone,
+        collective,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();

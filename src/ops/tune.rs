@@ -1,9 +1,10 @@
 //! Per-adapter autotuning: the first time a convolution or linear shape is planned on a device
 //! whose policy asks for it ([`Autotune::Quick`]), each phase (forward, input gradient,
-//! weight gradient) is timed with the plain and the tiled kernels on scratch tensors, and the
-//! faster is kept — on the device, and on disk per adapter and driver, so later runs plan at
-//! once. Which kernels win depends on the adapter: on lavapipe the plain kernels still beat
-//! the tiled ones for some shapes.
+//! weight gradient) is timed with the plain and the tiled kernels on scratch tensors; the
+//! other family replaces the policy's only when clearly (20%) faster. The choice is kept on
+//! the device and on disk per adapter and driver, so later runs plan at once. Which kernels
+//! win depends on the adapter: on lavapipe the plain kernels beat the tiled ones for a few
+//! shapes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,7 +23,7 @@ pub enum Autotune {
     /// The policy's kernels everywhere.
     #[default]
     Off,
-    /// Plain against tiled per shape and phase: a warm-up and three timed runs of each (a few
+    /// Plain against tiled per shape and phase: a warm-up and five timed runs of each (a few
     /// seconds for AlexNet on lavapipe, well under one on a GPU), remembered per adapter.
     Quick,
 }
@@ -154,8 +155,13 @@ pub(crate) fn kernels_for(
     if let Some(kernels) = table.get(key) {
         return Ok(kernels);
     }
-    let mut best: Option<(Duration, Kernels)> = None;
-    for candidate in [Kernels::Plain, Kernels::Tiled] {
+    let default = policy.kernels;
+    let other = match default {
+        Kernels::Plain => Kernels::Tiled,
+        Kernels::Tiled => Kernels::Plain,
+    };
+    let mut times = Vec::with_capacity(2);
+    for candidate in [default, other] {
         table.lock().insert(key.to_string(), candidate);
         let mut program = Program::new();
         program.extend(run_with()?);
@@ -164,11 +170,15 @@ pub(crate) fn kernels_for(
             "autotune {key}: {candidate:?} {:.3} ms",
             time.as_secs_f64() * 1e3
         );
-        if best.is_none_or(|(t, _)| time < t) {
-            best = Some((time, candidate));
-        }
+        times.push(time);
     }
-    let (time, chosen) = best.expect("two candidates");
+    // The other family only when clearly faster: a layer timed alone is a noisy guess at
+    // the layer in a step (on lavapipe, a plain choice that won alone made steps slower).
+    let (time, chosen) = if times[1].as_secs_f64() < MARGIN * times[0].as_secs_f64() {
+        (times[1], other)
+    } else {
+        (times[0], default)
+    };
     log::info!(
         "autotune {key}: {chosen:?} ({:.3} ms)",
         time.as_secs_f64() * 1e3
@@ -178,12 +188,15 @@ pub(crate) fn kernels_for(
     Ok(chosen)
 }
 
-/// The fastest of three runs of `program` after a warm-up (which compiles its pipelines).
+/// How much faster the other kernel family must be, timed alone, to replace the policy's.
+const MARGIN: f64 = 0.8;
+
+/// The fastest of five runs of `program` after a warm-up (which compiles its pipelines).
 fn time_program(gpu: &Gpu, program: &Program) -> Result<Duration> {
     program.run(gpu)?;
     gpu.wait()?;
     let mut best = Duration::MAX;
-    for _ in 0..3 {
+    for _ in 0..5 {
         let started = Instant::now();
         program.run(gpu)?;
         gpu.wait()?;
