@@ -8,11 +8,11 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use alexnet_wgpu::model::{AlexNetConfig, Init};
+use alexnet_wgpu::model::Init;
 use alexnet_wgpu::runtime::{Gpu, GpuOptions};
 use alexnet_wgpu::train::mpi::{World, CHUNK};
 use alexnet_wgpu::train::parallel::{Collective, DataParallel};
-use alexnet_wgpu::train::OptimizerConfig;
+use common::parallel::small_model_and_sgd;
 use common::Rng;
 use mpi::point_to_point::{Destination, Source};
 use mpi::topology::Communicator;
@@ -116,16 +116,8 @@ fn rank_trains() {
     let rank = world.rank();
     assert_eq!(world.size(), 2, "ranks");
     let open = || Gpu::new(&GpuOptions::default()).expect("a wgpu adapter");
-    // No dropout: its masks are drawn per replica (see train::parallel).
-    let config = AlexNetConfig {
-        dropout: 0.0,
-        ..AlexNetConfig::original(10).scaled(0.0625)
-    };
+    let (config, sgd) = small_model_and_sgd();
     let (image, shares, seed) = (64, [3, 1], 7);
-    let sgd = OptimizerConfig {
-        lr: 0.05,
-        ..OptimizerConfig::sgd()
-    };
     let mine = [open()];
     let mut joined = DataParallel::joined(
         Box::new(&world),

@@ -9,16 +9,14 @@ use std::sync::Arc;
 
 use alexnet_wgpu::data::{Augment, Dataset, Synthetic};
 use alexnet_wgpu::model::{AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
-use alexnet_wgpu::ops::cross_entropy::totals;
 use alexnet_wgpu::runtime::{Gpu, GpuOptions};
 use alexnet_wgpu::train::checkpoint;
 use alexnet_wgpu::train::observer::Observers;
 use alexnet_wgpu::train::parallel::{Alone, DataParallel};
 use alexnet_wgpu::train::split::GroupSplit;
 use alexnet_wgpu::train::trainer::{train, train_observed, TrainConfig};
-use alexnet_wgpu::train::{
-    train_step, Devices, Optimizer, OptimizerConfig, Schedule, Shares, TrainOptions,
-};
+use alexnet_wgpu::train::{Devices, Optimizer, OptimizerConfig, Schedule, Shares, TrainOptions};
+use common::parallel::{one_device_step, small_model_and_sgd};
 use common::{assert_close, Rng};
 
 #[test]
@@ -26,16 +24,8 @@ fn data_parallel_on_two_devices_equals_one_device_on_the_whole_batch() {
     let open = || Gpu::new(&GpuOptions::default()).expect("a wgpu adapter");
     let gpus = [open(), open()];
     let single = open();
-    // No dropout: its masks are drawn per replica (see train::parallel).
-    let config = AlexNetConfig {
-        dropout: 0.0,
-        ..AlexNetConfig::original(10).scaled(0.0625)
-    };
+    let (config, sgd) = small_model_and_sgd();
     let (image, shares, seed) = (64, [3, 1], 7);
-    let sgd = OptimizerConfig {
-        lr: 0.05,
-        ..OptimizerConfig::sgd()
-    };
     let mut parallel = DataParallel::new(
         &gpus,
         &config,
@@ -67,12 +57,7 @@ fn data_parallel_on_two_devices_equals_one_device_on_the_whole_batch() {
         parallel.write_batch(&images, &labels).unwrap();
         parallel.step(0).unwrap();
 
-        plan.input.write_f32(&single, &images).unwrap();
-        plan.labels.write_u32(&single, &labels).unwrap();
-        plan.totals.write_f32(&single, &[0.0; totals::LEN]).unwrap();
-        train_step(&single, &plan, &mut optimizer, 0).unwrap();
-        let t = plan.totals.read_f32(&single).unwrap();
-        let want = f64::from(t[totals::LOSS_SUM]) / f64::from(t[totals::SAMPLES]);
+        let want = one_device_step(&single, &plan, &mut optimizer, &images, &labels);
         let got = parallel.loss().unwrap();
         eprintln!("step {step}: loss {got:.6} on two devices, {want:.6} on one");
         assert!(
@@ -272,15 +257,8 @@ fn shares_that_do_not_fit_the_devices_or_the_batch_are_refused() {
 fn the_group_split_over_two_devices_equals_the_one_device_model() {
     let open = || Gpu::new(&GpuOptions::default()).expect("a wgpu adapter");
     let (a, b, single) = (open(), open(), open());
-    let config = AlexNetConfig {
-        dropout: 0.0,
-        ..AlexNetConfig::original(10).scaled(0.0625)
-    };
+    let (config, sgd) = small_model_and_sgd();
     let (image, batch) = (64, 3);
-    let sgd = OptimizerConfig {
-        lr: 0.05,
-        ..OptimizerConfig::sgd()
-    };
     let model = AlexNet::new(&single, config.clone()).unwrap();
     model.initialize(&single, Init::PyTorch, 5).unwrap();
     let options = PlanOptions {
@@ -308,12 +286,7 @@ fn the_group_split_over_two_devices_equals_the_one_device_model() {
         split.write_batch(&images, &labels).unwrap();
         let times = split.step(0).unwrap();
 
-        plan.input.write_f32(&single, &images).unwrap();
-        plan.labels.write_u32(&single, &labels).unwrap();
-        plan.totals.write_f32(&single, &[0.0; totals::LEN]).unwrap();
-        train_step(&single, &plan, &mut optimizer, 0).unwrap();
-        let t = plan.totals.read_f32(&single).unwrap();
-        let want = f64::from(t[totals::LOSS_SUM]) / f64::from(t[totals::SAMPLES]);
+        let want = one_device_step(&single, &plan, &mut optimizer, &images, &labels);
         let got = split.loss().unwrap();
         eprintln!(
             "step {step}: loss {got:.6} split, {want:.6} whole; exchange {:?} of {:?}",

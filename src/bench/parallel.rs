@@ -64,17 +64,7 @@ pub fn run(
 ) -> Result<ParallelReport> {
     let iterations = iterations.max(1);
     let sgd = OptimizerConfig::sgd();
-    let timed = |parallel: &mut DataParallel| -> Result<StepTimes> {
-        parallel.step(0)?;
-        let mut total = StepTimes::default();
-        for _ in 0..iterations {
-            let t = parallel.step(0)?;
-            total.compute += t.compute;
-            total.exchange += t.exchange;
-            total.update += t.update;
-        }
-        Ok(total)
-    };
+    let timed = |parallel: &mut DataParallel| timed_steps(iterations, || parallel.step(0));
     let seconds = |t: &StepTimes| (t.compute + t.exchange + t.update).as_secs_f64();
     let per_step_ms = |d: Duration| d.as_secs_f64() * 1e3 / iterations as f64;
 
@@ -111,14 +101,7 @@ pub fn run(
         [a, b] if split => {
             let mut split =
                 GroupSplit::new([a, b], model, batch, image_size, OptimizerConfig::sgd())?;
-            split.step(0)?;
-            let mut total = StepTimes::default();
-            for _ in 0..iterations {
-                let t = split.step(0)?;
-                total.compute += t.compute;
-                total.exchange += t.exchange;
-                total.update += t.update;
-            }
+            let total = timed_steps(iterations, || split.step(0))?;
             Some(SplitRow {
                 images_per_sec: (batch * iterations) as f64 / seconds(&total),
                 compute_ms: per_step_ms(total.compute),
@@ -147,4 +130,17 @@ pub fn run(
         update_ms: per_step_ms(times.update),
         exchange_bytes: parallel.exchange_bytes(),
     })
+}
+
+/// `iterations` steps after one warm-up, their times added up.
+fn timed_steps(
+    iterations: usize,
+    mut step: impl FnMut() -> Result<StepTimes>,
+) -> Result<StepTimes> {
+    step()?;
+    let mut total = StepTimes::default();
+    for _ in 0..iterations {
+        total += step()?;
+    }
+    Ok(total)
 }

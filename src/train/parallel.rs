@@ -192,6 +192,14 @@ pub struct StepTimes {
     pub update: Duration,
 }
 
+impl std::ops::AddAssign for StepTimes {
+    fn add_assign(&mut self, other: Self) {
+        self.compute += other.compute;
+        self.exchange += other.exchange;
+        self.update += other.update;
+    }
+}
+
 /// One device's copy of the model, its training plan and its optimizer state.
 pub struct Replica {
     pub model: AlexNet,

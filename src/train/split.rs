@@ -366,34 +366,21 @@ impl<'g> GroupSplit<'g> {
             s.write(gpu, &StepSeed { seed });
         }
         for step in &self.forward {
-            if !matches!(step, Forward::Run(_)) {
-                // The devices' work so far counts as compute, not as exchange.
-                self.gpus.iter().try_for_each(|g| g.wait())?;
-            }
-            let t = Instant::now();
-            match step {
-                Forward::Run(programs) => run_both(self.gpus, programs)?,
-                Forward::Meet { parts, wholes } => meet(self.gpus, parts, wholes)?,
-                Forward::Part { wholes, parts } => take_parts(self.gpus, wholes, parts)?,
-            }
-            if !matches!(step, Forward::Run(_)) {
-                exchange += t.elapsed();
-            }
+            let meets = !matches!(step, Forward::Run(_));
+            exchange += self.timed_meeting(meets, || match step {
+                Forward::Run(programs) => run_both(self.gpus, programs),
+                Forward::Meet { parts, wholes } => meet(self.gpus, parts, wholes),
+                Forward::Part { wholes, parts } => take_parts(self.gpus, wholes, parts),
+            })?;
         }
         self.loss.run(self.gpus[0])?;
         for step in &self.backward {
-            if !matches!(step, Backward::Run(_)) {
-                self.gpus.iter().try_for_each(|g| g.wait())?;
-            }
-            let t = Instant::now();
-            match step {
-                Backward::Run(programs) => run_both(self.gpus, programs)?,
-                Backward::Sum { wholes, parts } => sum_halves(self.gpus, wholes, parts)?,
-                Backward::Embed { parts, wholes } => embed(self.gpus, parts, wholes)?,
-            }
-            if !matches!(step, Backward::Run(_)) {
-                exchange += t.elapsed();
-            }
+            let meets = !matches!(step, Backward::Run(_));
+            exchange += self.timed_meeting(meets, || match step {
+                Backward::Run(programs) => run_both(self.gpus, programs),
+                Backward::Sum { wholes, parts } => sum_halves(self.gpus, wholes, parts),
+                Backward::Embed { parts, wholes } => embed(self.gpus, parts, wholes),
+            })?;
         }
         for gpu in self.gpus {
             gpu.wait()?;
@@ -412,6 +399,19 @@ impl<'g> GroupSplit<'g> {
             exchange,
             update: updating.elapsed(),
         })
+    }
+
+    /// Runs `work`; for a meeting point (`meets`), first waits for both devices (their work
+    /// so far is compute) and returns how long the meeting took.
+    fn timed_meeting(&self, meets: bool, work: impl FnOnce() -> Result<()>) -> Result<Duration> {
+        if !meets {
+            work()?;
+            return Ok(Duration::ZERO);
+        }
+        self.gpus.iter().try_for_each(|g| g.wait())?;
+        let started = Instant::now();
+        work()?;
+        Ok(started.elapsed())
     }
 
     /// The batch-mean loss of the last step.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod gradcheck;
+pub mod parallel;
 pub mod reference;
 
 use std::collections::HashMap;
