@@ -82,12 +82,7 @@ impl DeviceArgs {
     /// given twice opens that adapter twice, which lets one adapter stand in for two).
     pub fn open_many(&self, devices: &[String]) -> anyhow::Result<Vec<Gpu>> {
         if devices.len() == 1 && devices[0].eq_ignore_ascii_case("all") {
-            let options = self.options()?;
-            let backends = options
-                .backends
-                .or_else(wgpu::Backends::from_env)
-                .unwrap_or(wgpu::Backends::all());
-            let infos: Vec<_> = list_adapters(backends)
+            let infos: Vec<_> = list_adapters(self.options()?.resolved_backends())
                 .iter()
                 .map(|a| a.get_info())
                 .collect();
@@ -122,21 +117,7 @@ impl DeviceArgs {
     /// the `k`-th process on a machine (MPI's local rank).
     pub fn open_local(&self, k: usize) -> anyhow::Result<Gpu> {
         let mut options = self.options()?;
-        let backends = options
-            .backends
-            .or_else(wgpu::Backends::from_env)
-            .unwrap_or(wgpu::Backends::all());
-        let filter = options
-            .adapter_name
-            .clone()
-            .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
-            .unwrap_or_default()
-            .to_lowercase();
-        let matching = list_adapters(backends)
-            .iter()
-            .filter(|a| a.get_info().name.to_lowercase().contains(&filter))
-            .count();
-        options.adapter_index = Some(k % matching.max(1));
+        options.adapter_index = Some(k % options.matching_adapters().max(1));
         self.open_with(options)
     }
 

@@ -45,6 +45,31 @@ pub struct GpuOptions {
     pub limits: Option<DeviceLimits>,
 }
 
+impl GpuOptions {
+    /// The backends to try: as given, else `WGPU_BACKEND`, else all.
+    pub fn resolved_backends(&self) -> wgpu::Backends {
+        self.backends
+            .or_else(wgpu::Backends::from_env)
+            .unwrap_or(wgpu::Backends::all())
+    }
+
+    /// The adapter name filter: as given, else `WGPU_ADAPTER_NAME`.
+    pub fn name_filter(&self) -> Option<String> {
+        self.adapter_name
+            .clone()
+            .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
+    }
+
+    /// How many adapters these options can choose from (the numbers `adapter_index` takes).
+    pub fn matching_adapters(&self) -> usize {
+        let filter = self.name_filter().unwrap_or_default().to_lowercase();
+        list_adapters(self.resolved_backends())
+            .iter()
+            .filter(|a| a.get_info().name.to_lowercase().contains(&filter))
+            .count()
+    }
+}
+
 /// The runtime checks wgpu injects into shaders. Our kernels bound every index by the extents
 /// their parameters give (which the ops check against the bound tensors), divide only by
 /// sizes validated as non-zero, and loop only over those sizes: the checks guard against
@@ -172,14 +197,7 @@ impl Gpu {
     }
 
     pub async fn new_async(options: &GpuOptions) -> Result<Self> {
-        let backends = options
-            .backends
-            .or_else(wgpu::Backends::from_env)
-            .unwrap_or(wgpu::Backends::all());
-        let name_filter = options
-            .adapter_name
-            .clone()
-            .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok());
+        let (backends, name_filter) = (options.resolved_backends(), options.name_filter());
         let instance = new_instance(backends);
         let adapter = choose_adapter(
             &instance,

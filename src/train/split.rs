@@ -529,6 +529,19 @@ fn columns(whole: &Tensor, d: usize) -> (usize, Range<usize>) {
     (shape[0], h.start * inner..h.end * inner)
 }
 
+/// Device `d`'s half of `values`, which lie as the tensor `whole`.
+fn half_of(values: &[f32], whole: &Tensor, d: usize) -> Vec<f32> {
+    let (n, span) = columns(whole, d);
+    let row = values.len() / n.max(1);
+    (0..n)
+        .flat_map(|i| {
+            values[i * row + span.start..i * row + span.end]
+                .iter()
+                .copied()
+        })
+        .collect()
+}
+
 /// Reads both devices' tensors with their copies running at the same time.
 fn read_both(gpus: [&Gpu; 2], tensors: [Option<&Tensor>; 2]) -> Result<[Option<Vec<f32>>; 2]> {
     let started = pair(|d| {
@@ -565,16 +578,7 @@ fn take_parts(gpus: [&Gpu; 2], wholes: &[Tensor; 2], parts: &[Tensor; 2]) -> Res
     let values = read_both(gpus, [Some(&wholes[0]), Some(&wholes[1])])?;
     for d in 0..2 {
         let whole = values[d].as_ref().ok_or_else(unreachable_read)?;
-        let (n, span) = columns(&wholes[d], d);
-        let row = whole.len() / n;
-        let part: Vec<f32> = (0..n)
-            .flat_map(|i| {
-                whole[i * row + span.start..i * row + span.end]
-                    .iter()
-                    .copied()
-            })
-            .collect();
-        parts[d].write_f32(gpus[d], &part)?;
+        parts[d].write_f32(gpus[d], &half_of(whole, &wholes[d], d))?;
     }
     Ok(())
 }
@@ -597,16 +601,7 @@ fn sum_halves(gpus: [&Gpu; 2], wholes: &[Option<Tensor>; 2], parts: &[Tensor; 2]
         .next()
         .ok_or_else(unreachable_read)?;
     for d in 0..2 {
-        let (n, span) = columns(shape_of, d);
-        let row = sum.len() / n;
-        let part: Vec<f32> = (0..n)
-            .flat_map(|i| {
-                sum[i * row + span.start..i * row + span.end]
-                    .iter()
-                    .copied()
-            })
-            .collect();
-        parts[d].write_f32(gpus[d], &part)?;
+        parts[d].write_f32(gpus[d], &half_of(&sum, shape_of, d))?;
     }
     Ok(())
 }
