@@ -7,14 +7,14 @@ mod common;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use alexnet_wgpu::data::{Augment, Dataset, Synthetic};
+use alexnet_wgpu::data::{Augment, AugmentOn, Dataset, Synthetic};
 use alexnet_wgpu::model::{AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
 use alexnet_wgpu::runtime::{Gpu, GpuOptions};
 use alexnet_wgpu::train::checkpoint;
 use alexnet_wgpu::train::observer::Observers;
 use alexnet_wgpu::train::parallel::{Alone, DataParallel};
 use alexnet_wgpu::train::split::GroupSplit;
-use alexnet_wgpu::train::trainer::{train, train_observed, TrainConfig};
+use alexnet_wgpu::train::trainer::{train, train_observed, TrainConfig, TrainOutcome};
 use alexnet_wgpu::train::{Devices, Optimizer, OptimizerConfig, Schedule, Shares, TrainOptions};
 use common::parallel::{one_device_step, small_model_and_sgd};
 use common::{assert_close, Rng};
@@ -146,44 +146,26 @@ fn checkpoint_params(gpu: &Gpu, config: &TrainConfig) -> Vec<(String, Vec<f32>)>
         .collect()
 }
 
-#[test]
-fn training_on_two_devices_follows_one_device_and_writes_the_same_checkpoints() {
-    let open = || Gpu::new(&GpuOptions::default()).expect("a wgpu adapter");
-    let gpus = [open(), open()];
-    let single = open();
+/// Trains `config` on 14 synthetic images (validating on 6) over `gpus` at `shares`.
+fn run_on(gpus: &[Gpu], shares: Shares, config: &TrainConfig) -> TrainOutcome {
     let train_set: Arc<dyn Dataset> = Arc::new(Synthetic::new(14, 64, 5, 0));
     let val_set: Arc<dyn Dataset> = Arc::new(Synthetic::new(6, 64, 5, 1));
-    let never = || Arc::new(AtomicBool::new(false));
-
-    let one = small_run(scratch("dp-one"), 1);
-    let reference = train(
-        &single,
-        &one,
-        train_set.clone(),
-        val_set.clone(),
-        None,
-        never(),
-    )
-    .unwrap();
-    let two = small_run(scratch("dp-two"), 1);
     let devices = Devices {
-        gpus: &gpus,
-        shares: Shares::Fixed(vec![3, 1]),
+        gpus,
+        shares,
         collective: &Alone,
     };
-    let parallel = train_observed(
-        &devices,
-        &two,
-        train_set.clone(),
-        val_set.clone(),
-        None,
-        never(),
-        &mut Observers(Vec::new()),
+    let never = Arc::new(AtomicBool::new(false));
+    let mut quiet = Observers(Vec::new());
+    train_observed(
+        &devices, config, train_set, val_set, None, never, &mut quiet,
     )
-    .unwrap();
+    .unwrap()
+}
 
-    // Four steps, the last on 2 images (split 1 + 1).
-    assert_eq!(parallel.step_losses.len(), 4);
+/// Every step's loss and the validation metrics of two runs, within 1e-5.
+fn assert_runs_agree(parallel: &TrainOutcome, reference: &TrainOutcome) {
+    assert_eq!(parallel.step_losses.len(), reference.step_losses.len());
     for (&(step, got), &(_, want)) in parallel.step_losses.iter().zip(&reference.step_losses) {
         eprintln!("step {step}: loss {got:.6} on two devices, {want:.6} on one");
         assert!(
@@ -197,6 +179,21 @@ fn training_on_two_devices_follows_one_device_and_writes_the_same_checkpoints() 
         "{got:?} vs {want:?}"
     );
     assert_eq!(got.val_top1, want.val_top1);
+}
+
+#[test]
+fn training_on_two_devices_follows_one_device_and_writes_the_same_checkpoints() {
+    let open = || Gpu::new(&GpuOptions::default()).expect("a wgpu adapter");
+    let gpus = [open(), open()];
+    let single = open();
+    let one = small_run(scratch("dp-one"), 1);
+    let reference = run_on(std::slice::from_ref(&single), Shares::Measured, &one);
+    let two = small_run(scratch("dp-two"), 1);
+    let parallel = run_on(&gpus, Shares::Fixed(vec![3, 1]), &two);
+
+    // Four steps, the last on 2 images (split 1 + 1).
+    assert_eq!(parallel.step_losses.len(), 4);
+    assert_runs_agree(&parallel, &reference);
     for ((name, got), (_, want)) in checkpoint_params(&single, &two)
         .iter()
         .zip(checkpoint_params(&single, &one))
@@ -207,17 +204,39 @@ fn training_on_two_devices_follows_one_device_and_writes_the_same_checkpoints() 
 
     // The two-device checkpoint is an ordinary one: one device resumes it for a second epoch.
     let resumed = small_run(two.out_dir.clone(), 2);
+    let data: Arc<dyn Dataset> = Arc::new(Synthetic::new(14, 64, 5, 0));
+    let never = Arc::new(AtomicBool::new(false));
     let more = train(
         &single,
         &resumed,
-        train_set,
-        val_set,
+        data.clone(),
+        data,
         Some(&two.checkpoint_path()),
-        never(),
+        never,
     )
     .unwrap();
     assert_eq!(more.epochs.len(), 1);
     assert_eq!(more.epochs[0].step, 8);
+}
+
+/// With augmentation on the GPU each device augments its own part of the batch: the run still
+/// follows one device's (which augments the whole batch on the GPU).
+#[test]
+fn two_devices_augmenting_on_the_gpu_follow_one_device() {
+    let open = || Gpu::new(&GpuOptions::default()).expect("a wgpu adapter");
+    let gpus = [open(), open()];
+    let single = open();
+    let gpu_augment = |name| TrainConfig {
+        augment_on: AugmentOn::Gpu,
+        ..small_run(scratch(name), 1)
+    };
+    let reference = run_on(
+        std::slice::from_ref(&single),
+        Shares::Measured,
+        &gpu_augment("dp-gpu-one"),
+    );
+    let parallel = run_on(&gpus, Shares::Fixed(vec![1, 3]), &gpu_augment("dp-gpu-two"));
+    assert_runs_agree(&parallel, &reference);
 }
 
 #[test]
