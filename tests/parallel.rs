@@ -191,7 +191,7 @@ fn training_on_two_devices_follows_one_device_and_writes_the_same_checkpoints() 
     let two = small_run(scratch("dp-two"), 1);
     let parallel = run_on(&gpus, Shares::Fixed(vec![3, 1]), &two);
 
-    // Four steps, the last on 2 images (split 1 + 1).
+    // Four steps, the last on 2 images (both on device 0: device 1 sits that one out).
     assert_eq!(parallel.step_losses.len(), 4);
     assert_runs_agree(&parallel, &reference);
     for ((name, got), (_, want)) in checkpoint_params(&single, &two)

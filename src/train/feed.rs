@@ -48,6 +48,12 @@ impl Feeder {
 
     /// Writes `batch` (made for this feeder's [`AugmentOn`]) into `plan`'s input and labels.
     pub fn feed(&mut self, gpu: &Gpu, plan: &Plan, batch: &Batch) -> Result<()> {
+        if batch.len > plan.options.batch {
+            return Err(crate::Error::Config(format!(
+                "a batch of {} samples fed to a plan of {}",
+                batch.len, plan.options.batch
+            )));
+        }
         match &mut self.gpu_augment {
             None => {
                 let mut padded_images = batch.images.clone();

@@ -85,13 +85,26 @@ pub fn proportional_shares(batch: usize, weights: &[f64]) -> Vec<usize> {
 }
 
 /// How `len` samples split over devices whose shares of a full batch are `shares`: the shares
-/// themselves for a full batch, in proportion to them for a short one.
+/// themselves for a full batch; for a short one, in proportion to them by largest remainders,
+/// never more than a device's share (its plan holds no more), a device possibly getting none.
 pub fn split_counts(len: usize, shares: &[usize]) -> Vec<usize> {
-    if len == shares.iter().sum::<usize>() {
+    let total: usize = shares.iter().sum();
+    if len >= total {
         return shares.to_vec();
     }
-    let weights: Vec<f64> = shares.iter().map(|&s| s as f64).collect();
-    proportional_shares(len, &weights)
+    let exact: Vec<f64> = shares
+        .iter()
+        .map(|&s| (len * s) as f64 / total as f64)
+        .collect();
+    // Each count is at most ⌈exact⌉ ≤ its share, since exact ≤ share when len < total.
+    let mut counts: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
+    let mut order: Vec<usize> = (0..exact.len()).collect();
+    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())));
+    let left = len - counts.iter().sum::<usize>();
+    for &i in order.iter().take(left) {
+        counts[i] += 1;
+    }
+    counts
 }
 
 /// Checks that there is one positive share per device.
@@ -439,5 +452,18 @@ mod tests {
         assert_eq!(split_counts(4, &[6, 2]), [3, 1]);
         assert_eq!(split_counts(1, &[6, 2]), [1, 0]);
         assert_eq!(split_counts(0, &[6, 2]), [0, 0]);
+        assert_eq!(split_counts(15, &[1, 15]), [1, 14]);
+        // No device ever gets more than its share, whatever the batch.
+        for shares in [vec![1, 15], vec![3, 1, 7], vec![2, 2], vec![5]] {
+            let total: usize = shares.iter().sum();
+            for len in 0..=total {
+                let counts = split_counts(len, &shares);
+                assert_eq!(counts.iter().sum::<usize>(), len, "{shares:?} {len}");
+                assert!(
+                    counts.iter().zip(&shares).all(|(c, s)| c <= s),
+                    "{shares:?} {len}: {counts:?}"
+                );
+            }
+        }
     }
 }
