@@ -341,6 +341,11 @@ fn resolve_shares(devices: &Devices, config: &TrainConfig) -> Result<(Vec<usize>
     let first = counts[..devices.collective.rank()].iter().sum::<f32>() as usize;
     let total = counts.iter().sum::<f32>() as usize;
     let batch = config.batch_size;
+    if batch < total {
+        return Err(Error::Config(format!(
+            "--batch-size {batch} is smaller than the {total} devices it is shared between"
+        )));
+    }
     let shares = match &devices.shares {
         _ if total == 1 => vec![batch],
         Shares::Fixed(shares) => shares.clone(),
