@@ -21,3 +21,17 @@ export WGPU_BACKEND=${WGPU_BACKEND:-vulkan}
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv | tee "$out/gpu.txt"
 "$bin" devices 2>&1 | tee "$out/devices.txt"
 RUST_LOG=${RUST_LOG:-alexnet_wgpu=info} "$bin" bench --json "$out/bench.json" "$@" 2>&1 | tee "$out/bench.log"
+# With the kernels chosen per layer shape (`--autotune quick`) beside the plain and tiled
+# ones, at one inference and one training batch (AUTOTUNE=0 skips it).
+if [ "${AUTOTUNE:-1}" != 0 ]; then
+    XDG_CACHE_HOME=$(mktemp -d) RUST_LOG=${RUST_LOG:-alexnet_wgpu=info} "$bin" bench --autotune quick \
+        --inference-batches 32 --training-batches 32 --no-profile \
+        --json "$out/bench-autotune.json" 2>&1 | tee "$out/bench-autotune.log"
+fi
+# Data parallelism and the paper's split with the adapter opened twice (two devices on one
+# GPU): what the gradient and activation exchanges cost through host memory on a real bus
+# (PARALLEL=0 skips it).
+if [ "${PARALLEL:-1}" != 0 ]; then
+    "$bin" bench --devices 0,0 --split groups --training-batches 128 \
+        --json "$out/parallel.json" 2>&1 | tee "$out/parallel.log"
+fi
