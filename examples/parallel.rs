@@ -1,8 +1,7 @@
 //! Data-parallel training through the library: a run like `examples/train.rs`'s (one epoch),
 //! on every adapter named on the command line (the default opens the first adapter twice,
 //! which shows the mechanism on a machine with one GPU), each batch split in proportion to the
-//! devices'
-//! measured speeds and the gradients averaged every step. The checkpoint in
+//! devices' measured speeds and the gradients averaged every step. The checkpoint in
 //! `runs/example-parallel/` is an ordinary one-device checkpoint.
 //!
 //! ```sh
