@@ -167,29 +167,42 @@ pub fn average_gradients(
     }
     collective.sum_in_rank_order(&mut mean)?;
     for &(gpu, model) in replicas {
-        let mut first = 0;
-        for grad in trained_gradients(model) {
-            grad.write_f32(gpu, &mean[first..first + grad.numel()])?;
-            first += grad.numel();
-        }
+        write_flat(gpu, &trained_gradients(model), &mean)?;
     }
     Ok(())
 }
 
 /// Copies the first replica's parameters and buffers (of rank 0, across processes) to every
-/// other replica.
+/// other replica: one readback, one broadcast of the whole state.
 pub fn broadcast_state(replicas: &[(&Gpu, &AlexNet)], collective: &dyn Collective) -> Result<()> {
     let Some(&(gpu, model)) = replicas.first() else {
         return Ok(());
     };
-    for (j, (_, source)) in model.state_tensors().into_iter().enumerate() {
-        let mut values = source.read_f32(gpu)?;
-        collective.broadcast(&mut values)?;
-        for (k, &(gpu, model)) in replicas.iter().enumerate() {
-            if k > 0 || collective.rank() > 0 {
-                model.state_tensors()[j].1.write_f32(gpu, &values)?;
-            }
+    let state = |model: &AlexNet| -> Vec<Tensor> {
+        model
+            .state_tensors()
+            .into_iter()
+            .map(|(_, t)| t.clone())
+            .collect()
+    };
+    let source = state(model);
+    let bytes = Readback::start(gpu, &source.iter().collect::<Vec<_>>())?.finish(gpu)?;
+    let mut values: Vec<f32> = bytemuck::cast_slice(&bytes).to_vec();
+    collective.broadcast(&mut values)?;
+    for (k, &(gpu, model)) in replicas.iter().enumerate() {
+        if k > 0 || collective.rank() > 0 {
+            write_flat(gpu, &state(model).iter().collect::<Vec<_>>(), &values)?;
         }
+    }
+    Ok(())
+}
+
+/// Writes `values` into `tensors`, one after the other (the layout a [`Readback`] of them has).
+fn write_flat(gpu: &Gpu, tensors: &[&Tensor], values: &[f32]) -> Result<()> {
+    let mut first = 0;
+    for t in tensors {
+        t.write_f32(gpu, &values[first..first + t.numel()])?;
+        first += t.numel();
     }
     Ok(())
 }
