@@ -16,7 +16,9 @@ use alexnet_wgpu::train::parallel::{Alone, DataParallel};
 use alexnet_wgpu::train::split::GroupSplit;
 use alexnet_wgpu::train::trainer::{train, train_observed, TrainConfig, TrainOutcome};
 use alexnet_wgpu::train::{Devices, Optimizer, OptimizerConfig, Schedule, Shares, TrainOptions};
-use common::parallel::{one_device_step, small_model_and_sgd};
+use common::parallel::{
+    assert_same_loss, assert_same_parameters, one_device_step, small_model_and_sgd,
+};
 use common::{assert_close, Rng};
 
 #[test]
@@ -306,27 +308,14 @@ fn the_group_split_over_two_devices_equals_the_one_device_model() {
         let times = split.step(0).unwrap();
 
         let want = one_device_step(&single, &plan, &mut optimizer, &images, &labels);
-        let got = split.loss().unwrap();
         eprintln!(
-            "step {step}: loss {got:.6} split, {want:.6} whole; exchange {:?} of {:?}",
+            "step {step}: exchange {:?} of {:?}",
             times.exchange,
             times.compute + times.exchange + times.update
         );
-        assert!(
-            (got - want).abs() <= 1e-5 * want.abs(),
-            "step {step}: {got} vs {want}"
-        );
+        assert_same_loss(step, split.loss().unwrap(), want);
     }
     let gathered = AlexNet::new(&single, config).unwrap();
     split.gather(&gathered, &single).unwrap();
-    for (p, q) in gathered.params.iter().zip(&model.params) {
-        let want: Vec<f64> = q
-            .value
-            .read_f32(&single)
-            .unwrap()
-            .iter()
-            .map(|&v| f64::from(v))
-            .collect();
-        assert_close(&p.name, &p.value.read_f32(&single).unwrap(), &want, 1e-5);
-    }
+    assert_same_parameters("", &single, &gathered, &single, &model);
 }

@@ -1,7 +1,7 @@
 //! What the multi-device tests (tests/parallel.rs, tests/mpi.rs) compare against: a small
 //! model and one device's training step on the whole batch.
 
-use alexnet_wgpu::model::{AlexNetConfig, Plan};
+use alexnet_wgpu::model::{AlexNet, AlexNetConfig, Plan};
 use alexnet_wgpu::ops::cross_entropy::totals;
 use alexnet_wgpu::runtime::Gpu;
 use alexnet_wgpu::train::{train_step, Optimizer, OptimizerConfig};
@@ -35,4 +35,34 @@ pub fn one_device_step(
     train_step(gpu, plan, optimizer, 0).unwrap();
     let t = plan.totals.read_f32(gpu).unwrap();
     f64::from(t[totals::LOSS_SUM]) / f64::from(t[totals::SAMPLES])
+}
+
+/// A step's loss on several devices within 1e-5 (relative) of one device's.
+pub fn assert_same_loss(step: usize, got: f64, want: f64) {
+    eprintln!("step {step}: loss {got:.6} on several devices, {want:.6} on one");
+    assert!(
+        (got - want).abs() <= 1e-5 * want.abs(),
+        "step {step}: {got} vs {want}"
+    );
+}
+
+/// Every parameter of `got` (on `got_gpu`) within 1e-5 of `want`'s (on `want_gpu`).
+pub fn assert_same_parameters(
+    what: &str,
+    got_gpu: &Gpu,
+    got: &AlexNet,
+    want_gpu: &Gpu,
+    want: &AlexNet,
+) {
+    for (p, q) in got.params.iter().zip(&want.params) {
+        let reference: Vec<f64> = q
+            .value
+            .read_f32(want_gpu)
+            .unwrap()
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect();
+        let values = p.value.read_f32(got_gpu).unwrap();
+        super::assert_close(&format!("{what}{}", p.name), &values, &reference, 1e-5);
+    }
 }
