@@ -9,7 +9,7 @@ pub mod info;
 pub mod selftest;
 pub mod train;
 
-use alexnet_wgpu::ops::{Autotune, GemmTiles, KernelPolicy};
+use alexnet_wgpu::ops::{Autotune, GemmTiles, KernelPolicy, Precision};
 use alexnet_wgpu::runtime::{
     list_adapters, parse_backend, DeviceLimits, Gpu, GpuOptions, ShaderChecks,
 };
@@ -43,6 +43,11 @@ pub struct DeviceArgs {
     /// planned; remembered per adapter and driver in the cache folder).
     #[arg(long, default_value = "off")]
     pub autotune: Autotune,
+    /// Arithmetic of the convolution and linear layers: f32 (the default) or mixed (operands
+    /// rounded to f16, sums in f32, as tensor cores compute; training adds dynamic loss
+    /// scaling). Faster only where the adapter has f16 matrix hardware (`alexnet devices`).
+    #[arg(long, default_value = "f32")]
+    pub precision: Precision,
 }
 
 impl DeviceArgs {
@@ -62,6 +67,7 @@ impl DeviceArgs {
         KernelPolicy {
             gemm_tiles: self.gemm_tiles,
             autotune: self.autotune,
+            precision: self.precision,
             ..KernelPolicy::default()
         }
     }

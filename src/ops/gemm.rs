@@ -6,7 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::ops::{gemm_reduce, to_u32};
-use crate::ops::{KernelPolicy, Shader};
+use crate::ops::{KernelPolicy, Precision, Shader};
 use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Tensor, TensorSlice};
 
 /// Split-K chunks are a multiple of this (of every tile shape's depth `BK`, which divides it):
@@ -125,8 +125,12 @@ impl GemmTiles {
         }
     }
 
-    pub(crate) fn constants(&self) -> [(&'static str, f64); 5] {
+    pub(crate) fn constants(&self, precision: Precision) -> [(&'static str, f64); 6] {
         [
+            (
+                "ROUND_F16",
+                f64::from(u8::from(precision == Precision::Mixed)),
+            ),
             ("BM", f64::from(self.bm)),
             ("BN", f64::from(self.bn)),
             ("BK", f64::from(self.bk)),
@@ -336,6 +340,7 @@ fn tiled(
     depth: usize,
 ) -> Result<Dispatch> {
     let shape = tile_shape(gpu, m);
+    let precision = KernelPolicy::of(gpu).precision;
     gpu.prepare_grid_with(
         KernelCall {
             shader: Shader::Gemm.into(),
@@ -344,7 +349,7 @@ fn tiled(
             args,
             threads: 0,
         },
-        &shape.constants(),
+        &shape.constants(precision),
         [
             n.div_ceil(shape.bn as usize),
             m.div_ceil(shape.bm as usize),

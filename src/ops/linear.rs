@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::ops::gemm::{self, Geometry, Rows};
 use crate::ops::gemm_reduce;
 use crate::ops::{expect_shape, launch, to_u32};
-use crate::ops::{tune, KernelPolicy, Kernels, Shader};
+use crate::ops::{tune, KernelPolicy, Kernels, Precision, Shader};
 use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, KernelCall, Phase, Tensor};
 
 /// Below this batch a linear layer is matrix-vector work (and its weight gradient an outer
@@ -18,10 +18,14 @@ const GEMV_BELOW_BATCH: usize = 64;
 const MAX_GRID: usize = 65535;
 
 /// Whether a linear layer of `dims` (batch, in, out) runs its forward (`backward` false) or
-/// backward as tiled GEMMs: below [`GEMV_BELOW_BATCH`] never; else the device policy's
+/// backward as tiled GEMMs: with mixed precision always (it lives in the GEMM); else
+/// below [`GEMV_BELOW_BATCH`] never; else the device policy's
 /// kernels, or where it autotunes, the faster on scratch tensors of this shape.
 fn use_tiled(gpu: &Gpu, dims: (usize, usize, usize), backward: bool) -> Result<bool> {
     let (n, in_f, out_f) = dims;
+    if KernelPolicy::of(gpu).precision == Precision::Mixed {
+        return Ok(true);
+    }
     if n < GEMV_BELOW_BATCH {
         return Ok(false);
     }

@@ -28,7 +28,7 @@ pub mod shaders;
 pub mod tune;
 
 pub use gemm::GemmTiles;
-pub use policy::{KernelPolicy, Kernels};
+pub use policy::{KernelPolicy, Kernels, Precision};
 pub use shaders::Shader;
 pub use tune::Autotune;
 

@@ -19,6 +19,44 @@ pub enum Kernels {
     Tiled,
 }
 
+/// The arithmetic of the convolution and linear layers (`--precision`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// f32 operands, f32 sums: PyTorch's float32 numbers.
+    #[default]
+    F32,
+    /// Operands (activations, weights, gradients) rounded to f16 as the GEMM loads them,
+    /// products summed and results stored in f32: the numbers of f16 matrix hardware (tensor
+    /// cores) with f32 accumulators. Everything else (pooling, LRN, the loss, the optimizer
+    /// and its master weights) stays f32; training adds dynamic loss scaling
+    /// (`train::loss_scale`) so that small gradients survive f16. Every conv and linear
+    /// layer runs the tiled GEMM, whatever `kernels` says.
+    Mixed,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" => Ok(Self::F32),
+            "mixed" => Ok(Self::Mixed),
+            _ => Err(Error::Config(format!(
+                "--precision '{s}': expected 'f32' or 'mixed'"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::F32 => "f32",
+            Self::Mixed => "mixed",
+        })
+    }
+}
+
 /// The kernel choice for one device. `Default`: tiled kernels, tiles by problem, small-batch
 /// paths by adapter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -36,6 +74,8 @@ pub struct KernelPolicy {
     /// Time plain against tiled kernels per shape and phase when planning, instead of using
     /// `kernels` everywhere (`ops::tune`).
     pub autotune: Autotune,
+    /// f32, or f16 operands with f32 sums.
+    pub precision: Precision,
 }
 
 impl KernelPolicy {
@@ -82,11 +122,21 @@ impl KernelPolicy {
         self.kernels == Kernels::Tiled && self.parallel_small_batches(gpu)
     }
 
-    /// One line for reports: kernels, tile shape, small-batch paths.
+    /// The kernels every convolution and linear shape runs when the policy decides alone
+    /// (no autotuning): mixed precision lives in the tiled GEMM only.
+    pub fn fixed_kernels(&self) -> Option<Kernels> {
+        match (self.precision, self.autotune) {
+            (Precision::Mixed, _) => Some(Kernels::Tiled),
+            (Precision::F32, Autotune::Off) => Some(self.kernels),
+            (Precision::F32, Autotune::Quick) => None,
+        }
+    }
+
+    /// One line for reports: kernels, tile shape, small-batch paths, precision.
     pub fn describe(&self, gpu: &Gpu) -> String {
-        let kernels = match self.autotune {
-            Autotune::Off => format!("{:?}", self.kernels),
-            Autotune::Quick => "autotuned per shape".to_string(),
+        let kernels = match self.fixed_kernels() {
+            Some(kernels) => format!("{kernels:?}"),
+            None => "autotuned per shape".to_string(),
         };
         format!(
             "{kernels}, GEMM tiles {}, small-batch paths {}",
@@ -97,6 +147,6 @@ impl KernelPolicy {
             } else {
                 "off"
             }
-        )
+        ) + &format!(", precision {}", self.precision)
     }
 }

@@ -71,12 +71,13 @@ impl Shader {
 
     /// The snippet files (stems in `shaders/`) the loader prepends to this shader's own file,
     /// in order: WGSL has no `#include`. Every shader gets `common`; those with a workgroup
-    /// reduction `tree_sum`, the image shaders the resize helpers.
+    /// reduction `tree_sum`, the image shaders the resize helpers, the GEMM its operands.
     pub fn snippets(self) -> &'static [&'static str] {
         match self {
             Shader::Preprocess => &["common", "resize"],
             Shader::Augment => &["common", "tree_sum", "resize"],
             Shader::BatchNorm | Shader::GemmReduce => &["common", "tree_sum"],
+            Shader::Gemm => &["common", "gemm_operands"],
             _ => &["common"],
         }
     }
@@ -103,7 +104,7 @@ impl Shader {
             Shader::Adam => wgsl!("common", "adam"),
             Shader::Preprocess => wgsl!("common", "resize", "preprocess"),
             Shader::Augment => wgsl!("common", "tree_sum", "resize", "augment"),
-            Shader::Gemm => wgsl!("common", "gemm"),
+            Shader::Gemm => wgsl!("common", "gemm_operands", "gemm"),
             Shader::GemmReduce => wgsl!("common", "tree_sum", "gemm_reduce"),
             Shader::Finite => wgsl!("common", "finite"),
         }

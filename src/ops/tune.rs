@@ -148,8 +148,8 @@ pub(crate) fn kernels_for(
     run_with: impl Fn() -> Result<Vec<Dispatch>>,
 ) -> Result<Kernels> {
     let policy = KernelPolicy::of(gpu);
-    if policy.autotune == Autotune::Off {
-        return Ok(policy.kernels);
+    if let Some(kernels) = policy.fixed_kernels() {
+        return Ok(kernels);
     }
     let table = TunedKernels::of(gpu);
     if let Some(kernels) = table.get(key) {

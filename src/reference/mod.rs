@@ -12,12 +12,14 @@ mod elementwise;
 mod loss;
 mod norm;
 mod pool;
+mod precision;
 
 pub use conv::*;
 pub use elementwise::*;
 pub use loss::*;
 pub use norm::*;
 pub use pool::*;
+pub use precision::*;
 
 /// Flat index of element `(n, c, h, w)` in a contiguous NCHW tensor of shape `s`.
 pub(crate) fn idx4(s: [usize; 4], n: usize, c: usize, h: usize, w: usize) -> usize {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use alexnet_wgpu::ops::{GemmTiles, KernelPolicy, Kernels};
+use alexnet_wgpu::ops::{GemmTiles, KernelPolicy, Kernels, Precision};
 use alexnet_wgpu::runtime::{Dispatch, Gpu, GpuOptions, Program, ShaderChecks, Tensor};
 
 /// The adapter every test in this binary shares (lavapipe on a machine without a GPU).
@@ -68,6 +68,31 @@ fn tiled_variant(index: usize) -> &'static Gpu {
         })
     });
     &gpus[index]
+}
+
+/// The adapter with mixed precision (`Precision::Mixed`: f16 operands, f32 sums), index 0 with
+/// the default tiles and small-batch paths, 1 with 128 × 128 tiles and the small-batch paths
+/// (split-K forward) on.
+pub fn mixed_gpus() -> [(&'static str, &'static Gpu); 2] {
+    static GPUS: OnceLock<[Gpu; 2]> = OnceLock::new();
+    let gpus = GPUS.get_or_init(|| {
+        [(None, None), (Some(GemmTiles::LARGE), Some(true))].map(|(gemm_tiles, parallel)| {
+            let gpu = Gpu::new(&GpuOptions::default())
+                .expect("a wgpu adapter (install mesa-vulkan-drivers)");
+            let policy = KernelPolicy {
+                gemm_tiles,
+                parallel_small_batches: parallel,
+                precision: Precision::Mixed,
+                ..KernelPolicy::default()
+            };
+            policy.apply(&gpu).unwrap();
+            gpu
+        })
+    });
+    [
+        ("mixed", &gpus[0]),
+        ("mixed, 128 tiles, small-batch paths", &gpus[1]),
+    ]
 }
 
 /// Both kernel families, the tiled one also with every wgpu runtime check and with none

@@ -7,7 +7,7 @@ use alexnet_wgpu::Gpu;
 use crate::common::{assert_close, gpus, Fixture, Rng};
 
 /// (input shape, config) — AlexNet's conv1, conv2, conv3/4 forms plus odd sizes.
-fn cases() -> Vec<([usize; 4], Conv2dConfig)> {
+pub(crate) fn cases() -> Vec<([usize; 4], Conv2dConfig)> {
     let cfg = |in_channels, out_channels, kernel, stride, padding, groups| Conv2dConfig {
         in_channels,
         out_channels,
@@ -63,7 +63,7 @@ fn case(
     )
 }
 
-fn random_case(
+pub(crate) fn random_case(
     gpu: &'static Gpu,
     rng: &mut Rng,
     xs: [usize; 4],

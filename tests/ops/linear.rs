@@ -27,7 +27,7 @@ fn case(
     })
 }
 
-fn random(
+pub(crate) fn random(
     gpu: &'static Gpu,
     rng: &mut Rng,
     n: usize,

@@ -18,5 +18,6 @@ mod finite;
 mod linear;
 mod lrn;
 mod max_pool;
+mod mixed;
 mod relu;
 mod sgd;
