@@ -11,3 +11,9 @@ override WG: u32 = 64u;
 fn flat_index(gid: vec3u, nwg: vec3u) -> u32 {
     return gid.x + gid.y * nwg.x * WG;
 }
+
+// Whether v is neither NaN nor ±∞: its exponent bits are not all ones. Testing the bits, not
+// `v != v`, keeps compilers that assume NaN never occurs from folding the test away.
+fn is_finite(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}

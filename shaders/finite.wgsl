@@ -34,10 +34,6 @@ struct FiniteStep {
 
 var<workgroup> any_bad: atomic<u32>;
 
-fn is_finite(v: f32) -> bool {
-    return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
-}
-
 @compute @workgroup_size(WG)
 fn check_finite(
     @builtin(global_invocation_id) gid: vec3u,

@@ -233,8 +233,8 @@ fn round_f16(v: f32) -> f32 {
     let bits = bitcast<u32>(v);
     let sign = bits & 0x80000000u;
     let magnitude = bitcast<f32>(bits ^ sign);
-    if (bits & 0x7f800000u) == 0x7f800000u {
-        return v; // ±∞ and NaN as they are (tested on the bits: NaN may compare as anything)
+    if !is_finite(v) {
+        return v; // ±∞ and NaN as they are
     }
     if magnitude >= 65520.0 {
         return bitcast<f32>(sign | 0x7f800000u);

@@ -14,8 +14,9 @@ use crate::error::{Error, Result};
 use crate::model::summary::summarize;
 use crate::model::{AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
 use crate::ops::conv2d::{conv2d_forward, Conv2dConfig};
-use crate::ops::{Autotune, KernelPolicy, Kernels};
+use crate::ops::{Autotune, KernelPolicy, Kernels, Precision};
 use crate::runtime::{Gated, Gpu, GpuOptions, Phase, Program, Tensor};
+use crate::train::loss_scale::{LossScaleConfig, LossScaler};
 use crate::train::{train_step, Optimizer, OptimizerConfig};
 
 #[derive(Clone, Debug)]
@@ -49,6 +50,8 @@ pub struct Speedup {
     pub tiled_over_plain: f64,
     /// With `--autotune`: the autotuned kernels' images/s over the tiled ones'.
     pub autotuned_over_tiled: Option<f64>,
+    /// With `--precision mixed`: mixed precision's images/s over the f32 tiled kernels'.
+    pub mixed_over_tiled: Option<f64>,
 }
 
 /// A training step with `features` frozen beside a full one (same model, batch, kernels):
@@ -148,12 +151,18 @@ pub fn run(options: &GpuOptions, policy: KernelPolicy, cfg: &BenchConfig) -> Res
     let mut first_call = None;
     let mut adapter = None;
     // With --autotune, a third pass: each layer's kernels timed and chosen when planned.
+    // With --precision mixed, a fourth: the tiled kernels with f16 operands (and training
+    // with its loss scaler). The other variants run f32.
+    let f32_policy = policy.with_precision(Precision::F32);
     let mut variants = vec![
-        ("plain", policy.with_kernels(Kernels::Plain)),
-        ("tiled", policy.with_kernels(Kernels::Tiled)),
+        ("plain", f32_policy.with_kernels(Kernels::Plain)),
+        ("tiled", f32_policy.with_kernels(Kernels::Tiled)),
     ];
     if policy.autotune != Autotune::Off {
-        variants.push(("autotuned", policy));
+        variants.push(("autotuned", f32_policy));
+    }
+    if policy.precision == Precision::Mixed {
+        variants.push(("mixed", policy.with_kernels(Kernels::Tiled)));
     }
     for (kernels, policy) in variants {
         let gpu = Gpu::new(options)?;
@@ -182,7 +191,7 @@ pub fn run(options: &GpuOptions, policy: KernelPolicy, cfg: &BenchConfig) -> Res
                 }
                 let start = Instant::now();
                 gpu.memory.reset_peak();
-                let plan = Plan::new(
+                let mut plan = Plan::new(
                     &gpu,
                     &model,
                     PlanOptions {
@@ -198,6 +207,10 @@ pub fn run(options: &GpuOptions, policy: KernelPolicy, cfg: &BenchConfig) -> Res
                 } else {
                     None
                 };
+                if let (Some(o), Precision::Mixed) = (optimizer.as_mut(), policy.precision) {
+                    let config = LossScaleConfig::default();
+                    LossScaler::attach(&gpu, config, &model, &mut plan, o)?;
+                }
                 let mut step = |gpu: &Gpu| -> Result<()> {
                     match optimizer.as_mut() {
                         Some(o) => train_step(gpu, &plan, o, 0),
@@ -493,6 +506,7 @@ fn speedups(measurements: &[Measurement]) -> Vec<Speedup> {
                 tiled_over_plain: t.images_per_sec / base.images_per_sec,
                 autotuned_over_tiled: find("autotuned", t)
                     .map(|a| a.images_per_sec / t.images_per_sec),
+                mixed_over_tiled: find("mixed", t).map(|a| a.images_per_sec / t.images_per_sec),
             })
         })
         .collect()

@@ -19,6 +19,7 @@ use crate::model::{AlexNet, AlexNetConfig};
 use crate::ops::activation::Nonlinearity;
 use crate::ops::dropout::StepSeed;
 use crate::ops::sgd::{sgd_step, SgdHyper};
+use crate::ops::{KernelPolicy, Precision};
 use crate::reference as cpu;
 use crate::runtime::{Gpu, Program, Tensor, Uniform};
 
@@ -237,6 +238,18 @@ impl LayerCase<'_> {
             .map_or_else(Vec::new, |v| cpu::to_f64(&v))
     }
 
+    /// A GEMM operand as the device's kernels multiply it: rounded to f16 under mixed
+    /// precision (the values are f32 from the GPU, so the f32 rounding is exact).
+    fn operand(&self, v: &[f64]) -> Vec<f64> {
+        if KernelPolicy::of(self.gpu).precision == Precision::Mixed {
+            v.iter()
+                .map(|&x| f64::from(cpu::round_f16(x as f32)))
+                .collect()
+        } else {
+            v.to_vec()
+        }
+    }
+
     /// The CPU reference's output, input gradient and parameter gradients for this layer.
     fn reference(&self, in_shape: &[usize], x: &[f64], dy: &[f64]) -> Expected {
         let nchw = || -> [usize; 4] { in_shape.try_into().unwrap_or([0; 4]) };
@@ -250,8 +263,11 @@ impl LayerCase<'_> {
                     groups: cfg.groups,
                 };
                 let ws = cfg.weight_shape();
-                let (y, _) = cpu::conv2d_forward(x, nchw(), &w, ws, &b, &p);
-                let (dx, dw, db) = cpu::conv2d_backward(x, nchw(), &w, ws, dy, &p);
+                let (xg, wg, dyg) = (self.operand(x), self.operand(&w), self.operand(dy));
+                let (y, _) = cpu::conv2d_forward(&xg, nchw(), &wg, ws, &b, &p);
+                let (dx, dw, _) = cpu::conv2d_backward(&xg, nchw(), &wg, ws, &dyg, &p);
+                // The bias gradient sums dy itself, unrounded.
+                let (_, _, db) = cpu::conv2d_backward(x, nchw(), &w, ws, dy, &p);
                 params = vec![("weight grad", dw), ("bias grad", db)];
                 (y, dx)
             }
@@ -261,8 +277,11 @@ impl LayerCase<'_> {
             } => {
                 let (w, b) = (self.param_values(0), self.param_values(1));
                 let n = in_shape[0];
-                let y = cpu::linear_forward(x, n, *in_features, &w, *out_features, &b);
-                let (dx, dw, db) = cpu::linear_backward(x, n, *in_features, &w, *out_features, dy);
+                let (i, o) = (*in_features, *out_features);
+                let (xg, wg, dyg) = (self.operand(x), self.operand(&w), self.operand(dy));
+                let y = cpu::linear_forward(&xg, n, i, &wg, o, &b);
+                let (dx, dw, _) = cpu::linear_backward(&xg, n, i, &wg, o, &dyg);
+                let (_, _, db) = cpu::linear_backward(x, n, i, &w, o, dy);
                 params = vec![("weight grad", dw), ("bias grad", db)];
                 (y, dx)
             }

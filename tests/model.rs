@@ -9,41 +9,8 @@ use alexnet_wgpu::model::{AlexNet, AlexNetConfig, Plan, PlanOptions};
 use alexnet_wgpu::ops::cross_entropy::totals;
 use alexnet_wgpu::runtime::Gpu;
 use alexnet_wgpu::train::{train_step, Optimizer, OptimizerConfig};
+use common::fixture_model::{load_fixture_model, small_config};
 use common::{gpu, Fixture};
-
-fn small_config() -> AlexNetConfig {
-    AlexNetConfig {
-        channels: [12, 32, 48, 48, 32],
-        fc_width: 128,
-        classes: 10,
-        // The fixture runs PyTorch with dropout off; p = 0 makes ours the identity too.
-        dropout: 0.0,
-        ..AlexNetConfig::original(10)
-    }
-}
-
-fn load_fixture_model(gpu: &Gpu, f: &Fixture) -> (AlexNet, Plan) {
-    let model = AlexNet::new(gpu, small_config()).unwrap();
-    for p in &model.params {
-        let key = format!("param.{}", p.name);
-        model
-            .set_parameter(gpu, &p.name, &f.shape(&key), &f.f32(&key))
-            .unwrap();
-    }
-    let [n, _, h, w]: [usize; 4] = f.shape("input").try_into().unwrap();
-    let options = PlanOptions {
-        batch: n,
-        image_h: h,
-        image_w: w,
-        training: true,
-        input_grad: true,
-    };
-    let plan = Plan::new(gpu, &model, options).unwrap();
-    plan.input.write_f32(gpu, &f.f32("input")).unwrap();
-    let labels: Vec<u32> = f.i64("labels").iter().map(|&l| l as u32).collect();
-    plan.labels.write_u32(gpu, &labels).unwrap();
-    (model, plan)
-}
 
 /// Tolerances, from how far PyTorch's own float32 lies from float64 on this fixture
 /// (printed beside each check; `tools/gen_fixtures.py` prints the table): logits 3e-7,

@@ -44,6 +44,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import safetensors.torch
 from safetensors.torch import save as st_serialize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,10 +89,12 @@ def save_case(
     inputs: Tensors,
     compute: Compute,
     meta: Mapping[str, object] | None = None,
+    store_inputs: bool = True,
 ) -> tuple[Tensors, Tensors]:
     """Run `compute` in float64 and float32, store inputs + f64 outputs.
 
-    `inputs` are the stored inputs (float32 or int64).  `compute` receives
+    `inputs` are the stored inputs (float32 or int64; only the outputs are stored when
+    `store_inputs` is false, for a case whose inputs another fixture holds).  `compute` receives
     fresh copies cast to the working dtype and returns named outputs.
     Returns (outputs in float64, outputs in float32).
     """
@@ -102,7 +105,7 @@ def save_case(
     assert not clash, f"{fname}: output names clash with inputs: {clash}"
 
     errs = {k: rel_err(out32[k], out64[k]) for k in out64}
-    tensors = {k: v.contiguous() for k, v in inputs.items()}
+    tensors = {k: v.contiguous() for k, v in inputs.items()} if store_inputs else {}
     for k, v in out64.items():
         assert v.dtype == torch.float64, f"{fname}: {k} is {v.dtype}"
         tensors[k] = v.detach().to(torch.float32).contiguous()
@@ -540,6 +543,93 @@ def alexnet_case() -> None:
         assert g.abs().max() > 0, f"gradient of {n} is all zero"
 
 
+MIXED_LOSS_SCALE = 65536.0
+
+
+def round_f16(t: torch.Tensor) -> torch.Tensor:
+    """`t` rounded to float16 (nearest, ties to even; ±inf from 65520), kept in t's dtype."""
+    return t.to(torch.float16).to(t.dtype)
+
+
+class RoundGradient(torch.autograd.Function):
+    """Identity forward; backward rounds the incoming gradient to float16 as the GPU's mixed
+    GEMMs load it: scaled by the loss scale, rounded, unscaled (exact for a power of two
+    unless it underflows)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor) -> torch.Tensor:
+        return round_f16(g * MIXED_LOSS_SCALE) / MIXED_LOSS_SCALE
+
+
+class F16Gemm(nn.Module):
+    """A Conv2d or Linear computed as `--precision mixed` computes it: input and weight
+    rounded to float16, the output gradient rounded likewise before the backward GEMMs, sums
+    in the working precision, the bias added (and its gradient summed) unrounded."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.layer.weight
+        w = round_f16(weight.detach()) + (weight - weight.detach())
+        x = round_f16(x.detach()) + (x - x.detach())
+        if isinstance(self.layer, nn.Conv2d):
+            c = self.layer
+            y = F.conv2d(x, w, None, c.stride, c.padding, c.dilation, c.groups)
+            bias = self.layer.bias.view(1, -1, 1, 1)
+        else:
+            y = F.linear(x, w)
+            bias = self.layer.bias
+        return RoundGradient.apply(y) + bias
+
+
+def mixed_gemms(net: nn.Module) -> nn.Module:
+    """`net` with every Conv2d and Linear wrapped in F16Gemm (parameter names unchanged
+    but for the `.layer` level, which load_state_dict below handles)."""
+    for name, child in net.named_children():
+        if isinstance(child, (nn.Conv2d, nn.Linear)):
+            setattr(net, name, F16Gemm(child))
+        else:
+            mixed_gemms(child)
+    return net
+
+
+def alexnet_mixed_case() -> None:
+    """alexnet_small's model and inputs (read back from its fixture) through mixed precision:
+    logits, loss and every gradient, in float64 (and float32 for PyTorch's own error)."""
+    name = "alexnet_small_mixed"
+    src = safetensors.torch.load_file(OUT_DIR / "alexnet_small.safetensors")
+    inputs = {k: v for k, v in src.items() if k.startswith("param.")}
+    inputs["input"], inputs["labels"] = src["input"], src["labels"]
+    param_names = [k[len("param."):] for k in inputs if k.startswith("param.")]
+
+    def compute(t: Tensors) -> Tensors:
+        dtype = t["input"].dtype
+        net = AlexNetSmall(ALEX["channels"], ALEX["fc"], ALEX["classes"]).to(dtype)
+        net.load_state_dict({n: t[f"param.{n}"] for n in param_names})
+        net = mixed_gemms(net)
+        net.eval()
+        params = dict(net.named_parameters())
+        x = t["input"].requires_grad_()
+        logits = net(x)
+        loss = F.cross_entropy(logits, t["labels"])
+        grads = torch.autograd.grad(loss, [x, *params.values()])
+        out = {"logits": logits, "loss": loss.reshape(1), "grad.input": grads[0]}
+        out.update({f"grad.{n.replace('.layer.', '.')}": g
+                    for n, g in zip(params, grads[1:])})
+        return {k: v.detach() for k, v in out.items()}
+
+    # Only the outputs are stored: the test reads the inputs from alexnet_small.
+    out64, out32 = save_case(f"{name}.safetensors", inputs, compute,
+                             {"loss_scale": MIXED_LOSS_SCALE}, store_inputs=False)
+    print(f"alexnet_small_mixed: loss {out64['loss'].item():.6f}")
+
+
 # --------------------------------------------------------------------------
 
 
@@ -700,6 +790,7 @@ def main() -> None:
     cross_entropy_case()
     optimizer_cases()
     alexnet_case()
+    alexnet_mixed_case()
     state_dict_case()
     finetune_case()
 

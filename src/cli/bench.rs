@@ -156,8 +156,12 @@ fn print_table(r: &Report) {
             .autotuned_over_tiled
             .map(|a| format!(", autotuned/tiled {a:.2}x"))
             .unwrap_or_default();
+        let mixed = s
+            .mixed_over_tiled
+            .map(|a| format!(", mixed/f32 tiled {a:.2}x"))
+            .unwrap_or_default();
         println!(
-            "speed-up tiled/plain: {} {} batch {}: {:.2}x{autotuned}",
+            "speed-up tiled/plain: {} {} batch {}: {:.2}x{autotuned}{mixed}",
             s.model, s.mode, s.batch, s.tiled_over_plain
         );
     }

@@ -38,6 +38,9 @@ pub struct Plan {
     pub labels: Tensor,
     /// `[N, classes]`.
     pub logits: Tensor,
+    /// `[N, classes]`: ∂loss/∂logits, written by `loss`, where the backward starts (a loss
+    /// scaler multiplies it).
+    pub logits_grad: Tensor,
     /// `[N, 3]` per-sample (loss, top-1 hit, top-5 hit) of the last batch.
     pub stats: Tensor,
     /// Loss totals on the GPU; see [`ops::cross_entropy::totals`].
@@ -130,7 +133,7 @@ impl Plan {
                     .position(|l| model.layer_trains(&l.name))
                     .unwrap_or(model.layers.len())
             };
-            let mut dy = dlogits;
+            let mut dy = dlogits.clone();
             for (index, layer) in model.layers.iter().enumerate().rev() {
                 if index < lowest {
                     break;
@@ -164,6 +167,7 @@ impl Plan {
             input,
             labels,
             logits,
+            logits_grad: dlogits,
             stats,
             totals,
             input_grad: input_grad_tensor,

@@ -19,6 +19,7 @@ pub mod finite;
 pub mod gemm;
 pub mod gemm_reduce;
 pub mod linear;
+pub mod loss_scale;
 pub mod lrn;
 pub mod max_pool;
 pub mod policy;
@@ -149,6 +150,11 @@ pub fn uniform_layouts() -> Vec<UniformLayout> {
         ),
         entry::<finite::FiniteStep>(Shader::Finite, "FiniteStep", finite::FiniteStep::layout()),
         entry::<gemm::GemmParams>(Shader::Gemm, "GemmParams", gemm::GemmParams::layout()),
+        entry::<loss_scale::LossScaleParams>(
+            Shader::LossScale,
+            "LossScaleParams",
+            loss_scale::LossScaleParams::layout(),
+        ),
         entry::<gemm_reduce::ReduceParams>(
             Shader::GemmReduce,
             "ReduceParams",

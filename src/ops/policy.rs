@@ -112,6 +112,11 @@ impl KernelPolicy {
         }
     }
 
+    /// The same policy with another precision.
+    pub fn with_precision(self, precision: Precision) -> Self {
+        Self { precision, ..self }
+    }
+
     /// Whether the small-batch paths are on for `gpu`: as set, else on all but CPU drivers.
     pub fn parallel_small_batches(&self, gpu: &Gpu) -> bool {
         self.parallel_small_batches.unwrap_or(!gpu.is_cpu())

@@ -24,10 +24,11 @@ pub enum Shader {
     Gemm,
     GemmReduce,
     Finite,
+    LossScale,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 17] = [
+    pub const ALL: [Shader; 18] = [
         Shader::Conv2d,
         Shader::Activation,
         Shader::Lrn,
@@ -45,6 +46,7 @@ impl Shader {
         Shader::Gemm,
         Shader::GemmReduce,
         Shader::Finite,
+        Shader::LossScale,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +68,7 @@ impl Shader {
             Shader::Gemm => "gemm",
             Shader::GemmReduce => "gemm_reduce",
             Shader::Finite => "finite",
+            Shader::LossScale => "loss_scale",
         }
     }
 
@@ -107,6 +110,7 @@ impl Shader {
             Shader::Gemm => wgsl!("common", "gemm_operands", "gemm"),
             Shader::GemmReduce => wgsl!("common", "tree_sum", "gemm_reduce"),
             Shader::Finite => wgsl!("common", "finite"),
+            Shader::LossScale => wgsl!("common", "loss_scale"),
         }
     }
 }

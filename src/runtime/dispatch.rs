@@ -55,6 +55,9 @@ pub struct Dispatch {
     pipeline: Arc<wgpu::ComputePipeline>,
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
+    /// Where the GPU reads the workgroup counts instead, when set: a u32 tensor and the byte
+    /// offset of the three counts.
+    indirect: Option<(Tensor, u64)>,
     /// Kept alive with the bind group that references it.
     _params: Gated<wgpu::Buffer>,
 }
@@ -63,6 +66,33 @@ impl Dispatch {
     /// The same dispatch tagged as computing `phase`.
     pub fn in_phase(self, phase: Phase) -> Self {
         Self { phase, ..self }
+    }
+
+    /// The workgroup counts it was prepared with.
+    pub fn workgroups(&self) -> [u32; 3] {
+        self.workgroups
+    }
+
+    /// The same dispatch with its workgroup counts read by the GPU from `args[3·slot ..
+    /// 3·slot + 3]` (u32) when it runs: a kernel that writes them can skip it (zero
+    /// workgroups) without the host knowing, as the loss scaler's gate does.
+    pub fn indirect(self, args: &Tensor, slot: usize) -> Self {
+        Self {
+            indirect: Some((args.clone(), 12 * slot as u64)),
+            ..self
+        }
+    }
+
+    fn record_into(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        match &self.indirect {
+            Some((args, offset)) => pass.dispatch_workgroups_indirect(args.buffer(), *offset),
+            None => {
+                let [x, y, z] = self.workgroups;
+                pass.dispatch_workgroups(x, y, z);
+            }
+        }
     }
 }
 
@@ -167,6 +197,7 @@ impl Gpu {
             pipeline: kernel.pipeline,
             bind_group,
             workgroups,
+            indirect: None,
             _params: params_buffer,
         })
     }
@@ -218,6 +249,32 @@ impl Program {
         self.commands.extend(other.commands);
     }
 
+    /// The program with every dispatch passed through `f` (its index among the dispatches
+    /// and itself); clears are kept.
+    pub fn map_dispatches(self, mut f: impl FnMut(usize, Dispatch) -> Dispatch) -> Program {
+        let mut index = 0;
+        let commands = self
+            .commands
+            .into_iter()
+            .map(|command| match command {
+                Command::Dispatch(d) => {
+                    index += 1;
+                    Command::Dispatch(f(index - 1, d))
+                }
+                clear => clear,
+            })
+            .collect();
+        Program { commands }
+    }
+
+    /// The dispatches, in order.
+    pub fn dispatches(&self) -> impl Iterator<Item = &Dispatch> {
+        self.commands.iter().filter_map(|c| match c {
+            Command::Dispatch(d) => Some(d),
+            Command::Clear(_) => None,
+        })
+    }
+
     pub fn clear(&mut self, tensor: &Tensor) {
         self.commands.push(Command::Clear(tensor.clone()));
     }
@@ -246,10 +303,7 @@ impl Program {
                         timestamp_writes: None,
                     });
                     while let Some(Command::Dispatch(d)) = self.commands.get(i) {
-                        pass.set_pipeline(&d.pipeline);
-                        pass.set_bind_group(0, &d.bind_group, &[]);
-                        let [x, y, z] = d.workgroups;
-                        pass.dispatch_workgroups(x, y, z);
+                        d.record_into(&mut pass);
                         i += 1;
                     }
                 }
@@ -288,10 +342,7 @@ impl Program {
                             end_of_pass_write_index: Some(at + 1),
                         }),
                     });
-                    pass.set_pipeline(&d.pipeline);
-                    pass.set_bind_group(0, &d.bind_group, &[]);
-                    let [x, y, z] = d.workgroups;
-                    pass.dispatch_workgroups(x, y, z);
+                    d.record_into(&mut pass);
                     phases.push(d.phase);
                 }
             }

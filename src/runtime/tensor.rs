@@ -114,9 +114,12 @@ impl Tensor {
             Ok(gpu.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(name),
                 size: bytes,
+                // INDIRECT: a u32 tensor may hold the workgroup counts of gated dispatches
+                // (`Dispatch::indirect`).
                 usage: wgpu::BufferUsages::STORAGE
                     | wgpu::BufferUsages::COPY_SRC
-                    | wgpu::BufferUsages::COPY_DST,
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::INDIRECT,
                 mapped_at_creation: false,
             }))
         })?;

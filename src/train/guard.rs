@@ -114,6 +114,17 @@ impl NonFiniteGuard {
                 .filter(|p| !p.frozen)
                 .map(|p| (format!("{}.grad", p.name), &p.grad)),
         );
+        Self::checking(gpu, checked)
+    }
+
+    /// Prepares a check of `plan`'s loss totals only: with loss scaling, gradients that
+    /// overflow are the scaler's to handle (it skips the step and lowers the scale), and a
+    /// real divergence still shows in the loss.
+    pub fn loss_only(gpu: &Gpu, plan: &Plan) -> Result<Self> {
+        Self::checking(gpu, vec![("loss".to_string(), &plan.totals)])
+    }
+
+    fn checking(gpu: &Gpu, checked: Vec<(String, &Tensor)>) -> Result<Self> {
         let flags = Tensor::zeros_u32(gpu, "non-finite flags", &[checked.len()])?;
         let step = Uniform::new(gpu, "non-finite step", &FiniteStep::default());
         let mut program = Program::new();

@@ -4,6 +4,7 @@ pub mod checkpoint;
 pub mod experiment;
 pub mod feed;
 pub mod guard;
+pub mod loss_scale;
 mod memory;
 pub mod metrics;
 #[cfg(feature = "mpi")]

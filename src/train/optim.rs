@@ -210,6 +210,13 @@ impl Optimizer {
         &self.program
     }
 
+    /// Replaces the update program with what `wrap` makes of it (the loss scaler's gate
+    /// around it).
+    pub fn wrap_program(&mut self, wrap: impl FnOnce(Program) -> Result<Program>) -> Result<()> {
+        self.program = wrap(std::mem::take(&mut self.program))?;
+        Ok(())
+    }
+
     pub fn set_lr(&mut self, lr: f64) {
         self.config.lr = lr;
     }

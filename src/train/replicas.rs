@@ -10,10 +10,12 @@ use crate::data::{Batch, Dataset, Loader};
 use crate::error::{Error, Result};
 use crate::model::{AlexNet, Plan, PlanOptions};
 use crate::ops::cross_entropy::totals;
+use crate::ops::{KernelPolicy, Precision};
 use crate::runtime::Gpu;
 use crate::train::checkpoint::{self, CheckpointState};
 use crate::train::feed::{loader_config, Feeder};
 use crate::train::guard::{NonFiniteGuard, NonFiniteReport};
+use crate::train::loss_scale::{LossScaleConfig, LossScaler};
 use crate::train::memory::plans_that_fit;
 use crate::train::optim::Optimizer;
 use crate::train::parallel::{
@@ -66,6 +68,8 @@ pub(crate) struct Replica<'g> {
     train_feed: Feeder,
     eval_feed: Feeder,
     pub guard: NonFiniteGuard,
+    /// With mixed precision: the loss scaler wired into the training plan and optimizer.
+    pub scaler: Option<LossScaler>,
 }
 
 /// Every replica of this process, and where they sit among the run's.
@@ -95,12 +99,25 @@ impl<'g> Replicas<'g> {
                 }
             }
             model.freeze(&config.freeze)?;
-            let optimizer = Optimizer::new(gpu, &model, config.optimizer.clone())?;
-            let (train_plan, eval_plan) = plans_that_fit(gpu, &model, config, shares[first + i])?;
+            let mut optimizer = Optimizer::new(gpu, &model, config.optimizer.clone())?;
+            let (mut train_plan, eval_plan) =
+                plans_that_fit(gpu, &model, config, shares[first + i])?;
             let train_feed = Feeder::new(gpu, config.augment_on, &train_plan, &config.augment)?;
             let eval_feed =
                 Feeder::new(gpu, config.augment_on, &eval_plan, &config.augment.eval())?;
-            let guard = NonFiniteGuard::new(gpu, &model, &train_plan)?;
+            // Mixed precision trains with dynamic loss scaling, as torch.amp does.
+            let (scaler, guard) = if KernelPolicy::of(gpu).precision == Precision::Mixed {
+                let scaler = LossScaler::attach(
+                    gpu,
+                    LossScaleConfig::default(),
+                    &model,
+                    &mut train_plan,
+                    &mut optimizer,
+                )?;
+                (Some(scaler), NonFiniteGuard::loss_only(gpu, &train_plan)?)
+            } else {
+                (None, NonFiniteGuard::new(gpu, &model, &train_plan)?)
+            };
             list.push(Replica {
                 gpu,
                 model,
@@ -110,6 +127,7 @@ impl<'g> Replicas<'g> {
                 train_feed,
                 eval_feed,
                 guard,
+                scaler,
             });
         }
         let replicas = Self {

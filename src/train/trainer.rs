@@ -307,6 +307,14 @@ pub fn train_observed(
             m.images_per_sec,
             m.gpu_wait_secs
         );
+        if let Some(scaler) = &replicas.lead().scaler {
+            let status = scaler.read(replicas.lead().gpu)?;
+            log::info!(
+                "mixed precision: loss scale {}, {} steps skipped for overflow so far",
+                status.scale,
+                status.skipped
+            );
+        }
         if let Some(metrics) = &mut metrics {
             metrics.write(&m)?;
         }

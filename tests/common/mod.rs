@@ -2,6 +2,7 @@
 //! that print their error, and a finite-difference gradient checker.
 #![allow(dead_code)]
 
+pub mod fixture_model;
 pub mod gradcheck;
 pub mod parallel;
 pub mod reference;
