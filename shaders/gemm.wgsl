@@ -42,9 +42,7 @@ fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) 
     // Software pipeline: while one tile is multiplied out of workgroup memory, the next one's
     // elements are already being fetched into registers (va, vb); k_info is double-buffered
     // so the next tile's terms can be written before this one's are done with.
-    if lid < BK {
-        k_info[lid] = k_terms(mode, g, min(k_begin + lid, k_end - 1u));
-    }
+    stage_k_terms(mode, g, 0u, k_begin, k_end, lid);
     workgroupBarrier();
     var va: array<f32, MAX_LOADS>;
     var vb: array<f32, MAX_LOADS>;
@@ -62,9 +60,7 @@ fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) 
         }
         let next = k0 + BK;
         buffer = 1u - buffer;
-        if lid < BK && next < k_end {
-            k_info[buffer * BK + lid] = k_terms(mode, g, min(next + lid, k_end - 1u));
-        }
+        stage_k_terms(mode, g, buffer, next, k_end, lid);
         workgroupBarrier();
         if next < k_end {
             fetch(mode, buffer, next, k_end, lid, l, &va, &vb);

@@ -278,6 +278,14 @@ fn loader(mode: u32, g: u32, tile: vec2u, lid: u32) -> Loader {
     return l;
 }
 
+// The k terms of the tile starting at k0 into k_info[buffer · BK ..], by the first BK
+// invocations (none past the end of the reduction).
+fn stage_k_terms(mode: u32, g: u32, buffer: u32, k0: u32, k_end: u32, lid: u32) {
+    if lid < BK && k0 < k_end {
+        k_info[buffer * BK + lid] = k_terms(mode, g, min(k0 + lid, k_end - 1u));
+    }
+}
+
 // This invocation's LOADS_A elements of A and LOADS_B of B for the tile starting at k0, whose
 // k terms are in k_info[buffer · BK ..]; 0 outside the matrices.
 fn fetch(mode: u32, buffer: u32, k0: u32, k_end: u32, lid: u32, l: Loader, va: ptr<function, array<f32, MAX_LOADS>>, vb: ptr<function, array<f32, MAX_LOADS>>) {

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::model::summary::summarize;
 use crate::model::{AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
 use crate::ops::conv2d::{conv2d_forward, Conv2dConfig};
-use crate::ops::{Autotune, KernelPolicy, Kernels, Precision};
+use crate::ops::{Autotune, GemmCoop, KernelPolicy, Kernels, Matrix, Precision};
 use crate::runtime::{Gated, Gpu, GpuOptions, Phase, Program, Tensor};
 use crate::train::loss_scale::{LossScaleConfig, LossScaler};
 use crate::train::{train_step, Optimizer, OptimizerConfig};
@@ -117,6 +117,9 @@ pub struct Report {
     pub shader_checks: String,
     /// The tiled GEMM's tile shape, BMxBNxBK/TMxTN.
     pub gemm_tiles: String,
+    /// Per variant with tiled GEMMs (tiled, autotuned, mixed): the cooperative-matrix
+    /// configuration they ran on (`--matrix`), or "off" where they ran the SIMT kernel.
+    pub matrix_units: BTreeMap<String, String>,
     pub startup: Startup,
     pub measurements: Vec<Measurement>,
     pub speedups: Vec<Speedup>,
@@ -150,10 +153,19 @@ pub fn run(options: &GpuOptions, policy: KernelPolicy, cfg: &BenchConfig) -> Res
     let mut layers = Vec::new();
     let mut first_call = None;
     let mut adapter = None;
+    let mut matrix_units = BTreeMap::new();
     // With --autotune, a third pass: each layer's kernels timed and chosen when planned.
     // With --precision mixed, a fourth: the tiled kernels with f16 operands (and training
     // with its loss scaler). The other variants run f32.
-    let f32_policy = policy.with_precision(Precision::F32);
+    // --matrix on asks for matrix units at the precision asked for: the f32 rows beside a mixed
+    // run take them where offered.
+    let f32_policy = KernelPolicy {
+        matrix: match (policy.precision, policy.matrix) {
+            (Precision::Mixed, Matrix::On) => Matrix::Auto,
+            (_, matrix) => matrix,
+        },
+        ..policy.with_precision(Precision::F32)
+    };
     let mut variants = vec![
         ("plain", f32_policy.with_kernels(Kernels::Plain)),
         ("tiled", f32_policy.with_kernels(Kernels::Tiled)),
@@ -168,6 +180,13 @@ pub fn run(options: &GpuOptions, policy: KernelPolicy, cfg: &BenchConfig) -> Res
         let gpu = Gpu::new(options)?;
         policy.apply(&gpu)?;
         adapter = gpu.adapter_info.clone();
+        if kernels != "plain" {
+            let used = GemmCoop::for_device(&gpu, &policy);
+            matrix_units.insert(
+                kernels.to_string(),
+                used.map_or("off".to_string(), |c| c.to_string()),
+            );
+        }
         for model_cfg in &cfg.models {
             let mut model = AlexNet::new(&gpu, model_cfg.clone())?;
             model.initialize(&gpu, Init::PyTorch, 0)?;
@@ -320,6 +339,7 @@ pub fn run(options: &GpuOptions, policy: KernelPolicy, cfg: &BenchConfig) -> Res
         gemm_tiles: policy
             .gemm_tiles
             .map_or_else(|| "by problem".to_string(), |t| t.to_string()),
+        matrix_units,
         startup,
         measurements,
         speedups,

@@ -1,5 +1,6 @@
 //! `alexnet devices`: every adapter wgpu finds, with what matters for compute.
 
+use alexnet_wgpu::ops::GemmCoop;
 use alexnet_wgpu::runtime::device::backend_names;
 use alexnet_wgpu::runtime::{list_adapters, parse_backend, OPTIONAL_FEATURES};
 
@@ -40,6 +41,30 @@ pub fn run(backend: Option<&str>) -> anyhow::Result<()> {
             "  optional features used here: {:?}",
             adapter.features() & OPTIONAL_FEATURES
         );
+        let matrices = adapter.cooperative_matrix_properties();
+        if !matrices.is_empty() {
+            // MxNxK A·B -> C, and which of them the GEMM uses (`--matrix`).
+            let listed: Vec<String> = matrices
+                .iter()
+                .map(|p| {
+                    let used = GemmCoop::ALL
+                        .into_iter()
+                        .find(|c| {
+                            c.properties()
+                                == wgpu::CooperativeMatrixProperties {
+                                    saturating_accumulation: false,
+                                    ..*p
+                                }
+                        })
+                        .map_or(String::new(), |c| format!(" (GEMM, {})", c.precision()));
+                    format!(
+                        "{}x{}x{} {:?}->{:?}{used}",
+                        p.m_size, p.n_size, p.k_size, p.ab_type, p.cr_type
+                    )
+                })
+                .collect();
+            println!("  cooperative matrices: {}", listed.join(", "));
+        }
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ pub mod info;
 pub mod selftest;
 pub mod train;
 
-use alexnet_wgpu::ops::{Autotune, GemmTiles, KernelPolicy, Precision};
+use alexnet_wgpu::ops::{Autotune, GemmTiles, KernelPolicy, Matrix, Precision};
 use alexnet_wgpu::runtime::{
     list_adapters, parse_backend, DeviceLimits, Gpu, GpuOptions, ShaderChecks,
 };
@@ -48,6 +48,11 @@ pub struct DeviceArgs {
     /// scaling). Faster only where the adapter has f16 matrix hardware (`alexnet devices`).
     #[arg(long, default_value = "f32")]
     pub precision: Precision,
+    /// Matrix units (cooperative matrices) for the GEMM: auto (where the adapter lists a
+    /// configuration for the precision: f16 16x16 for mixed, f32 8x8 for f32), on (fail where
+    /// it does not) or off (the SIMT kernel everywhere).
+    #[arg(long, default_value = "auto")]
+    pub matrix: Matrix,
 }
 
 impl DeviceArgs {
@@ -68,6 +73,7 @@ impl DeviceArgs {
             gemm_tiles: self.gemm_tiles,
             autotune: self.autotune,
             precision: self.precision,
+            matrix: self.matrix,
             ..KernelPolicy::default()
         }
     }

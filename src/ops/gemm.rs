@@ -2,15 +2,18 @@
 //! input gradient and weight gradient (split-K, with `ops::gemm_reduce`'s deterministic
 //! reduction; the bias gradient is there too). The conv2d and linear modules choose it when
 //! the device's [`KernelPolicy`] says `Tiled`; a linear layer is the 1×1 convolution of a 1×1
-//! image.
+//! image. Each dispatch runs the SIMT kernel or, where the device has matrix units the policy
+//! lets it use, the cooperative-matrix one (`ops::gemm_coop`), which takes the same bindings,
+//! parameters and grid.
 
 use crate::error::{Error, Result};
 use crate::ops::{gemm_reduce, to_u32};
-use crate::ops::{KernelPolicy, Precision, Shader};
+use crate::ops::{GemmCoop, KernelPolicy, Precision, Shader};
 use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Tensor, TensorSlice};
 
-/// Split-K chunks are a multiple of this (of every tile shape's depth `BK`, which divides it):
-/// `gemm.wgsl`'s `SUM_BLOCK`, the length of its blocked sums.
+/// Split-K chunks are a multiple of this (of every tile shape's depth `BK`, the
+/// cooperative-matrix kernel's too, which divides it): `gemm.wgsl`'s `SUM_BLOCK`, the length of
+/// its blocked sums.
 const TILE_K: usize = 64;
 /// Aim for weight-gradient reductions of about this length per workgroup.
 const SPLIT_K_TARGET: usize = 2048;
@@ -322,11 +325,33 @@ fn params(
     })
 }
 
-/// The tile shape for an output of `m` rows per group: the device's policy's, or by problem.
-fn tile_shape(gpu: &Gpu, m: usize) -> GemmTiles {
-    KernelPolicy::of(gpu)
-        .gemm_tiles
-        .unwrap_or_else(|| GemmTiles::for_rows(m, gpu.limits().max_compute_workgroup_storage_size))
+/// The kernel a GEMM dispatch runs: the SIMT one with its tile shape, or the cooperative-matrix
+/// one where the device and the policy allow it (`ops::gemm_coop`).
+enum Kernel {
+    Simt(GemmTiles),
+    Coop(GemmCoop),
+}
+
+impl Kernel {
+    /// The kernel for an output of `m` rows per group: matrix units where they can, else the
+    /// SIMT kernel with the policy's tile shape, or one by problem.
+    fn choose(gpu: &Gpu, m: usize) -> Self {
+        let policy = KernelPolicy::of(gpu);
+        if let Some(coop) = GemmCoop::for_device(gpu, &policy) {
+            return Self::Coop(coop);
+        }
+        Self::Simt(policy.gemm_tiles.unwrap_or_else(|| {
+            GemmTiles::for_rows(m, gpu.limits().max_compute_workgroup_storage_size)
+        }))
+    }
+
+    /// The workgroup tile, (BM, BN).
+    fn tile(&self) -> (usize, usize) {
+        match self {
+            Self::Simt(shape) => (shape.bm as usize, shape.bn as usize),
+            Self::Coop(_) => (GemmCoop::BM as usize, GemmCoop::BN as usize),
+        }
+    }
 }
 
 /// A GEMM dispatch over an `m × n` output per group, `depth` workgroups deep.
@@ -339,22 +364,25 @@ fn tiled(
     n: usize,
     depth: usize,
 ) -> Result<Dispatch> {
-    let shape = tile_shape(gpu, m);
-    let precision = KernelPolicy::of(gpu).precision;
+    let kernel = Kernel::choose(gpu, m);
+    let (shader, constants) = match &kernel {
+        Kernel::Simt(shape) => (
+            Shader::Gemm,
+            shape.constants(KernelPolicy::of(gpu).precision).to_vec(),
+        ),
+        Kernel::Coop(coop) => (coop.shader(), coop.constants().to_vec()),
+    };
+    let (bm, bn) = kernel.tile();
     gpu.prepare_grid_with(
         KernelCall {
-            shader: Shader::Gemm.into(),
+            shader: shader.into(),
             entry,
             params: bytemuck::bytes_of(p),
             args,
             threads: 0,
         },
-        &shape.constants(precision),
-        [
-            n.div_ceil(shape.bn as usize),
-            m.div_ceil(shape.bm as usize),
-            depth,
-        ],
+        &constants,
+        [n.div_ceil(bn), m.div_ceil(bm), depth],
     )
 }
 
@@ -378,9 +406,8 @@ pub fn forward(
 ) -> Result<Vec<Dispatch>> {
     let n = g.batch * g.out_h * g.out_w;
     let reduction = g.cin_per_group() * g.taps();
-    let shape = tile_shape(gpu, rows.per_group);
-    let tiles =
-        rows.per_group.div_ceil(shape.bm as usize) * n.div_ceil(shape.bn as usize) * g.groups;
+    let (bm, bn) = Kernel::choose(gpu, rows.per_group).tile();
+    let tiles = rows.per_group.div_ceil(bm) * n.div_ceil(bn) * g.groups;
     let wanted = if KernelPolicy::of(gpu).parallel_small_batches(gpu) && tiles < FORWARD_SPLIT_BELOW
     {
         FORWARD_SPLIT_TARGET.div_ceil(tiles).min(reduction / TILE_K)

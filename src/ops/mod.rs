@@ -17,6 +17,7 @@ pub mod cross_entropy;
 pub mod dropout;
 pub mod finite;
 pub mod gemm;
+pub mod gemm_coop;
 pub mod gemm_reduce;
 pub mod linear;
 pub mod loss_scale;
@@ -29,7 +30,8 @@ pub mod shaders;
 pub mod tune;
 
 pub use gemm::GemmTiles;
-pub use policy::{KernelPolicy, Kernels, Precision};
+pub use gemm_coop::GemmCoop;
+pub use policy::{KernelPolicy, Kernels, Matrix, Precision};
 pub use shaders::Shader;
 pub use tune::Autotune;
 
@@ -154,6 +156,16 @@ pub fn uniform_layouts() -> Vec<UniformLayout> {
             Shader::LossScale,
             "LossScaleParams",
             loss_scale::LossScaleParams::layout(),
+        ),
+        entry::<gemm::GemmParams>(
+            Shader::GemmCoopF16,
+            "GemmParams",
+            gemm::GemmParams::layout(),
+        ),
+        entry::<gemm::GemmParams>(
+            Shader::GemmCoopF32,
+            "GemmParams",
+            gemm::GemmParams::layout(),
         ),
         entry::<gemm_reduce::ReduceParams>(
             Shader::GemmReduce,

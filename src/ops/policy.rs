@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::ops::tune::Autotune;
-use crate::ops::GemmTiles;
+use crate::ops::{GemmCoop, GemmTiles};
 use crate::runtime::Gpu;
 
 /// Which implementation the convolution and linear ops dispatch.
@@ -57,6 +57,34 @@ impl std::fmt::Display for Precision {
     }
 }
 
+/// Whether the GEMM runs on the adapter's matrix units (`ops::gemm_coop`, `--matrix`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Matrix {
+    /// Where the device offers a cooperative-matrix configuration for the precision (f16 × f16
+    /// → f32 16 × 16 for mixed, f32 8 × 8 for f32) and its subgroup sizes suit the kernel;
+    /// the SIMT kernel elsewhere.
+    #[default]
+    Auto,
+    /// Never: the SIMT kernel everywhere (the baseline benchmarks compare with).
+    Off,
+    /// Always: applying the policy fails on a device that cannot.
+    On,
+}
+
+impl std::str::FromStr for Matrix {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "off" => Ok(Self::Off),
+            "on" => Ok(Self::On),
+            _ => Err(Error::Config(format!(
+                "--matrix '{s}': expected 'auto', 'on' or 'off'"
+            ))),
+        }
+    }
+}
+
 /// The kernel choice for one device. `Default`: tiled kernels, tiles by problem, small-batch
 /// paths by adapter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -76,6 +104,9 @@ pub struct KernelPolicy {
     pub autotune: Autotune,
     /// f32, or f16 operands with f32 sums.
     pub precision: Precision,
+    /// Whether the tiled GEMM may run on matrix units (cooperative matrices). Their kernel has
+    /// its own tile shapes: `gemm_tiles` is the SIMT kernel's.
+    pub matrix: Matrix,
 }
 
 impl KernelPolicy {
@@ -98,6 +129,14 @@ impl KernelPolicy {
                     gpu.adapter_name()
                 )));
             }
+        }
+        if self.matrix == Matrix::On && GemmCoop::for_device(gpu, &self).is_none() {
+            return Err(Error::Config(format!(
+                "--matrix on: '{}' offers no cooperative-matrix configuration the GEMM can use \
+                 with --precision {} (see `alexnet devices`)",
+                gpu.adapter_name(),
+                self.precision
+            )));
         }
         gpu.set_setting(self);
         Ok(())
@@ -152,6 +191,10 @@ impl KernelPolicy {
             } else {
                 "off"
             }
-        ) + &format!(", precision {}", self.precision)
+        ) + &format!(
+            ", precision {}, matrix units {}",
+            self.precision,
+            GemmCoop::for_device(gpu, self).map_or("off".to_string(), |c| c.to_string())
+        )
     }
 }

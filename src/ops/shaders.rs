@@ -1,6 +1,6 @@
 //! The WGSL sources, embedded at build time: one file per op family in `shaders/`, each
-//! preceded by the shared snippets it uses (`common.wgsl`, `tree_sum.wgsl`, `resize.wgsl`). The runtime
-//! compiles them as [`ShaderSource`]s without knowing which exist.
+//! preceded by the shared snippets it uses (`common.wgsl`, `tree_sum.wgsl`, `resize.wgsl`, the
+//! GEMMs' operands). The runtime compiles them as [`ShaderSource`]s without knowing which exist.
 
 use crate::runtime::ShaderSource;
 
@@ -25,10 +25,14 @@ pub enum Shader {
     GemmReduce,
     Finite,
     LossScale,
+    /// The cooperative-matrix GEMM with f16 operands and f32 sums in 16 × 16 blocks.
+    GemmCoopF16,
+    /// The cooperative-matrix GEMM in f32, 8 × 8 blocks.
+    GemmCoopF32,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 18] = [
+    pub const ALL: [Shader; 20] = [
         Shader::Conv2d,
         Shader::Activation,
         Shader::Lrn,
@@ -47,6 +51,8 @@ impl Shader {
         Shader::GemmReduce,
         Shader::Finite,
         Shader::LossScale,
+        Shader::GemmCoopF16,
+        Shader::GemmCoopF32,
     ];
 
     pub fn name(self) -> &'static str {
@@ -69,23 +75,54 @@ impl Shader {
             Shader::GemmReduce => "gemm_reduce",
             Shader::Finite => "finite",
             Shader::LossScale => "loss_scale",
+            Shader::GemmCoopF16 => "gemm_coop_f16",
+            Shader::GemmCoopF32 => "gemm_coop_f32",
         }
     }
 
-    /// The snippet files (stems in `shaders/`) the loader prepends to this shader's own file,
-    /// in order: WGSL has no `#include`. Every shader gets `common`; those with a workgroup
-    /// reduction `tree_sum`, the image shaders the resize helpers, the GEMM its operands.
-    pub fn snippets(self) -> &'static [&'static str] {
+    /// The files (stems in `shaders/`) the loader concatenates, in order: WGSL has no
+    /// `#include`. A shader's own file comes last, after `common` and the snippets it uses:
+    /// `tree_sum` for a workgroup reduction, the resize helpers for the image shaders, the
+    /// GEMMs' operands. The cooperative-matrix GEMM's own file is its configuration (element and
+    /// matrix types), which comes first, since its `enable` directives must precede every
+    /// declaration; the kernel, `gemm_coop`, is then a snippet both configurations end with.
+    pub fn files(self) -> &'static [&'static str] {
         match self {
-            Shader::Preprocess => &["common", "resize"],
-            Shader::Augment => &["common", "tree_sum", "resize"],
-            Shader::BatchNorm | Shader::GemmReduce => &["common", "tree_sum"],
-            Shader::Gemm => &["common", "gemm_operands"],
-            _ => &["common"],
+            Shader::Preprocess => &["common", "resize", "preprocess"],
+            Shader::Augment => &["common", "tree_sum", "resize", "augment"],
+            Shader::BatchNorm => &["common", "tree_sum", "batch_norm"],
+            Shader::GemmReduce => &["common", "tree_sum", "gemm_reduce"],
+            Shader::Gemm => &["common", "gemm_operands", "gemm"],
+            Shader::GemmCoopF16 => &["gemm_coop_f16", "common", "gemm_operands", "gemm_coop"],
+            Shader::GemmCoopF32 => &["gemm_coop_f32", "common", "gemm_operands", "gemm_coop"],
+            Shader::Conv2d => &["common", "conv2d"],
+            Shader::Activation => &["common", "activation"],
+            Shader::AvgPool => &["common", "avg_pool"],
+            Shader::Lrn => &["common", "lrn"],
+            Shader::MaxPool => &["common", "max_pool"],
+            Shader::AdaptiveAvgPool => &["common", "adaptive_avg_pool"],
+            Shader::Dropout => &["common", "dropout"],
+            Shader::Linear => &["common", "linear"],
+            Shader::CrossEntropy => &["common", "cross_entropy"],
+            Shader::Sgd => &["common", "sgd"],
+            Shader::Adam => &["common", "adam"],
+            Shader::Finite => &["common", "finite"],
+            Shader::LossScale => &["common", "loss_scale"],
         }
     }
 
-    /// The WGSL the runtime compiles: [`Shader::snippets`] then the shader's own file.
+    /// The wgpu features a device needs to compile this shader (the cooperative-matrix GEMM's;
+    /// every other shader runs on any device).
+    pub fn features(self) -> wgpu::Features {
+        let coop = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SUBGROUP;
+        match self {
+            Shader::GemmCoopF16 => coop | wgpu::Features::SHADER_F16,
+            Shader::GemmCoopF32 => coop,
+            _ => wgpu::Features::empty(),
+        }
+    }
+
+    /// The WGSL the runtime compiles: [`Shader::files`] one after the other.
     pub fn source(self) -> &'static str {
         macro_rules! wgsl {
             ($($file:literal),+) => {
@@ -111,6 +148,8 @@ impl Shader {
             Shader::GemmReduce => wgsl!("common", "tree_sum", "gemm_reduce"),
             Shader::Finite => wgsl!("common", "finite"),
             Shader::LossScale => wgsl!("common", "loss_scale"),
+            Shader::GemmCoopF16 => wgsl!("gemm_coop_f16", "common", "gemm_operands", "gemm_coop"),
+            Shader::GemmCoopF32 => wgsl!("gemm_coop_f32", "common", "gemm_operands", "gemm_coop"),
         }
     }
 }

@@ -20,11 +20,13 @@ pub use crate::runtime::limits::DeviceLimits;
 use crate::runtime::pipeline::PipelineCache;
 use crate::runtime::tensor::MemoryCounter;
 
-/// Optional features we use where the adapter has them; never required.
+/// Optional features we use where the adapter has them; never required. Cooperative matrices
+/// (matrix units: tensor cores, Apple's simdgroup matrices) are wgpu's experimental feature.
 pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
     .union(wgpu::Features::SUBGROUP)
     .union(wgpu::Features::TIMESTAMP_QUERY)
-    .union(wgpu::Features::PIPELINE_CACHE);
+    .union(wgpu::Features::PIPELINE_CACHE)
+    .union(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
 
 /// How to choose an adapter. `Default` honours `WGPU_BACKEND`, `WGPU_ADAPTER_NAME` and
 /// `ALEXNET_LIMITS`.
@@ -148,6 +150,9 @@ pub struct Gpu {
     health: Arc<Health>,
     /// Serialises the library's calls where the backend needs it (GL); see `runtime::gate`.
     pub(crate) gate: Arc<DeviceGate>,
+    /// The cooperative-matrix configurations the adapter lists, where the device has the
+    /// feature; see [`Gpu::cooperative_matrices`].
+    cooperative_matrices: Vec<wgpu::CooperativeMatrixProperties>,
 }
 
 /// Errors wgpu reported through callbacks rather than return values.
@@ -232,12 +237,23 @@ impl Gpu {
             info.driver_info,
             features
         );
+        let coop = features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
+        let experimental_features = if coop {
+            // SAFETY: wgpu asks callers of its experimental features to accept that their
+            // implementation may still have bugs, some of them undefined behaviour. Only the
+            // cooperative-matrix GEMM uses one, and only where the adapter lists the exact
+            // configuration it was written for (`ops::gemm_coop`); it can be turned off
+            // (`KernelPolicy::matrix`), and every other kernel stays off experimental paths.
+            unsafe { wgpu::ExperimentalFeatures::enabled() }
+        } else {
+            wgpu::ExperimentalFeatures::disabled()
+        };
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("alexnet-wgpu"),
                 required_features: features,
                 required_limits: limits.resolve(&adapter.limits()),
-                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                experimental_features,
                 memory_hints: wgpu::MemoryHints::Performance,
                 trace: wgpu::Trace::Off,
             })
@@ -254,6 +270,11 @@ impl Gpu {
             .and_then(|key| Some(cache_dir.as_ref()?.join(key)));
         let pipelines = PipelineCache::new(&device, cache_file, options.shader_checks);
         let health = Health::install(&device);
+        let cooperative_matrices = if coop {
+            adapter.cooperative_matrix_properties()
+        } else {
+            Vec::new()
+        };
         Ok(Self {
             gate: Arc::new(DeviceGate::for_backend(info.backend)),
             device,
@@ -264,6 +285,7 @@ impl Gpu {
             settings: Settings::default(),
             memory: Arc::default(),
             health,
+            cooperative_matrices,
         })
     }
 
@@ -290,6 +312,7 @@ impl Gpu {
             memory: Arc::default(),
             health: Arc::default(),
             gate,
+            cooperative_matrices: Vec::new(),
         }
     }
 
@@ -396,6 +419,19 @@ impl Gpu {
 
     pub fn limits(&self) -> wgpu::Limits {
         self.device.limits()
+    }
+
+    /// The cooperative-matrix configurations (sizes and element types) this device can run:
+    /// the adapter's list where the device has `EXPERIMENTAL_COOPERATIVE_MATRIX`, else none. A
+    /// wrapped device ([`Gpu::from_device`]) has none, since its adapter is not known.
+    pub fn cooperative_matrices(&self) -> &[wgpu::CooperativeMatrixProperties] {
+        &self.cooperative_matrices
+    }
+
+    /// The adapter's range of subgroup sizes, `None` for a wrapped device.
+    pub fn subgroup_sizes(&self) -> Option<(u32, u32)> {
+        let info = self.adapter_info.as_ref()?;
+        Some((info.subgroup_min_size, info.subgroup_max_size))
     }
 
     /// Largest number of bytes one storage binding may span on this device.
