@@ -3,7 +3,10 @@
 #
 #   tools/device_bench.sh BINARY OUTDIR [extra `alexnet bench` arguments]
 #
-# Writes OUTDIR/devices.txt, OUTDIR/bench.json and OUTDIR/bench.log. The Vulkan loader must be
+# Writes OUTDIR/devices.txt, OUTDIR/bench.json and OUTDIR/bench.log (and the files of the
+# optional parts below, each with its switch). OPS_TESTS=the ops test binary (its path is what
+# `cargo test --release --test ops --no-run` prints) runs the cooperative-matrix GEMM's and mixed
+# precision's tests first. The Vulkan loader must be
 # installed (libvulkan1); on NVIDIA machines whose ICD file is not in the loader's search path,
 # set VK_DRIVER_FILES to the driver's nvidia_icd.json first.
 set -uo pipefail
@@ -20,6 +23,12 @@ fi
 export WGPU_BACKEND=${WGPU_BACKEND:-vulkan}
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv | tee "$out/gpu.txt"
 "$bin" devices 2>&1 | tee "$out/devices.txt"
+# Correctness first: the cooperative-matrix kernel against the CPU reference and the SIMT
+# kernel where the adapter offers a configuration (they print SKIPPED where it does not), and
+# the mixed-precision tests, which run it too where it is offered.
+if [ -n "${OPS_TESTS:-}" ]; then
+    "$OPS_TESTS" coop mixed 2>&1 | tee "$out/coop-tests.log"
+fi
 RUST_LOG=${RUST_LOG:-alexnet_wgpu=info} "$bin" bench --json "$out/bench.json" "$@" 2>&1 | tee "$out/bench.log"
 # With the kernels chosen per layer shape (`--autotune quick`) beside the plain and tiled
 # ones, at one inference and one training batch (AUTOTUNE=0 skips it).
@@ -34,4 +43,17 @@ fi
 if [ "${PARALLEL:-1}" != 0 ]; then
     "$bin" bench --devices 0,0 --split groups --training-batches 128 \
         --json "$out/parallel.json" 2>&1 | tee "$out/parallel.log"
+fi
+# Matrix units (`--matrix`, ops::gemm_coop): mixed precision on them and on the SIMT kernel, and
+# f32 on the SIMT kernel, at one inference and one training batch (MATRIX=0 skips it). `--matrix
+# on` fails where the adapter lists no configuration for the precision (`devices.txt` says which
+# it lists).
+if [ "${MATRIX:-1}" != 0 ]; then
+    for run in "mixed on" "mixed off" "f32 off"; do
+        read -r precision matrix <<<"$run"
+        name="bench-$precision-matrix-$matrix"
+        RUST_LOG=${RUST_LOG:-alexnet_wgpu=info} "$bin" bench --precision "$precision" --matrix "$matrix" \
+            --inference-batches 32 --training-batches 32 --no-profile \
+            --json "$out/$name.json" 2>&1 | tee "$out/$name.log"
+    done
 fi

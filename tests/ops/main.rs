@@ -12,6 +12,7 @@ mod augment;
 mod avg_pool;
 mod batch_norm;
 mod conv2d;
+mod coop;
 mod cross_entropy;
 mod dropout;
 mod finite;
