@@ -60,11 +60,7 @@ fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32) 
         }
         let next = k0 + BK;
         buffer = 1u - buffer;
-        stage_k_terms(mode, g, buffer, next, k_end, lid);
-        workgroupBarrier();
-        if next < k_end {
-            fetch(mode, buffer, next, k_end, lid, l, &va, &vb);
-        }
+        next_tile(mode, g, buffer, next, k_end, lid, l, &va, &vb);
         for (var kk = 0u; kk < BK; kk++) {
             var a: array<vec4<f32>, MAX_T / 4u>;
             var b: array<vec4<f32>, MAX_T / 4u>;

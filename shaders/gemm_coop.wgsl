@@ -114,11 +114,7 @@ fn multiply(mode: u32, g: u32, tile: vec2u, k_begin: u32, k_end: u32, lid: u32, 
         }
         let next = k0 + BK;
         buffer = 1u - buffer;
-        stage_k_terms(mode, g, buffer, next, k_end, lid);
-        workgroupBarrier();
-        if next < k_end {
-            fetch(mode, buffer, next, k_end, lid, l, &va, &vb);
-        }
+        next_tile(mode, g, buffer, next, k_end, lid, l, &va, &vb);
         if fits {
             // A constant trip count with an exit (rather than i < passes) lets the compiler
             // unroll the loop and keep acc in registers.

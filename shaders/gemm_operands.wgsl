@@ -309,6 +309,16 @@ fn fetch(mode: u32, buffer: u32, k0: u32, k_end: u32, lid: u32, l: Loader, va: p
     }
 }
 
+// The software pipeline's step, once this tile's elements are stored to workgroup memory: the
+// k terms of the tile at `next` staged, a barrier (this tile and those terms visible to all),
+// then the next tile's elements fetched into registers, arriving while this one is multiplied.
+fn next_tile(mode: u32, g: u32, buffer: u32, next: u32, k_end: u32, lid: u32, l: Loader, va: ptr<function, array<f32, MAX_LOADS>>, vb: ptr<function, array<f32, MAX_LOADS>>) {
+    stage_k_terms(mode, g, buffer, next, k_end, lid);
+    workgroupBarrier();
+    if next < k_end {
+        fetch(mode, buffer, next, k_end, lid, l, va, vb);
+    }
+}
 
 // The k range of split s (workgroup z = g·k_split + s): all of it unless the reduction is
 // split into k_split chunks of k_chunk.
