@@ -44,15 +44,14 @@ if [ "${PARALLEL:-1}" != 0 ]; then
     "$bin" bench --devices 0,0 --split groups --training-batches 128 \
         --json "$out/parallel.json" 2>&1 | tee "$out/parallel.log"
 fi
-# Matrix units (`--matrix`, ops::gemm_coop): mixed precision on them and on the SIMT kernel, and
-# f32 on the SIMT kernel, at one inference and one training batch (MATRIX=0 skips it). `--matrix
-# on` fails where the adapter lists no configuration for the precision (`devices.txt` says which
-# it lists).
+# Matrix units (`--matrix`, ops::gemm_coop): bench with --precision mixed has a 'tiled' (f32)
+# and a 'mixed' row; run once with the matrix units where the adapter offers them and once with
+# the SIMT kernel everywhere, at one inference and one training batch (MATRIX=0 skips it). Each
+# report's matrix_units says which configuration each row ran on ("off": the SIMT kernel).
 if [ "${MATRIX:-1}" != 0 ]; then
-    for run in "mixed on" "mixed off" "f32 off"; do
-        read -r precision matrix <<<"$run"
-        name="bench-$precision-matrix-$matrix"
-        RUST_LOG=${RUST_LOG:-alexnet_wgpu=info} "$bin" bench --precision "$precision" --matrix "$matrix" \
+    for matrix in auto off; do
+        name="bench-mixed-matrix-$matrix"
+        RUST_LOG=${RUST_LOG:-alexnet_wgpu=info} "$bin" bench --precision mixed --matrix "$matrix" \
             --inference-batches 32 --training-batches 32 --no-profile \
             --json "$out/$name.json" 2>&1 | tee "$out/$name.log"
     done
