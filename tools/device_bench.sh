@@ -29,6 +29,9 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,c
 if [ -n "${OPS_TESTS:-}" ]; then
     "$OPS_TESTS" coop mixed 2>&1 | tee "$out/coop-tests.log"
 fi
+# The kernels mixed precision runs (matrix units where offered) against the f16-rounded
+# reference, from the binary alone.
+"$bin" selftest --precision mixed 2>&1 | tee "$out/selftest-mixed.log"
 RUST_LOG=${RUST_LOG:-alexnet_wgpu=info} "$bin" bench --json "$out/bench.json" "$@" 2>&1 | tee "$out/bench.log"
 # With the kernels chosen per layer shape (`--autotune quick`) beside the plain and tiled
 # ones, at one inference and one training batch (AUTOTUNE=0 skips it).
