@@ -10,7 +10,7 @@
 //
 // A value is non-finite when its exponent bits are all ones. Testing the bits, not `x != x`,
 // keeps the check from being folded away by compilers that assume NaN never occurs.
-// Each workgroup first ORs its verdict in workgroup memory (cleared by invocation 0), and
+// Each workgroup first votes (workgroup_any.wgsl), and
 // only one invocation per workgroup touches the global flag, so a tensor that is NaN
 // everywhere costs one atomic per workgroup, not one per element.
 //
@@ -32,8 +32,6 @@ struct FiniteStep {
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> flags: array<atomic<u32>>;
 
-var<workgroup> any_bad: atomic<u32>;
-
 @compute @workgroup_size(WG)
 fn check_finite(
     @builtin(global_invocation_id) gid: vec3u,
@@ -41,19 +39,9 @@ fn check_finite(
     @builtin(num_workgroups) nwg: vec3u,
 ) {
     let i = flat_index(gid, nwg);
-    // Workgroup memory is not zero-initialised for us (see runtime/pipeline.rs): clear the
-    // flag before anyone sets it. No early return: both barriers must be reached by all.
-    if lid == 0u {
-        atomicStore(&any_bad, 0u);
-    }
-    workgroupBarrier();
-    if i < p.len {
-        if !is_finite(x[i]) {
-            atomicOr(&any_bad, 1u);
-        }
-    }
-    workgroupBarrier();
-    if lid == 0u && atomicLoad(&any_bad) != 0u {
+    // No early return: every invocation takes part in the vote.
+    let bad = workgroup_any(lid, i < p.len && !is_finite(x[i]));
+    if lid == 0u && bad {
         atomicMin(&flags[p.slot], current.step);
     }
 }

@@ -48,8 +48,6 @@ fn scale_gradient(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
 @group(0) @binding(1) var<storage, read_write> check_state: array<atomic<u32>>;
 @group(0) @binding(2) var<storage, read_write> check_grad: array<f32>;
 
-var<workgroup> any_bad: atomic<u32>;
-
 @compute @workgroup_size(WG)
 fn unscale_check(
     @builtin(global_invocation_id) gid: vec3u,
@@ -57,22 +55,15 @@ fn unscale_check(
     @builtin(num_workgroups) nwg: vec3u,
 ) {
     let i = flat_index(gid, nwg);
-    // Workgroup memory is not zero-initialised for us: clear the flag first. No early
-    // return: every invocation must reach both barriers.
-    if lid == 0u {
-        atomicStore(&any_bad, 0u);
-    }
-    workgroupBarrier();
+    var bad = false;
     if i < p.len {
         // A power of two (the scale only ever doubles and halves): the reciprocal is exact.
         let g = check_grad[i] * (1.0 / bitcast<f32>(atomicLoad(&check_state[SCALE])));
         check_grad[i] = g;
-        if !is_finite(g) {
-            atomicOr(&any_bad, 1u);
-        }
+        bad = !is_finite(g);
     }
-    workgroupBarrier();
-    if lid == 0u && atomicLoad(&any_bad) != 0u {
+    // No early return above: every invocation takes part in the vote.
+    if workgroup_any(lid, bad) && lid == 0u {
         atomicOr(&check_state[FOUND_INF], 1u);
     }
 }

@@ -106,8 +106,8 @@ impl Shader {
             Shader::CrossEntropy => &["common", "cross_entropy"],
             Shader::Sgd => &["common", "sgd"],
             Shader::Adam => &["common", "adam"],
-            Shader::Finite => &["common", "finite"],
-            Shader::LossScale => &["common", "loss_scale"],
+            Shader::Finite => &["common", "workgroup_any", "finite"],
+            Shader::LossScale => &["common", "workgroup_any", "loss_scale"],
         }
     }
 
@@ -146,8 +146,8 @@ impl Shader {
             Shader::Augment => wgsl!("common", "tree_sum", "resize", "augment"),
             Shader::Gemm => wgsl!("common", "gemm_operands", "gemm"),
             Shader::GemmReduce => wgsl!("common", "tree_sum", "gemm_reduce"),
-            Shader::Finite => wgsl!("common", "finite"),
-            Shader::LossScale => wgsl!("common", "loss_scale"),
+            Shader::Finite => wgsl!("common", "workgroup_any", "finite"),
+            Shader::LossScale => wgsl!("common", "workgroup_any", "loss_scale"),
             Shader::GemmCoopF16 => wgsl!("gemm_coop_f16", "common", "gemm_operands", "gemm_coop"),
             Shader::GemmCoopF32 => wgsl!("gemm_coop_f32", "common", "gemm_operands", "gemm_coop"),
         }
