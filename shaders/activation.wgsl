@@ -61,8 +61,8 @@ fn activate(x: f32) -> f32 {
             return tanh(clamp(x, -10.0, 10.0));
         }
         default: {
-            // RELU. `x <= 0` is false for NaN, so NaN passes through.
-            return select(x, 0.0, x <= 0.0);
+            // RELU (common.wgsl).
+            return relu(x);
         }
     }
 }

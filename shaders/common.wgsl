@@ -17,3 +17,9 @@ fn flat_index(gid: vec3u, nwg: vec3u) -> u32 {
 fn is_finite(v: f32) -> bool {
     return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
 }
+
+// ReLU as torch.relu: `x <= 0` is false for NaN, so NaN passes through (max(x, 0) may not).
+// One definition for the activation kernel and every epilogue that fuses it.
+fn relu(x: f32) -> f32 {
+    return select(x, 0.0, x <= 0.0);
+}

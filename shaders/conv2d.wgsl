@@ -7,7 +7,8 @@
 //   y  [N, O, OH, OW]          OH = (H + 2P - KH) / S + 1, likewise OW
 //
 // Forward:         y[n,o,i,j] = b[o] + Σ_{c,p,q} x[n, g·C/G + c, i·S + p − P, j·S + q − P] · w[o,c,p,q]
-//                  (x outside the image is 0)
+//                  (x outside the image is 0); then ReLU'd (common.wgsl's relu) when relu = 1, the ReLU
+//                  layer after the convolution fused into it
 // Input gradient:  dx[n,c,h,v] = Σ over (o in c's group, p, q) with h + P − p = i·S, v + P − q = j·S
 //                  of dy[n,o,i,j] · w[o, c mod C/G, p, q]          (assigned)
 // Weight gradient: dw[o,c,p,q] += Σ_{n,i,j} dy[n,o,i,j] · x[n, g·C/G + c, i·S + p − P, j·S + q − P]
@@ -35,6 +36,8 @@ struct Conv2dParams {
     stride: u32,
     padding: u32,
     groups: u32,
+    // conv2d_forward only: apply ReLU to y.
+    relu: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Conv2dParams;
@@ -73,6 +76,9 @@ fn conv2d_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
                 acc += fwd_x[(x_plane + u32(h)) * p.in_w + u32(v)] * fwd_w[(w_plane + kh) * p.kernel_w + kw];
             }
         }
+    }
+    if p.relu != 0u {
+        acc = relu(acc);
     }
     fwd_y[idx] = acc;
 }

@@ -343,7 +343,7 @@ fn store_forward(g: u32, s: u32, mn: vec2u, c: f32) {
     if p.k_split == 1u {
         var v = c + bias[o];
         if p.relu != 0u {
-            v = max(v, 0.0);
+            v = relu(v);
         }
         out[at] = v;
     } else {

@@ -67,7 +67,7 @@ fn gemm_reduce_splits_bias(@builtin(global_invocation_id) gid: vec3u, @builtin(n
     }
     var v = split_sum(i) + rb_bias[o];
     if r.relu != 0u {
-        v = max(v, 0.0);
+        v = relu(v);
     }
     rb_y[i] = v;
 }

@@ -1,7 +1,8 @@
 // linear.wgsl — fully connected layer (torch.nn.Linear): y = x Wᵀ + b.
 //
 // Layout: x [N, IN], W [OUT, IN], b [OUT], y [N, OUT].
-// Forward:          y[n,o]  = b[o] + Σ_i x[n,i] · W[o,i]
+// Forward:          y[n,o]  = b[o] + Σ_i x[n,i] · W[o,i]   (then ReLU'd, common.wgsl's relu, when relu = 1:
+//                   the ReLU layer after it fused in)
 // Input gradient:   dx[n,i] = Σ_o dy[n,o] · W[o,i]
 // Weight gradient:  dW[o,i] += Σ_n dy[n,o] · x[n,i]
 // Bias gradient:    db[o]  += Σ_n dy[n,o]
@@ -29,6 +30,8 @@ struct LinearParams {
     row_offset: u32,
     rows: u32,
     accumulate: u32,
+    // The forwards only: apply ReLU to y.
+    relu: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: LinearParams;
@@ -37,6 +40,11 @@ struct LinearParams {
 @group(0) @binding(2) var<storage, read> fwd_w: array<f32>;
 @group(0) @binding(3) var<storage, read> fwd_b: array<f32>;
 @group(0) @binding(4) var<storage, read_write> fwd_y: array<f32>;
+
+// y's value from its pre-activation.
+fn forward_output(v: f32) -> f32 {
+    return select(v, relu(v), p.relu != 0u);
+}
 
 @compute @workgroup_size(WG)
 fn linear_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -56,7 +64,7 @@ fn linear_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
             block = 0.0;
         }
     }
-    fwd_y[n * p.out_features + o] = fwd_b[o] + (acc + block);
+    fwd_y[n * p.out_features + o] = forward_output(fwd_b[o] + (acc + block));
 }
 
 // linear_forward for small batches, as matrix-vector products: one workgroup per weight row
@@ -98,7 +106,7 @@ fn linear_forward_gemv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroup
             workgroupBarrier();
         }
         if lid < GEMV_BATCH && n0 + lid < p.batch {
-            fwd_y[(n0 + lid) * p.out_features + o] = fwd_b[o] + gemv_sums[lid * GEMV_WG];
+            fwd_y[(n0 + lid) * p.out_features + o] = forward_output(fwd_b[o] + gemv_sums[lid * GEMV_WG]);
         }
         workgroupBarrier();
     }

@@ -1,6 +1,6 @@
 //! The benchmark behind `alexnet bench`: inference and training images/s and achieved
 //! GFLOP/s for the plain kernels (the baseline) and the tiled ones on the same adapter in the
-//! same run, the speed-up ratio, peak GPU memory, start-up (pipeline compile) time, and per-
+//! same run (with `unfused`, the tiled ones without the fusions too), the speed-up ratios, peak GPU memory, start-up (pipeline compile) time, and per-
 //! layer GPU times from timestamp queries where the adapter has them.
 
 pub mod parallel;
@@ -28,6 +28,9 @@ pub struct BenchConfig {
     /// Timed iterations per measurement (after one warm-up).
     pub iterations: usize,
     pub profile_layers: bool,
+    /// Also run every case with the tiled kernels unfused ([`KernelPolicy::unfused`]): the
+    /// baseline of the fusions, as an `unfused` row beside the `tiled` one.
+    pub unfused: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -52,6 +55,8 @@ pub struct Speedup {
     pub autotuned_over_tiled: Option<f64>,
     /// With `--precision mixed`: mixed precision's images/s over the f32 tiled kernels'.
     pub mixed_over_tiled: Option<f64>,
+    /// With `--unfused`: the tiled (fused) kernels' images/s over the same kernels unfused.
+    pub fused_over_unfused: Option<f64>,
 }
 
 /// A training step with `features` frozen beside a full one (same model, batch, kernels):
@@ -176,6 +181,13 @@ pub fn run(options: &GpuOptions, policy: KernelPolicy, cfg: &BenchConfig) -> Res
     if policy.precision == Precision::Mixed {
         variants.push(("mixed", policy.with_kernels(Kernels::Tiled)));
     }
+    if cfg.unfused {
+        let unfused = KernelPolicy {
+            unfused: true,
+            ..f32_policy.with_kernels(Kernels::Tiled)
+        };
+        variants.push(("unfused", unfused));
+    }
     for (kernels, policy) in variants {
         let gpu = Gpu::new(options)?;
         policy.apply(&gpu)?;
@@ -278,14 +290,18 @@ pub fn run(options: &GpuOptions, policy: KernelPolicy, cfg: &BenchConfig) -> Res
                         .features()
                         .contains(wgpu::Features::TIMESTAMP_QUERY)
                 {
-                    let programs: Vec<Profiled<'_>> = if training {
-                        vec![
-                            (&plan.forward, &plan.forward_spans, false),
-                            (&plan.backward, &plan.backward_spans, true),
-                        ]
-                    } else {
-                        vec![(&plan.forward, &plan.forward_spans, false)]
-                    };
+                    let mut programs: Vec<Profiled<'_>> =
+                        vec![(&plan.forward, &plan.forward_spans, false)];
+                    let update = optimizer.as_ref().map(|o| {
+                        let spans = vec![("optimizer".to_string(), o.program().dispatch_count())];
+                        (o.program(), spans)
+                    });
+                    if training {
+                        programs.push((&plan.backward, &plan.backward_spans, true));
+                    }
+                    if let Some((program, spans)) = &update {
+                        programs.push((program, spans, false));
+                    }
                     let row_macs: BTreeMap<String, u64> = summarize(model_cfg, cfg.image_size)?
                         .into_iter()
                         .map(|r| (r.name, r.multiply_adds))
@@ -471,7 +487,7 @@ fn time_dense_gemm(gpu: &Gpu, n: usize, k: usize, m: usize) -> Result<Option<f64
     let b = Tensor::zeros(gpu, "dense bias", &[m])?;
     let y = Tensor::zeros(gpu, "dense C", &[1, m, 1, n])?;
     let mut program = Program::new();
-    program.extend(conv2d_forward(gpu, &dense, &x, &w, &b, &y)?);
+    program.extend(conv2d_forward(gpu, &dense, &x, &w, &b, &y, false)?);
     let spans = [("dense".to_string(), program.dispatch_count())];
     let mut best = f64::INFINITY;
     for _ in 0..3 {
@@ -527,6 +543,7 @@ fn speedups(measurements: &[Measurement]) -> Vec<Speedup> {
                 autotuned_over_tiled: find("autotuned", t)
                     .map(|a| a.images_per_sec / t.images_per_sec),
                 mixed_over_tiled: find("mixed", t).map(|a| a.images_per_sec / t.images_per_sec),
+                fused_over_unfused: find("unfused", t).map(|u| t.images_per_sec / u.images_per_sec),
             })
         })
         .collect()

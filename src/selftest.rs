@@ -166,8 +166,9 @@ impl LayerCase<'_> {
             in_shape,
             &x_data,
         )?;
-        let (y, saved, forward) =
-            layer_forward(gpu, self.model, self.layer, self.index, &x, true, self.seed)?;
+        let (y, saved, forward) = layer_forward(
+            gpu, self.model, self.layer, self.index, &x, true, self.seed, false,
+        )?;
         let mut program = Program::new();
         program.extend(forward);
         let forward_ms = run_timed(gpu, &program)?;

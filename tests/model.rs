@@ -42,6 +42,47 @@ fn alexnet_small_matches_pytorch_through_two_sgd_steps() {
     }
 }
 
+/// A convolution or linear layer and the ReLU after it are planned as one dispatch (the
+/// kernels' ReLU epilogue): seven fewer forward dispatches in this model (five convolutions,
+/// two hidden FC layers), and the same logits, loss and gradients, bit for bit, as the
+/// unfused plan, with each kernel family.
+#[test]
+fn fusing_each_relu_into_the_layer_before_changes_no_result() {
+    use alexnet_wgpu::ops::{KernelPolicy, Kernels};
+    let gpu = &Gpu::new(&Default::default()).unwrap();
+    let f = Fixture::load("alexnet_small");
+    let small_batch_paths = KernelPolicy {
+        parallel_small_batches: Some(true),
+        ..KernelPolicy::default()
+    };
+    for (name, policy) in [
+        (
+            "plain",
+            KernelPolicy::default().with_kernels(Kernels::Plain),
+        ),
+        ("tiled", KernelPolicy::default()),
+        ("tiled, small-batch paths", small_batch_paths),
+    ] {
+        let run = |unfused| {
+            KernelPolicy { unfused, ..policy }.apply(gpu).unwrap();
+            let (model, plan) = load_fixture_model(gpu, &f);
+            plan.forward_backward(gpu, 0).unwrap();
+            let mut results = vec![
+                plan.logits.read_f32(gpu).unwrap(),
+                plan.totals.read_f32(gpu).unwrap(),
+                plan.input_grad.as_ref().unwrap().read_f32(gpu).unwrap(),
+            ];
+            results.extend(model.params.iter().map(|p| p.grad.read_f32(gpu).unwrap()));
+            (plan.forward.dispatch_count(), results)
+        };
+        let (fused_dispatches, fused) = run(false);
+        let (unfused_dispatches, unfused) = run(true);
+        eprintln!("{name}: {fused_dispatches} forward dispatches fused, {unfused_dispatches} not");
+        assert_eq!(fused_dispatches + 7, unfused_dispatches, "{name}");
+        assert!(fused == unfused, "{name}: the fused plan's results differ");
+    }
+}
+
 #[test]
 fn a_second_plan_and_step_of_the_same_shapes_compile_no_pipeline() {
     // A device of its own: other tests in this binary compile pipelines concurrently.

@@ -43,7 +43,7 @@ fn fc6_sized_weight_works_in_every_op_that_reads_it() {
     let momentum = Tensor::zeros(gpu, "fc6.weight.momentum", &[out_f, in_f]).unwrap();
     let hyper = SgdHyper::default();
     let hyper_uniform = Uniform::new(gpu, "hyper", &hyper);
-    run(gpu, linear_forward(gpu, &xt, &wt, &bt, &y).unwrap());
+    run(gpu, linear_forward(gpu, &xt, &wt, &bt, &y, false).unwrap());
     run(
         gpu,
         linear_backward(gpu, &xt, &wt, &dyt, Some(&dx), Some((&dw, &db))).unwrap(),
@@ -237,7 +237,7 @@ fn shape_errors_name_the_tensor_and_both_shapes() {
     let w = Tensor::zeros(gpu, "conv.weight", &[4, 3, 5, 5]).unwrap();
     let b = Tensor::zeros(gpu, "conv.bias", &[4]).unwrap();
     let y = Tensor::zeros(gpu, "conv.out", &[1, 4, 8, 8]).unwrap();
-    let text = conv2d_forward(gpu, &cfg, &x, &w, &b, &y)
+    let text = conv2d_forward(gpu, &cfg, &x, &w, &b, &y, false)
         .err()
         .unwrap()
         .to_string();
@@ -368,6 +368,7 @@ fn the_benchmark_profile_splits_backward_passes_by_the_ops_phases() {
         training_batches: vec![2],
         iterations: 1,
         profile_layers: true,
+        unfused: false,
     };
     let report = bench::run(&GpuOptions::default(), KernelPolicy::default(), &cfg).unwrap();
     for kernels in ["plain", "tiled"] {

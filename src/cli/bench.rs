@@ -29,6 +29,10 @@ pub struct BenchArgs {
     pub training_batches: Vec<usize>,
     #[arg(long, default_value_t = 3)]
     pub iterations: usize,
+    /// Also time the tiled kernels unfused (each ReLU its own dispatch, one optimizer
+    /// dispatch per parameter): the baseline of the fusions, with its fused/unfused ratio.
+    #[arg(long)]
+    pub unfused: bool,
     /// Skip the per-layer timestamp profile.
     #[arg(long)]
     pub no_profile: bool,
@@ -106,6 +110,7 @@ pub fn run_bench(args: &BenchArgs) -> Result<()> {
         training_batches: args.training_batches.clone(),
         iterations: args.iterations.max(1),
         profile_layers: !args.no_profile,
+        unfused: args.unfused,
     };
     let options = args.device.options()?;
     let report = run(&options, args.device.policy(), &cfg)?;
@@ -160,8 +165,12 @@ fn print_table(r: &Report) {
             .mixed_over_tiled
             .map(|a| format!(", mixed/f32 tiled {a:.2}x"))
             .unwrap_or_default();
+        let fused = s
+            .fused_over_unfused
+            .map(|f| format!(", fused/unfused {f:.2}x"))
+            .unwrap_or_default();
         println!(
-            "speed-up tiled/plain: {} {} batch {}: {:.2}x{autotuned}{mixed}",
+            "speed-up tiled/plain: {} {} batch {}: {:.2}x{autotuned}{mixed}{fused}",
             s.model, s.mode, s.batch, s.tiled_over_plain
         );
     }

@@ -61,7 +61,10 @@ impl FeatureExtractor {
         image_size: usize,
         batch: usize,
     ) -> Result<Self> {
-        let classifier = Classifier::from_file(gpu, weights, image_size, batch, None)?;
+        // The FC layers' outputs before their ReLU: not fused with it.
+        let model = crate::infer::load_model(gpu, weights)?;
+        let keep = [layer.module()];
+        let classifier = Classifier::keeping_outputs(gpu, model, image_size, batch, None, &keep)?;
         let output = classifier
             .plan
             .outputs

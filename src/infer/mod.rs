@@ -23,6 +23,18 @@ pub fn imagenet_classes() -> Vec<String> {
         .collect()
 }
 
+/// The model a weights file describes (its architecture read from the file), its weights
+/// loaded, dropout off.
+pub(crate) fn load_model(gpu: &Gpu, weights: &Path) -> Result<AlexNet> {
+    let bytes = weights::read_file(weights)?;
+    let (tensors, _) = weights::parse(weights, &bytes)?;
+    let mut config = AlexNetConfig::from_weights(weights, &tensors)?;
+    config.dropout = 0.0;
+    let model = AlexNet::new(gpu, config)?;
+    model.load_tensors(gpu, weights, &tensors)?;
+    Ok(model)
+}
+
 /// Class names from a text file, one per line: UTF-8 with or without a byte-order mark,
 /// `\n`, `\r\n` or `\r` line ends (files written on Windows or old Macs), blank lines and
 /// surrounding spaces ignored. The error names the file.
@@ -99,13 +111,7 @@ impl Classifier {
         batch: usize,
         labels: Option<Vec<String>>,
     ) -> Result<Self> {
-        let bytes = weights::read_file(weights)?;
-        let (tensors, _) = weights::parse(weights, &bytes)?;
-        let mut config = AlexNetConfig::from_weights(weights, &tensors)?;
-        config.dropout = 0.0;
-        let model = AlexNet::new(gpu, config)?;
-        model.load_tensors(gpu, weights, &tensors)?;
-        Self::new(gpu, model, image_size, batch, labels)
+        Self::new(gpu, load_model(gpu, weights)?, image_size, batch, labels)
     }
 
     pub fn new(
@@ -114,6 +120,19 @@ impl Classifier {
         image_size: usize,
         batch: usize,
         labels: Option<Vec<String>>,
+    ) -> Result<Self> {
+        Self::keeping_outputs(gpu, model, image_size, batch, labels, &[])
+    }
+
+    /// As [`Classifier::new`], the layers named in `keep` keeping their own outputs in the
+    /// plan ([`Plan::keeping_outputs`]).
+    pub(crate) fn keeping_outputs(
+        gpu: &Gpu,
+        model: AlexNet,
+        image_size: usize,
+        batch: usize,
+        labels: Option<Vec<String>>,
+        keep: &[&str],
     ) -> Result<Self> {
         let classes = model.config.classes;
         let labels = match labels {
@@ -134,7 +153,7 @@ impl Classifier {
             training: false,
             input_grad: false,
         };
-        let plan = Plan::new(gpu, &model, options)?;
+        let plan = Plan::keeping_outputs(gpu, &model, options, keep)?;
         Ok(Self {
             model,
             plan,

@@ -1,6 +1,11 @@
 //! A plan: every buffer and every dispatch of a forward, loss, backward and update for one
 //! batch size, created once. A training step then only records the prepared programs into
 //! one command encoder; nothing is allocated and nothing is read back.
+//!
+//! A convolution or linear layer followed by a ReLU is planned as one dispatch whose output is
+//! the ReLU's (the kernels' `relu` epilogue): the pre-activation tensor never exists, and the
+//! ReLU layer plans no forward dispatch. Its backward is unchanged, ReLU's from that output.
+//! `KernelPolicy::unfused` plans them apart, as the baseline the benchmark times beside.
 
 use crate::error::Result;
 use crate::model::alexnet::AlexNet;
@@ -8,6 +13,7 @@ use crate::model::layers::{Layer, LayerKind};
 use crate::ops;
 use crate::ops::cross_entropy::totals;
 use crate::ops::dropout::{DropoutConfig, StepSeed};
+use crate::ops::KernelPolicy;
 use crate::runtime::{Dispatch, Gpu, Program, Tensor, Uniform};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +62,8 @@ pub struct Plan {
     /// plans only). The optimizer's update is separate: see `train::Optimizer`.
     pub backward: Program,
     /// Every layer's output by layer name, in order (what a PyTorch forward hook on that
-    /// module sees), for feature extraction.
+    /// module sees), for feature extraction; a layer fused with the ReLU after it has none
+    /// (see [`Plan::keeping_outputs`]).
     pub outputs: Vec<(String, Tensor)>,
     /// `(layer name, dispatch count)` in program order, to attribute profiled dispatches.
     pub forward_spans: Vec<(String, usize)>,
@@ -65,6 +72,17 @@ pub struct Plan {
 
 impl Plan {
     pub fn new(gpu: &Gpu, model: &AlexNet, options: PlanOptions) -> Result<Self> {
+        Self::keeping_outputs(gpu, model, options, &[])
+    }
+
+    /// As [`Plan::new`], with the layers named in `keep` not fused with the ReLU after them,
+    /// so that their own (pre-activation) output is in [`Plan::outputs`].
+    pub fn keeping_outputs(
+        gpu: &Gpu,
+        model: &AlexNet,
+        options: PlanOptions,
+        keep: &[&str],
+    ) -> Result<Self> {
         let PlanOptions {
             batch,
             image_h,
@@ -82,21 +100,32 @@ impl Plan {
         let mut backward_spans = Vec::new();
         let mut acts = vec![input.clone()];
         let mut saved = Vec::with_capacity(model.layers.len());
+        // Per layer: whether it applies the ReLU that follows it.
+        let fuse = !KernelPolicy::of(gpu).unfused;
+        let mut fused = Vec::with_capacity(model.layers.len());
         for (index, layer) in model.layers.iter().enumerate() {
             let x = acts.last().unwrap().clone();
-            let (y, keep, dispatches) =
-                layer_forward(gpu, model, layer, index, &x, training, &seed)?;
+            let relu = fuse && relu_follows(&model.layers, index) && !keep.contains(&&*layer.name);
+            let (y, kept, dispatches) = if index > 0 && fused[index - 1] {
+                // The layer before applied this ReLU: its output is this layer's.
+                (x, Saved::Nothing, Vec::new())
+            } else {
+                layer_forward(gpu, model, layer, index, &x, training, &seed, relu)?
+            };
             forward_spans.push((layer.name.clone(), dispatches.len()));
             forward.extend(dispatches);
             acts.push(y);
-            saved.push(keep);
+            saved.push(kept);
+            fused.push(relu);
         }
         let logits = acts.last().unwrap().clone();
         let outputs = model
             .layers
             .iter()
             .zip(&acts[1..])
-            .map(|(l, t)| (l.name.clone(), t.clone()))
+            .zip(&fused)
+            .filter(|(_, &relu)| !relu)
+            .map(|((l, t), _)| (l.name.clone(), t.clone()))
             .collect();
         let labels = Tensor::zeros_u32(gpu, "labels", &[batch])?;
         let stats = Tensor::zeros(gpu, "sample stats", &[batch, 3])?;
@@ -247,7 +276,20 @@ pub(crate) fn dropout_config(p: f32, index: usize) -> DropoutConfig {
     }
 }
 
+/// Whether layer `index` is a convolution or linear layer with a ReLU after it.
+fn relu_follows(layers: &[Layer], index: usize) -> bool {
+    matches!(
+        layers[index].kind,
+        LayerKind::Conv(_) | LayerKind::Linear { .. }
+    ) && matches!(
+        layers.get(index + 1).map(|l| &l.kind),
+        Some(LayerKind::Relu)
+    )
+}
+
 /// Plans one layer's forward; returns its output, what its backward needs, and dispatches.
+/// With `relu` (a convolution or linear layer only), the output is ReLU'd in the same dispatch.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn layer_forward(
     gpu: &Gpu,
     model: &AlexNet,
@@ -256,6 +298,7 @@ pub(crate) fn layer_forward(
     x: &Tensor,
     training: bool,
     seed: &Uniform<StepSeed>,
+    relu: bool,
 ) -> Result<(Tensor, Saved, Vec<Dispatch>)> {
     let shape = layer.output_shape(x.shape())?;
     let out = |suffix: &str| Tensor::zeros(gpu, &format!("{}.{suffix}", layer.name), &shape);
@@ -263,7 +306,7 @@ pub(crate) fn layer_forward(
         LayerKind::Conv(cfg) => {
             let y = out("output")?;
             let (w, b) = (param(model, layer, "weight")?, param(model, layer, "bias")?);
-            let d = ops::conv2d::conv2d_forward(gpu, cfg, x, &w.value, &b.value, &y)?;
+            let d = ops::conv2d::conv2d_forward(gpu, cfg, x, &w.value, &b.value, &y, relu)?;
             (y, Saved::Nothing, d)
         }
         LayerKind::Relu => {
@@ -322,7 +365,7 @@ pub(crate) fn layer_forward(
         LayerKind::Linear { .. } => {
             let y = out("output")?;
             let (w, b) = (param(model, layer, "weight")?, param(model, layer, "bias")?);
-            let d = ops::linear::linear_forward(gpu, x, &w.value, &b.value, &y)?;
+            let d = ops::linear::linear_forward(gpu, x, &w.value, &b.value, &y, relu)?;
             (y, Saved::Nothing, d)
         }
     })

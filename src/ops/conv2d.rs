@@ -65,6 +65,27 @@ impl Conv2dConfig {
     }
 }
 
+/// The plain kernels' parameters (`Conv2dParams` in `shaders/conv2d.wgsl`).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct Conv2dParams {
+    sizes: gemm::ConvSizes,
+    relu: u32,
+}
+
+impl Conv2dParams {
+    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
+        crate::ops::field_layout!(Conv2dParams { sizes, relu })
+    }
+
+    fn new(g: &Geometry, relu: bool) -> Result<Self> {
+        Ok(Self {
+            sizes: g.shader_sizes("conv2d")?,
+            relu: u32::from(relu),
+        })
+    }
+}
+
 /// Checks every tensor against `cfg` and the input's shape; returns the convolution's shape
 /// (whose `shader_sizes` are the plain kernel's parameters).
 fn check(
@@ -110,7 +131,8 @@ fn check(
     Ok(g)
 }
 
-/// `y = conv2d(x, w) + b`.
+/// `y = conv2d(x, w) + b`, or with `relu`, `y = relu(conv2d(x, w) + b)`: the ReLU layer
+/// after the convolution fused into its output (the backward is ReLU's, from this y).
 ///
 /// # Shapes
 /// x `[N, C, H, W]`, w `[O, C/G, K, K]`, b `[O]`, y `[N, O, OH, OW]`.
@@ -121,11 +143,12 @@ pub fn conv2d_forward(
     w: &Tensor,
     b: &Tensor,
     y: &Tensor,
+    relu: bool,
 ) -> Result<Vec<Dispatch>> {
     let g = check(cfg, x, w, Some(b), y)?;
-    let p = g.shader_sizes("conv2d")?;
+    let p = Conv2dParams::new(&g, relu)?;
     if kernels(gpu, cfg, &g, Phase::Whole)? == Kernels::Tiled {
-        return gemm::forward(gpu, &g, x, w.all(), b, y, g.all_rows());
+        return gemm::forward(gpu, &g, x, w.all(), b, y, g.all_rows(), relu);
     }
     let args = [
         Arg::Read(x.all()),
@@ -159,7 +182,7 @@ pub fn conv2d_backward(
     grads: Option<(&Tensor, &Tensor)>,
 ) -> Result<Vec<Dispatch>> {
     let g = check(cfg, x, w, grads.map(|(_, db)| db), dy)?;
-    let p = g.shader_sizes("conv2d")?;
+    let p = Conv2dParams::new(&g, false)?;
     if let Some((dw, _)) = grads {
         expect_shape("conv2d", dw, w.shape())?;
     }
@@ -234,7 +257,7 @@ fn kernels(gpu: &Gpu, cfg: &Conv2dConfig, g: &Geometry, phase: Phase) -> Result<
         let y = scratch("autotune y", &[g.batch, g.out_channels, g.out_h, g.out_w])?;
         let b = scratch("autotune b", &[g.out_channels])?;
         match phase {
-            Phase::Whole => conv2d_forward(gpu, cfg, &x, &w, &b, &y),
+            Phase::Whole => conv2d_forward(gpu, cfg, &x, &w, &b, &y, false),
             Phase::InputGrad => {
                 let dx = scratch("autotune dx", x.shape())?;
                 conv2d_backward(gpu, cfg, &x, &w, &y, Some(&dx), None)

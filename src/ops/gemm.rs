@@ -393,8 +393,10 @@ fn split_k(reduction: usize, wanted: usize) -> (usize, usize) {
     (reduction.div_ceil(chunk.max(1)).max(1), chunk)
 }
 
-/// `y = conv(x, w rows) + b` for the output channels `rows` covers: one dispatch, or, when
-/// the output fills few tiles, a split reduction and the dispatch that adds the chunks.
+/// `y = conv(x, w rows) + b` (ReLU'd when `relu`) for the output channels `rows` covers: one
+/// dispatch, or, when the output fills few tiles, a split reduction and the dispatch that adds
+/// the chunks.
+#[allow(clippy::too_many_arguments)]
 pub fn forward(
     gpu: &Gpu,
     g: &Geometry,
@@ -403,6 +405,7 @@ pub fn forward(
     b: &Tensor,
     y: &Tensor,
     rows: Rows,
+    relu: bool,
 ) -> Result<Vec<Dispatch>> {
     let n = g.batch * g.out_h * g.out_w;
     let reduction = g.cin_per_group() * g.taps();
@@ -415,7 +418,7 @@ pub fn forward(
         1
     };
     let (k_split, k_chunk) = split_k(reduction, wanted);
-    let p = params(g, rows, false, false, k_split, k_chunk)?;
+    let p = params(g, rows, false, relu, k_split, k_chunk)?;
     let partial = (k_split > 1)
         .then(|| Tensor::zeros(gpu, "split-k partial outputs", &[k_split, y.numel()]))
         .transpose()?;
@@ -437,7 +440,6 @@ pub fn forward(
         depth,
     )?];
     if let Some(partial) = &partial {
-        let relu = p.relu != 0;
         dispatches.push(gemm_reduce::splits_bias(gpu, g, partial, b, y, rows, relu)?);
     }
     Ok(dispatches)

@@ -42,7 +42,7 @@ fn use_tiled(gpu: &Gpu, dims: (usize, usize, usize), backward: bool) -> Result<b
             let dw = scratch("autotune dw", &[out_f, in_f])?;
             linear_backward(gpu, &x, &w, &y, Some(&dx), Some((&dw, &b)))
         } else {
-            linear_forward(gpu, &x, &w, &b, &y)
+            linear_forward(gpu, &x, &w, &b, &y, false)
         }
     })?;
     Ok(kernels == Kernels::Tiled)
@@ -57,6 +57,7 @@ pub(crate) struct LinearParams {
     row_offset: u32,
     rows: u32,
     accumulate: u32,
+    relu: u32,
 }
 
 impl LinearParams {
@@ -67,7 +68,8 @@ impl LinearParams {
             out_features,
             row_offset,
             rows,
-            accumulate
+            accumulate,
+            relu
         })
     }
 }
@@ -110,6 +112,7 @@ fn per_row_slice<D: IntoIterator<Item = Dispatch>>(
                 row_offset: first as u32,
                 rows: rows as u32,
                 accumulate: u32::from(k > 0),
+                relu: 0,
             };
             make(p, first, rows)
         })
@@ -117,7 +120,8 @@ fn per_row_slice<D: IntoIterator<Item = Dispatch>>(
         .map(|slices| slices.into_iter().flatten().collect())
 }
 
-/// `y = x Wᵀ + b`.
+/// `y = x Wᵀ + b`, or with `relu`, `y = relu(x Wᵀ + b)`: the ReLU layer after it fused into
+/// its output (the backward is ReLU's, from this y).
 ///
 /// # Shapes
 /// x `[N, IN]`, w `[OUT, IN]`, b `[OUT]`, y `[N, OUT]`.
@@ -127,6 +131,7 @@ pub fn linear_forward(
     w: &Tensor,
     b: &Tensor,
     y: &Tensor,
+    relu: bool,
 ) -> Result<Vec<Dispatch>> {
     let dims = check(x, w, y)?;
     expect_shape("linear", b, &[dims.2])?;
@@ -145,10 +150,15 @@ pub fn linear_forward(
                     offset: first,
                     per_group: rows,
                 },
+                relu,
             )
         });
     }
     per_row_slice(gpu, dims, |p, first, rows| {
+        let p = LinearParams {
+            relu: u32::from(relu),
+            ..p
+        };
         let w_rows = w.slice(first * dims.1, rows * dims.1);
         let args = [
             Arg::Read(x.all()),
@@ -243,6 +253,7 @@ pub fn linear_backward(
         row_offset: 0,
         rows: out_f as u32,
         accumulate: 0,
+        relu: 0,
     };
     let args = [Arg::Read(dy.all()), Arg::Write(db.all())];
     dispatches.push(

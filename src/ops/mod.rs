@@ -124,15 +124,10 @@ pub fn uniform_layouts() -> Vec<UniformLayout> {
             "BatchNormParams",
             batch_norm::BatchNormParams::layout(),
         ),
-        entry::<gemm::ConvSizes>(
+        entry::<conv2d::Conv2dParams>(
             Shader::Conv2d,
             "Conv2dParams",
-            vec![FieldLayout {
-                name: "sizes",
-                offset: 0,
-                size: std::mem::size_of::<gemm::ConvSizes>(),
-                ty: std::any::type_name::<gemm::ConvSizes>(),
-            }],
+            conv2d::Conv2dParams::layout(),
         ),
         entry::<cross_entropy::CrossEntropyParams>(
             Shader::CrossEntropy,

@@ -107,6 +107,11 @@ pub struct KernelPolicy {
     /// Whether the tiled GEMM may run on matrix units (cooperative matrices). Their kernel has
     /// its own tile shapes: `gemm_tiles` is the SIMT kernel's.
     pub matrix: Matrix,
+    /// Plan every layer and every parameter's update as its own dispatch, as before the
+    /// fusions: a convolution or linear layer and the ReLU after it as two dispatches (and
+    /// two activation tensors), the optimizer one dispatch per parameter tensor. The same
+    /// results; the baseline `alexnet bench --unfused` times beside the fused default.
+    pub unfused: bool,
 }
 
 impl KernelPolicy {
@@ -183,14 +188,15 @@ impl KernelPolicy {
             None => "autotuned per shape".to_string(),
         };
         format!(
-            "{kernels}, GEMM tiles {}, small-batch paths {}",
+            "{kernels}, GEMM tiles {}, small-batch paths {}{}",
             self.gemm_tiles
                 .map_or("by problem".to_string(), |t| t.to_string()),
             if self.parallel_small_batches(gpu) {
                 "on"
             } else {
                 "off"
-            }
+            },
+            if self.unfused { ", unfused" } else { "" }
         ) + &format!(
             ", precision {}, matrix units {}",
             self.precision,

@@ -220,8 +220,9 @@ impl<'g> GroupSplit<'g> {
             }
             let planned = pair(|d| {
                 let part = device_layers[d][index].clone();
-                let (y, keep, dispatches) =
-                    layer_forward(gpus[d], &models[d], &part, index, &x[d], true, &seeds[d])?;
+                let (y, keep, dispatches) = layer_forward(
+                    gpus[d], &models[d], &part, index, &x[d], true, &seeds[d], false,
+                )?;
                 programs[d].extend(dispatches);
                 Ok((part, y, keep))
             })?;

@@ -150,6 +150,27 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], tol: f64) {
     );
 }
 
+/// Asserts that `fused` (a forward with its ReLU epilogue) is exactly ReLU of `plain` (the
+/// same forward without it), and that `plain` had negatives for the ReLU to clear.
+pub fn assert_relu_of(what: &str, fused: &[f32], plain: &[f32]) {
+    assert_eq!(fused.len(), plain.len(), "{what}: length");
+    let negatives = plain.iter().filter(|&&v| v < 0.0).count();
+    assert!(negatives > 0, "{what}: no negative output to test ReLU on");
+    let bad: Vec<String> = fused
+        .iter()
+        .zip(plain)
+        .enumerate()
+        .filter(|(_, (&f, &p))| f != if p > 0.0 { p } else { 0.0 })
+        .take(5)
+        .map(|(i, (f, p))| format!("[{i}] {f} from {p}"))
+        .collect();
+    assert!(bad.is_empty(), "{what}: not ReLU of the output: {bad:?}");
+    eprintln!(
+        "{what}: ReLU of the output ({negatives} of {} cleared)",
+        plain.len()
+    );
+}
+
 /// A small deterministic generator (xorshift64*), so tests need no extra crate.
 pub struct Rng(u64);
 

@@ -4,7 +4,8 @@ use crate::common::gradcheck::{self, program, GradCase};
 use crate::common::reference::{self as cpu, to_f64};
 use alexnet_wgpu::Gpu;
 
-use crate::common::{assert_close, gpus, Fixture, Rng};
+use crate::common::{assert_close, assert_relu_of, gpus, run, upload, Fixture, Rng};
+use alexnet_wgpu::runtime::Tensor;
 
 /// (input shape, config) — AlexNet's conv1, conv2, conv3/4 forms plus odd sizes.
 pub(crate) fn cases() -> Vec<([usize; 4], Conv2dConfig)> {
@@ -47,7 +48,7 @@ fn case(
         inputs,
         &[xs[0], cfg.out_channels, oh, ow],
         |t, y, dy, g| {
-            let f = conv2d_forward(gpu, &cfg, &t[0], &t[1], &t[2], y).unwrap();
+            let f = conv2d_forward(gpu, &cfg, &t[0], &t[1], &t[2], y, false).unwrap();
             let b = conv2d_backward(
                 gpu,
                 &cfg,
@@ -189,5 +190,37 @@ fn conv2d_input_gradient_is_assigned_and_parameter_gradients_accumulate() {
                 1e-6,
             );
         }
+    }
+}
+
+/// With `relu` the forward is exactly ReLU of the forward without it, on every kernel path
+/// (plain, tiled, split-K): the model fuses the ReLU after each convolution this way.
+#[test]
+fn conv2d_forward_with_relu_is_relu_of_its_output() {
+    let mut rng = Rng::new(4);
+    for ((kernels, gpu), (xs, cfg)) in gpus()
+        .into_iter()
+        .flat_map(|g| cases().into_iter().map(move |c| (g, c)))
+    {
+        let ws = cfg.weight_shape();
+        let (oh, ow) = cfg.output_hw(xs[2], xs[3]).unwrap();
+        let x = upload(gpu, "x", &xs, &rng.normals(xs.iter().product(), 1.0));
+        let w = upload(gpu, "w", &ws, &rng.normals(ws.iter().product(), 0.3));
+        let b = upload(
+            gpu,
+            "b",
+            &[cfg.out_channels],
+            &rng.normals(cfg.out_channels, 1.0),
+        );
+        let ys = [xs[0], cfg.out_channels, oh, ow];
+        let [y, fused] = [false, true].map(|relu| {
+            let y = Tensor::zeros(gpu, "y", &ys).unwrap();
+            run(
+                gpu,
+                conv2d_forward(gpu, &cfg, &x, &w, &b, &y, relu).unwrap(),
+            );
+            y.read_f32(gpu).unwrap()
+        });
+        assert_relu_of(&format!("conv2d ({kernels}) {xs:?} {cfg:?}"), &fused, &y);
     }
 }

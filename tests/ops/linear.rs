@@ -4,7 +4,8 @@ use crate::common::gradcheck::{self, GradCase};
 use crate::common::reference::{self as cpu, to_f64};
 use alexnet_wgpu::Gpu;
 
-use crate::common::{assert_close, gpus, Fixture, Rng};
+use crate::common::{assert_close, assert_relu_of, gpus, run, upload, Fixture, Rng};
+use alexnet_wgpu::runtime::Tensor;
 
 fn case(
     gpu: &'static Gpu,
@@ -21,7 +22,7 @@ fn case(
         ("bias", vec![out_f], b),
     ];
     gradcheck::build(gpu, inputs, &[n, out_f], |t, y, dy, g| {
-        let f = linear_forward(gpu, &t[0], &t[1], &t[2], y).unwrap();
+        let f = linear_forward(gpu, &t[0], &t[1], &t[2], y, false).unwrap();
         let b = linear_backward(gpu, &t[0], &t[1], dy, Some(&g[0]), Some((&g[1], &g[2]))).unwrap();
         (gradcheck::program(f), gradcheck::program(b))
     })
@@ -43,22 +44,24 @@ pub(crate) fn random(
     )
 }
 
+/// (batch, in, out). Batches of 64 and more take the tiled GEMM; smaller ones the GEMV kernels
+/// (8 images a pass, so 11 takes two, the second partly empty; 300 features, two strides of
+/// 256).
+const SHAPES: [(usize, usize, usize); 6] = [
+    (3, 10, 7),
+    (11, 300, 9),
+    (1, 37, 5),
+    (5, 64, 33),
+    (70, 50, 33),
+    (64, 130, 65),
+];
+
 #[test]
 fn linear_forward_and_backward_match_cpu_reference() {
     let mut rng = Rng::new(11);
-    // Batches of 64 and more take the tiled GEMM; smaller ones the GEMV kernels (8 images a
-    // pass, so 11 takes two, the second partly empty; 300 features, two strides of 256).
-    let shapes = [
-        (3, 10, 7),
-        (11, 300, 9),
-        (1, 37, 5),
-        (5, 64, 33),
-        (70, 50, 33),
-        (64, 130, 65),
-    ];
     for ((kernels, gpu), (n, in_f, out_f)) in gpus()
         .into_iter()
-        .flat_map(|g| shapes.into_iter().map(move |s| (g, s)))
+        .flat_map(|g| SHAPES.into_iter().map(move |s| (g, s)))
     {
         let (c, [x, w, b]) = random(gpu, &mut rng, n, in_f, out_f);
         let dy = rng.normals(n * out_f, 1.0);
@@ -115,5 +118,30 @@ fn linear_matches_pytorch() {
         f.assert_matches("dx", &g[0], 10.0, 5e-7);
         f.assert_matches("dweight", &g[1], 10.0, 5e-7);
         f.assert_matches("dbias", &g[2], 10.0, 5e-7);
+    }
+}
+
+/// With `relu` the forward is exactly ReLU of the forward without it, on every kernel path
+/// (per-output, row GEMV, tiled): the model fuses the ReLU after each hidden layer this way.
+#[test]
+fn linear_forward_with_relu_is_relu_of_its_output() {
+    let mut rng = Rng::new(13);
+    for ((kernels, gpu), (n, in_f, out_f)) in gpus()
+        .into_iter()
+        .flat_map(|g| SHAPES.into_iter().map(move |s| (g, s)))
+    {
+        let x = upload(gpu, "x", &[n, in_f], &rng.normals(n * in_f, 1.0));
+        let w = upload(gpu, "w", &[out_f, in_f], &rng.normals(out_f * in_f, 0.2));
+        let b = upload(gpu, "b", &[out_f], &rng.normals(out_f, 1.0));
+        let [y, fused] = [false, true].map(|relu| {
+            let y = Tensor::zeros(gpu, "y", &[n, out_f]).unwrap();
+            run(gpu, linear_forward(gpu, &x, &w, &b, &y, relu).unwrap());
+            y.read_f32(gpu).unwrap()
+        });
+        assert_relu_of(
+            &format!("linear ({kernels}) {n}x{in_f}->{out_f}"),
+            &fused,
+            &y,
+        );
     }
 }

@@ -131,7 +131,7 @@ fn the_shaders_f16_rounding_equals_the_references_bit_for_bit() {
         let w = upload(gpu, "w", &[1, 1], &[1.0]);
         let b = upload(gpu, "b", &[1], &[0.0]);
         let y = upload(gpu, "y", &[n, 1], &vec![0.0; n]);
-        run(gpu, linear_forward(gpu, &xt, &w, &b, &y).unwrap());
+        run(gpu, linear_forward(gpu, &xt, &w, &b, &y, false).unwrap());
         let got = y.read_f32(gpu).unwrap();
         for (i, (&v, &g)) in x.iter().zip(&got).enumerate() {
             let want = round_f16(v);
