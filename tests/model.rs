@@ -83,6 +83,78 @@ fn fusing_each_relu_into_the_layer_before_changes_no_result() {
     }
 }
 
+/// The optimizer updates runs of parameters that lie back to back in the model's arenas as
+/// one span each: one dispatch for the whole small model, one more per break (a frozen tensor
+/// in between, `lr_backbone`'s second group), and after three steps every parameter and state
+/// tensor holds the same bits as with one dispatch per tensor, for SGD, Adam and AdamW.
+#[test]
+fn the_optimizer_updates_adjacent_parameters_as_one_span_with_the_same_results() {
+    use alexnet_wgpu::model::Init;
+    use alexnet_wgpu::ops::KernelPolicy;
+    let gpu = &Gpu::new(&Default::default()).unwrap();
+    let mut rng = common::Rng::new(31);
+    let grads: Vec<Vec<Vec<f32>>> = (0..3)
+        .map(|_| {
+            let model = AlexNet::new(gpu, small_config()).unwrap();
+            let sizes: Vec<usize> = model.params.iter().map(|p| p.value.numel()).collect();
+            sizes.iter().map(|&n| rng.normals(n, 1.0)).collect()
+        })
+        .collect();
+    let configs = [
+        ("sgd", OptimizerConfig::sgd()),
+        ("adam", OptimizerConfig::adam()),
+        ("adamw", OptimizerConfig::adamw()),
+    ];
+    // (frozen, lr_backbone, the fused step's dispatches)
+    let setups: [(&[&str], Option<f64>, usize); 3] = [
+        (&[], None, 1),
+        (&["features.4.weight"], None, 2),
+        (&["features"], Some(1e-4), 2),
+    ];
+    for ((name, config), (frozen, lr_backbone, dispatches)) in configs
+        .iter()
+        .flat_map(|c| setups.iter().map(move |s| (c, s)))
+    {
+        let what = format!("{name}, frozen {frozen:?}, lr_backbone {lr_backbone:?}");
+        let run = |unfused| {
+            KernelPolicy {
+                unfused,
+                ..KernelPolicy::default()
+            }
+            .apply(gpu)
+            .unwrap();
+            let mut model = AlexNet::new(gpu, small_config()).unwrap();
+            model.initialize(gpu, Init::PyTorch, 5).unwrap();
+            let frozen: Vec<String> = frozen.iter().map(|f| f.to_string()).collect();
+            model.freeze(&frozen).unwrap();
+            let config = OptimizerConfig {
+                lr_backbone: *lr_backbone,
+                ..config.clone()
+            };
+            let mut optimizer = Optimizer::new(gpu, &model, config).unwrap();
+            for step in &grads {
+                for (p, g) in model.params.iter().zip(step) {
+                    p.grad.write_f32(gpu, g).unwrap();
+                }
+                optimizer.begin_step(gpu);
+                optimizer.program().run(gpu).unwrap();
+            }
+            let values = model.params.iter().map(|p| &p.value);
+            let state = optimizer.state.iter().flat_map(|s| s.tensors.iter());
+            let results: Vec<Vec<f32>> = values
+                .chain(state.map(|(_, t)| t))
+                .map(|t| t.read_f32(gpu).unwrap())
+                .collect();
+            (optimizer.program().dispatch_count(), results)
+        };
+        let (fused_dispatches, fused) = run(false);
+        let (unfused_dispatches, unfused) = run(true);
+        eprintln!("{what}: {fused_dispatches} dispatches, {unfused_dispatches} unfused");
+        assert_eq!(fused_dispatches, *dispatches, "{what}");
+        assert!(fused == unfused, "{what}: the spans' update differs");
+    }
+}
+
 #[test]
 fn a_second_plan_and_step_of_the_same_shapes_compile_no_pipeline() {
     // A device of its own: other tests in this binary compile pipelines concurrently.

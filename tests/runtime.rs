@@ -406,3 +406,68 @@ fn the_benchmark_profile_splits_backward_passes_by_the_ops_phases() {
         );
     }
 }
+
+/// An arena lays tensors back to back at binding-aligned offsets, in a new buffer when the
+/// device's `max_buffer_size` would be passed; each view writes, reads, clears and binds as a
+/// tensor of its own, without touching its neighbours, and a span covers neighbours in one
+/// buffer only.
+#[test]
+fn an_arena_packs_aligned_views_into_buffers_the_device_allows() {
+    use alexnet_wgpu::runtime::DeviceLimits;
+    let limits = wgpu::Limits {
+        max_buffer_size: 4096,
+        ..wgpu::Limits::defaults()
+    };
+    let gpu = &Gpu::new(&GpuOptions {
+        limits: Some(DeviceLimits::Custom(Box::new(limits))),
+        ..Default::default()
+    })
+    .unwrap();
+    let align = (gpu.binding_offset_alignment() / 4) as usize;
+    let shapes = [vec![3, 5], vec![7], vec![1000], vec![200], vec![1024]];
+    let named: Vec<(String, Vec<usize>)> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("t{i}"), s.clone()))
+        .collect();
+    let t = Tensor::arena(gpu, "arena", &named).unwrap();
+    let y = Tensor::arena(gpu, "outputs", &named).unwrap();
+    // t0 and t1 share the first 1024-element buffer; each later one needs a buffer of its own.
+    assert_eq!(
+        t[1].offset_after(&t[0]),
+        Some(15usize.next_multiple_of(align))
+    );
+    assert_eq!(t[0].offset_after(&t[1]), None);
+    for (i, later) in t.iter().enumerate().skip(2) {
+        assert_eq!(later.offset_after(&t[i - 1]), None, "t{i}");
+        assert_eq!(later.byte_offset(), 0, "t{i}");
+    }
+    let mut rng = Rng::new(41);
+    let data: Vec<Vec<f32>> = t.iter().map(|v| rng.normals(v.numel(), 1.0)).collect();
+    for (view, values) in t.iter().zip(&data) {
+        view.write_f32(gpu, values).unwrap();
+    }
+    for (view, values) in t.iter().zip(&data) {
+        assert_eq!(&view.read_f32(gpu).unwrap(), values, "{}", view.name());
+    }
+    // A kernel binds views at their offsets: ReLU of t1 into the second arena's t1.
+    run(gpu, [relu_forward(gpu, &t[1], &y[1]).unwrap()]);
+    let relu: Vec<f32> = data[1].iter().map(|&v| v.max(0.0)).collect();
+    assert_eq!(y[1].read_f32(gpu).unwrap(), relu);
+    assert!(y[0].read_f32(gpu).unwrap().iter().all(|&v| v == 0.0));
+    // Clearing t1 leaves t0; the span from t0 to t1 reads both and the zeros between.
+    let mut clear = Program::new();
+    clear.clear(&t[1]);
+    clear.run(gpu).unwrap();
+    assert_eq!(t[0].read_f32(gpu).unwrap(), data[0]);
+    let span = t[0].span_to(&t[1]).unwrap();
+    let mut expected = data[0].clone();
+    expected.resize(span.numel(), 0.0);
+    assert_eq!(span.read_f32(gpu).unwrap(), expected);
+    assert!(t[0].span_to(&t[2]).is_err());
+    let too_large = Tensor::arena(gpu, "arena", &[("huge".to_string(), vec![1025])]);
+    assert!(
+        matches!(&too_large, Err(Error::BufferTooLarge { tensor, .. }) if tensor == "huge"),
+        "{too_large:?}"
+    );
+}

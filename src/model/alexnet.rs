@@ -298,10 +298,12 @@ impl AlexNet {
     }
 
     /// A model of `layers` (a part of `config`'s network, as one device of a model-parallel
-    /// split holds), its parameters allocated (zero) with their gradients.
+    /// split holds), its parameters allocated (zero) with their gradients: the parameters in
+    /// layer order in one arena ([`Tensor::arena`]), the gradients in another laid out alike,
+    /// so that the optimizer updates them all as one span.
     pub fn with_layers(gpu: &Gpu, config: AlexNetConfig, layers: Vec<Layer>) -> Result<Self> {
-        let mut params = Vec::new();
         let mut buffers = Vec::new();
+        let mut shapes = Vec::new();
         for layer in &layers {
             for (name, shape, fill) in layer.buffer_shapes() {
                 let init = vec![fill; shape.iter().product()];
@@ -310,15 +312,24 @@ impl AlexNet {
                     name,
                 });
             }
-            for (name, shape) in layer.parameter_shapes() {
-                params.push(Param {
-                    value: Tensor::zeros(gpu, &name, &shape)?,
-                    grad: Tensor::zeros(gpu, &format!("{name}.grad"), &shape)?,
-                    frozen: false,
-                    name,
-                });
-            }
+            shapes.extend(layer.parameter_shapes());
         }
+        let grad_shapes: Vec<_> = shapes
+            .iter()
+            .map(|(name, shape)| (format!("{name}.grad"), shape.clone()))
+            .collect();
+        let values = Tensor::arena(gpu, "parameters", &shapes)?;
+        let grads = Tensor::arena(gpu, "gradients", &grad_shapes)?;
+        let params = shapes
+            .into_iter()
+            .zip(values.into_iter().zip(grads))
+            .map(|((name, _), (value, grad))| Param {
+                name,
+                value,
+                grad,
+                frozen: false,
+            })
+            .collect();
         Ok(Self {
             config,
             layers,

@@ -294,7 +294,7 @@ impl Program {
         while i < self.commands.len() {
             match &self.commands[i] {
                 Command::Clear(tensor) => {
-                    encoder.clear_buffer(tensor.buffer(), 0, None);
+                    clear(encoder, tensor);
                     i += 1;
                 }
                 Command::Dispatch(_) => {
@@ -331,7 +331,7 @@ impl Program {
         let mut phases = Vec::new();
         for command in &self.commands {
             match command {
-                Command::Clear(tensor) => encoder.clear_buffer(tensor.buffer(), 0, None),
+                Command::Clear(tensor) => clear(encoder, tensor),
                 Command::Dispatch(d) => {
                     let at = first_query + 2 * phases.len() as u32;
                     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -371,4 +371,13 @@ impl Gpu {
             Ok(())
         })
     }
+}
+
+/// Zeroes the tensor's bytes only (a view of an arena shares its buffer).
+fn clear(encoder: &mut wgpu::CommandEncoder, tensor: &Tensor) {
+    encoder.clear_buffer(
+        tensor.buffer(),
+        tensor.byte_offset(),
+        Some(tensor.byte_len()),
+    );
 }

@@ -4,6 +4,10 @@
 //! adapters, lavapipe among them, cap a binding at 128 MiB). The buffer is still one buffer;
 //! ops that read such a tensor bind it in aligned slices (`Tensor::slice`) and dispatch once
 //! per slice.
+//!
+//! A tensor may also be a view of part of a buffer: [`Tensor::arena`] lays many tensors back
+//! to back in one buffer (the model's parameters, their gradients, the optimizer's state), so
+//! that an elementwise update covers them all as one span ([`Tensor::span_to`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -63,6 +67,8 @@ impl Drop for TrackedBuffer {
 #[derive(Clone, Debug)]
 pub struct Tensor {
     buffer: Arc<TrackedBuffer>,
+    /// Where the tensor starts in the buffer, in elements (0 but for an arena's views).
+    offset: usize,
     shape: Vec<usize>,
     dtype: DType,
     name: Arc<str>,
@@ -129,9 +135,83 @@ impl Tensor {
                 buffer: Gated::new(buffer, &gpu.gate),
                 counter: gpu.memory.clone(),
             }),
+            offset: 0,
             shape: shape.to_vec(),
             dtype,
             name: name.into(),
+        })
+    }
+
+    /// Zeroed f32 tensors of `tensors` (name, shape), back to back in as few buffers as the
+    /// device's `max_buffer_size` allows, each starting at a binding-aligned offset so that it
+    /// binds alone like any tensor. Tensors next to each other in the list are next to each
+    /// other in memory (but for a change of buffer), with zeros between them.
+    pub fn arena(gpu: &Gpu, name: &str, tensors: &[(String, Vec<usize>)]) -> Result<Vec<Self>> {
+        let align = (gpu.binding_offset_alignment() / 4).max(1) as usize;
+        let limit = gpu.limits().max_buffer_size;
+        // (buffer index, offset) of each tensor; the elements each buffer needs.
+        let mut places = Vec::with_capacity(tensors.len());
+        let mut lengths = vec![0usize];
+        for (tensor, shape) in tensors {
+            let numel = shape.iter().product::<usize>().max(1);
+            let bytes = (numel * 4) as u64;
+            if bytes > limit {
+                return Err(Error::BufferTooLarge {
+                    tensor: tensor.clone(),
+                    bytes,
+                    limit,
+                });
+            }
+            let mut at = lengths.last().unwrap().next_multiple_of(align);
+            if ((at + numel) * 4) as u64 > limit {
+                lengths.push(0);
+                at = 0;
+            }
+            places.push((lengths.len() - 1, at));
+            *lengths.last_mut().unwrap() = at + numel;
+        }
+        let buffers = lengths
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| Self::zeros(gpu, &format!("{name} {i}"), &[len]))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(tensors
+            .iter()
+            .zip(places)
+            .map(|((tensor, shape), (buffer, offset))| Self {
+                offset,
+                shape: shape.clone(),
+                name: tensor.as_str().into(),
+                ..buffers[buffer].clone()
+            })
+            .collect())
+    }
+
+    /// Where `self` starts after `base` in the same buffer, in elements; `None` in another
+    /// buffer or before it.
+    pub fn offset_after(&self, base: &Tensor) -> Option<usize> {
+        Arc::ptr_eq(&self.buffer, &base.buffer)
+            .then(|| self.offset.checked_sub(base.offset))
+            .flatten()
+    }
+
+    /// The 1-D view from the start of `self` to the end of `last`, a tensor after it in the
+    /// same buffer (an arena's tensors and the gaps between them).
+    pub fn span_to(&self, last: &Tensor) -> Result<Self> {
+        let len = last
+            .offset_after(self)
+            .map(|gap| gap + last.numel())
+            .ok_or_else(|| Error::Shape {
+                op: "span",
+                what: format!(
+                    "tensor '{}' does not follow '{}' in the same buffer",
+                    last.name, self.name
+                ),
+            })?;
+        Ok(Self {
+            shape: vec![len],
+            name: format!("{}..{}", self.name, last.name).into(),
+            ..self.clone()
         })
     }
 
@@ -151,8 +231,20 @@ impl Tensor {
         self.shape.iter().product()
     }
 
+    /// The buffer the tensor lives in: all of it, or from [`Tensor::byte_offset`] on for a
+    /// view of an arena.
     pub fn buffer(&self) -> &wgpu::Buffer {
         &self.buffer.buffer
+    }
+
+    /// Where the tensor starts in [`Tensor::buffer`], in bytes.
+    pub fn byte_offset(&self) -> u64 {
+        (self.offset * 4) as u64
+    }
+
+    /// The tensor's bytes in its buffer (a tensor of no elements holds one).
+    pub fn byte_len(&self) -> u64 {
+        (self.numel().max(1) * 4) as u64
     }
 
     /// The same storage under another shape with as many elements (flatten is this).
@@ -224,7 +316,8 @@ impl Tensor {
             });
         }
         gpu.scoped(&format!("writing tensor '{}'", self.name), || {
-            gpu.queue.write_buffer(self.buffer(), offset, data);
+            gpu.queue
+                .write_buffer(self.buffer(), self.byte_offset() + offset, data);
             Ok(())
         })
     }
@@ -233,8 +326,11 @@ impl Tensor {
     fn write_words<T: bytemuck::Pod>(&self, gpu: &Gpu, data: &[T]) -> Result<()> {
         self.check_len(data.len())?;
         gpu.scoped(&format!("writing tensor '{}'", self.name), || {
-            gpu.queue
-                .write_buffer(self.buffer(), 0, bytemuck::cast_slice(data));
+            gpu.queue.write_buffer(
+                self.buffer(),
+                self.byte_offset(),
+                bytemuck::cast_slice(data),
+            );
             Ok(())
         })
     }
@@ -299,7 +395,13 @@ impl Readback {
             for t in tensors {
                 let size = (t.numel() * 4) as u64;
                 if size > 0 {
-                    encoder.copy_buffer_to_buffer(t.buffer(), 0, &staging, offset, size);
+                    encoder.copy_buffer_to_buffer(
+                        t.buffer(),
+                        t.byte_offset(),
+                        &staging,
+                        offset,
+                        size,
+                    );
                 }
                 offset += size;
             }
@@ -360,7 +462,7 @@ impl TensorSlice<'_> {
                 ),
             });
         }
-        let offset = (self.start * 4) as u64;
+        let offset = self.tensor.byte_offset() + (self.start * 4) as u64;
         let size = (self.len.max(1) * 4) as u64;
         if size > gpu.max_binding_bytes() {
             return Err(Error::BindingTooLarge {

@@ -3,14 +3,26 @@
 //! Frozen parameters are left out, as PyTorch leaves out parameters without `requires_grad`;
 //! with `lr_backbone`, the parameters form PyTorch's two parameter groups: the head
 //! (`classifier.6`) at `lr`, the rest at `lr_backbone`.
+//!
+//! A step is a few dispatches, not one per parameter tensor. WGSL binds a fixed set of
+//! buffers, so a kernel cannot walk a table of tensors in buffers of their own; instead the
+//! model keeps its parameters in one arena and their gradients in another laid out alike
+//! (`AlexNet::with_layers`), and the optimizer's state lives in arenas laid out as the
+//! trained parameters. Parameters of one group that lie back to back in every one of these
+//! (the same gap from the first in each) update as one span: one dispatch per binding-sized
+//! chunk of it (the whole original AlexNet, 244 MB, in two at a 128 MiB binding limit). The
+//! zeros between tensors (binding alignment) stay zero under SGD and Adam alike. Frozen
+//! parameters break a span, as does a change of group or of buffer, so every parameter gets
+//! exactly its own update. `KernelPolicy::unfused` dispatches per tensor, the baseline.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::finetune::HEAD;
-use crate::model::AlexNet;
+use crate::model::{AlexNet, Param};
 use crate::ops::adam::{adam_step, AdamHyper};
 use crate::ops::sgd::{sgd_step, SgdHyper};
+use crate::ops::KernelPolicy;
 use crate::runtime::{Gpu, Program, Tensor, Uniform};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,33 +156,57 @@ impl Optimizer {
             _ => 1.0,
         };
         let head_prefix = format!("{HEAD}.");
+        let trained: Vec<&Param> = model.params.iter().filter(|p| !p.frozen).collect();
+        // Per state name, one tensor per trained parameter, in an arena laid out as they are.
+        let arenas = names
+            .iter()
+            .map(|&n| {
+                let shapes: Vec<_> = trained
+                    .iter()
+                    .map(|p| (format!("{}.{n}", p.name), p.value.shape().to_vec()))
+                    .collect();
+                Tensor::arena(gpu, &format!("optimizer {n}"), &shapes)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // Each parameter's tensors: value, gradient, then its state.
+        let tensors = |i: usize| {
+            let p = trained[i];
+            [&p.value, &p.grad]
+                .into_iter()
+                .chain(arenas.iter().map(move |a| &a[i]))
+        };
+        // PyTorch's two parameter groups: the head, and with `lr_backbone` every other one.
+        let in_backbone =
+            |i: usize| backbone.is_some() && !trained[i].name.starts_with(&head_prefix);
+        let fuse = !KernelPolicy::of(gpu).unfused;
         let mut program = Program::new();
-        let mut state = Vec::with_capacity(model.params.len());
-        for p in model.params.iter().filter(|p| !p.frozen) {
-            let tensors = names
-                .iter()
-                .map(|&n| {
-                    Ok((
-                        n,
-                        Tensor::zeros(gpu, &format!("{}.{n}", p.name), p.value.shape())?,
-                    ))
-                })
+        for run in spans(trained.len(), fuse, in_backbone, tensors) {
+            let spans = tensors(run.start)
+                .zip(tensors(run.end - 1))
+                .map(|(first, last)| first.span_to(last))
                 .collect::<Result<Vec<_>>>()?;
-            let group = match &backbone {
-                Some(b) if !p.name.starts_with(&head_prefix) => b,
+            let hyper = match &backbone {
+                Some(b) if in_backbone(run.start) => b,
                 _ => &head,
             };
-            program.extend(match group {
-                Hyper::Sgd(h) => sgd_step(gpu, h, &p.grad, &p.value, &tensors[0].1)?,
-                Hyper::Adam(h) => {
-                    adam_step(gpu, h, &p.grad, &p.value, &tensors[0].1, &tensors[1].1)?
-                }
-            });
-            state.push(ParamState {
-                param: p.name.clone(),
-                tensors,
+            program.extend(match (hyper, spans.as_slice()) {
+                (Hyper::Sgd(h), [value, grad, buf]) => sgd_step(gpu, h, grad, value, buf)?,
+                (Hyper::Adam(h), [value, grad, m, v]) => adam_step(gpu, h, grad, value, m, v)?,
+                _ => unreachable!("the optimizer's kind decides its state"),
             });
         }
+        let state = trained
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ParamState {
+                param: p.name.clone(),
+                tensors: names
+                    .iter()
+                    .zip(&arenas)
+                    .map(|(&n, a)| (n, a[i].clone()))
+                    .collect(),
+            })
+            .collect();
         Ok(Self {
             config,
             step: 0,
@@ -220,6 +256,32 @@ impl Optimizer {
     pub fn set_lr(&mut self, lr: f64) {
         self.config.lr = lr;
     }
+}
+
+/// Splits `count` parameters into runs that update as one span each: consecutive parameters
+/// of one group whose tensors (`tensors(i)`: value, gradient, state) each lie the same number
+/// of elements after the run's first. Without `fuse`, one run per parameter.
+fn spans<'t, G: PartialEq, T: Iterator<Item = &'t Tensor>>(
+    count: usize,
+    fuse: bool,
+    group: impl Fn(usize) -> G,
+    tensors: impl Fn(usize) -> T,
+) -> Vec<std::ops::Range<usize>> {
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    for i in 0..count {
+        let joins = |run: &std::ops::Range<usize>| {
+            let gaps: Vec<Option<usize>> = tensors(i)
+                .zip(tensors(run.start))
+                .map(|(t, first)| t.offset_after(first))
+                .collect();
+            group(i) == group(run.start) && gaps[0].is_some() && gaps.iter().all(|g| *g == gaps[0])
+        };
+        match runs.last_mut() {
+            Some(run) if fuse && joins(run) => run.end = i + 1,
+            _ => runs.push(i..i + 1),
+        }
+    }
+    runs
 }
 
 fn adam_hyper(c: &OptimizerConfig, lr: f64, step: u64) -> AdamHyper {
