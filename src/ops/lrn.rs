@@ -1,10 +1,19 @@
 //! LocalResponseNorm (`shaders/lrn.wgsl`): forward (which keeps the scale s for the
-//! backward) and backward, with PyTorch's window and `alpha / size`.
+//! backward) and backward, with PyTorch's window and `alpha / size`. The tiled kernels hold
+//! each workgroup's channel windows in workgroup memory (each input read once, not `size`
+//! times); the plain ones, the oracle and the path for windows past [`TILED_MAX_SIZE`], read
+//! them from global memory. Both sum in the same order.
 
 use crate::error::{Error, Result};
-use crate::ops::Shader;
 use crate::ops::{expect_shape, launch, nchw, to_u32};
-use crate::runtime::{Arg, Dispatch, Gpu, Tensor};
+use crate::ops::{KernelPolicy, Kernels, Shader};
+use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Tensor};
+
+/// A tiled workgroup's pixels and channels, and the largest window it holds
+/// (`shaders/lrn.wgsl`'s `LRN_PIXELS`, `LRN_CHANNELS`, `LRN_MAX_SIZE`).
+const TILE_PIXELS: usize = 32;
+const TILE_CHANNELS: usize = 8;
+pub const TILED_MAX_SIZE: usize = 16;
 
 /// `torch.nn.LocalResponseNorm(size, alpha, beta, k)`.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -91,7 +100,7 @@ pub fn lrn_forward(
         Arg::Write(y.all()),
         Arg::Write(scale.all()),
     ];
-    launch(gpu, Shader::Lrn, "lrn_forward", &p, &args, x.numel())
+    dispatch(gpu, cfg, x, ["lrn_forward", "lrn_forward_tiled"], &p, &args)
 }
 
 /// `dx = ∂L/∂x` from the forward's x, y and scale. All tensors `[N, C, H, W]`.
@@ -116,5 +125,39 @@ pub fn lrn_backward(
         Arg::Read(dy.all()),
         Arg::Write(dx.all()),
     ];
-    launch(gpu, Shader::Lrn, "lrn_backward", &p, &args, x.numel())
+    dispatch(
+        gpu,
+        cfg,
+        x,
+        ["lrn_backward", "lrn_backward_tiled"],
+        &p,
+        &args,
+    )
+}
+
+/// The plain kernel `entries[0]`, one invocation per element, or where the device's policy
+/// has tiled kernels and the window fits, the tiled `entries[1]`.
+fn dispatch(
+    gpu: &Gpu,
+    cfg: &LrnConfig,
+    x: &Tensor,
+    entries: [&'static str; 2],
+    p: &LrnParams,
+    args: &[Arg<'_>],
+) -> Result<Dispatch> {
+    if KernelPolicy::of(gpu).kernels == Kernels::Plain || cfg.size > TILED_MAX_SIZE {
+        return launch(gpu, Shader::Lrn, entries[0], p, args, x.numel());
+    }
+    let [n, c, h, w] = nchw("lrn", x)?;
+    let call = KernelCall {
+        shader: Shader::Lrn.into(),
+        entry: entries[1],
+        params: bytemuck::bytes_of(p),
+        args,
+        threads: 0,
+    };
+    gpu.prepare_grid(
+        call,
+        [(h * w).div_ceil(TILE_PIXELS), c.div_ceil(TILE_CHANNELS), n],
+    )
 }
