@@ -237,10 +237,41 @@ fn full_size_alexnet_trains_one_step_at_batch_one() {
             slice * 512
         );
     }
-    let mut sgd = Optimizer::new(gpu, &model, OptimizerConfig::sgd()).unwrap();
+    // The update runs over the parameter arena in binding-sized chunks; FC6's weight straddles
+    // the first chunk's end at a 128 MiB binding limit and the head lies in the last one.
+    let checked = [
+        "classifier.1.weight",
+        "classifier.6.weight",
+        "classifier.6.bias",
+    ];
+    let before: Vec<(Vec<f32>, Vec<f32>)> = checked
+        .iter()
+        .map(|name| {
+            let p = model.param(name).unwrap();
+            (
+                p.value.read_f32(gpu).unwrap(),
+                p.grad.read_f32(gpu).unwrap(),
+            )
+        })
+        .collect();
+    let config = OptimizerConfig::sgd();
+    let mut sgd = Optimizer::new(gpu, &model, config.clone()).unwrap();
+    eprintln!(
+        "full-size SGD step: {} dispatches",
+        sgd.program().dispatch_count()
+    );
     sgd.begin_step(gpu);
     sgd.program().run(gpu).unwrap();
-    gpu.wait().unwrap();
+    let (lr, wd) = (config.lr as f32, config.weight_decay as f32);
+    for (name, (value, grad)) in checked.iter().zip(before) {
+        let after = model.param(name).unwrap().value.read_f32(gpu).unwrap();
+        let want: Vec<f64> = value
+            .iter()
+            .zip(&grad)
+            .map(|(&p, &g)| f64::from(p - lr * (g + wd * p)))
+            .collect();
+        common::assert_close(&format!("{name} after SGD"), &after, &want, 1e-6);
+    }
 }
 
 /// Every activation, pool and norm option builds, plans at its smallest input and trains a
