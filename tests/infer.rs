@@ -205,6 +205,55 @@ fn ten_crop_of_a_uniform_image_equals_its_centre_crop() {
     );
 }
 
+/// Embeddings at `classifier.1` and `classifier.4` are those layers' own outputs, before the
+/// ReLU a classifier's plan fuses into them: an unfused plan's outputs, negatives included.
+#[test]
+fn features_are_the_fc_outputs_before_their_relu() {
+    use alexnet_wgpu::infer::features::{FeatureExtractor, FeatureLayer};
+    use alexnet_wgpu::model::{Plan, PlanOptions};
+    use alexnet_wgpu::ops::KernelPolicy;
+    let gpu = &alexnet_wgpu::Gpu::new(&Default::default()).unwrap();
+    let model = AlexNet::new(gpu, AlexNetConfig::torchvision(10).scaled(0.125)).unwrap();
+    model.initialize(gpu, Init::PyTorch, 6).unwrap();
+    let file = std::env::temp_dir().join(format!("alexnet-features-{}.st", std::process::id()));
+    model.save_weights(gpu, &file).unwrap();
+    let image = image::RgbImage::from_fn(80, 72, |x, y| {
+        image::Rgb([(3 * x) as u8, (5 * y) as u8, (x * y) as u8])
+    });
+    for layer in [FeatureLayer::Classifier1, FeatureLayer::Classifier4] {
+        KernelPolicy::default().apply(gpu).unwrap();
+        let extractor = FeatureExtractor::from_file(gpu, &file, layer, 64, 1).unwrap();
+        let got = extractor.embed(gpu, &[image.clone()]).unwrap().remove(0);
+        KernelPolicy {
+            unfused: true,
+            ..KernelPolicy::default()
+        }
+        .apply(gpu)
+        .unwrap();
+        let options = PlanOptions {
+            batch: 1,
+            image_h: 64,
+            image_w: 64,
+            training: false,
+            input_grad: false,
+        };
+        let plan = Plan::new(gpu, &extractor.classifier.model, options).unwrap();
+        plan.input
+            .write_f32(gpu, &extractor.classifier.preprocess_image(&image))
+            .unwrap();
+        plan.forward.run(gpu).unwrap();
+        let (_, output) = plan
+            .outputs
+            .iter()
+            .find(|(name, _)| name == layer.module())
+            .unwrap();
+        let want = output.read_f32(gpu).unwrap();
+        assert!(got.iter().any(|&v| v < 0.0), "{layer:?}: no negative value");
+        assert_eq!(got, want, "{layer:?}");
+    }
+    let _ = std::fs::remove_file(&file);
+}
+
 /// An example binary, built by `cargo test` beside the test binaries.
 fn example(name: &str) -> PathBuf {
     let deps = std::env::current_exe()
