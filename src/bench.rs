@@ -28,8 +28,9 @@ pub struct BenchConfig {
     /// Timed iterations per measurement (after one warm-up).
     pub iterations: usize,
     pub profile_layers: bool,
-    /// Also run every case with the tiled kernels unfused ([`KernelPolicy::unfused`]): the
-    /// baseline of the fusions, as an `unfused` row beside the `tiled` one.
+    /// Also run every case with the tiled kernels unfused ([`KernelPolicy::unfused`]) and LRN
+    /// reading its windows from global memory: the baseline of the fusions and of the
+    /// workgroup-memory LRN, as an `unfused` row beside the `tiled` one.
     pub unfused: bool,
 }
 
@@ -184,6 +185,7 @@ pub fn run(options: &GpuOptions, policy: KernelPolicy, cfg: &BenchConfig) -> Res
     if cfg.unfused {
         let unfused = KernelPolicy {
             unfused: true,
+            workgroup_lrn: Some(false),
             ..f32_policy.with_kernels(Kernels::Tiled)
         };
         variants.push(("unfused", unfused));

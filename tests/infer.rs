@@ -223,7 +223,10 @@ fn features_are_the_fc_outputs_before_their_relu() {
     for layer in [FeatureLayer::Classifier1, FeatureLayer::Classifier4] {
         KernelPolicy::default().apply(gpu).unwrap();
         let extractor = FeatureExtractor::from_file(gpu, &file, layer, 64, 1).unwrap();
-        let got = extractor.embed(gpu, &[image.clone()]).unwrap().remove(0);
+        let got = extractor
+            .embed(gpu, std::slice::from_ref(&image))
+            .unwrap()
+            .remove(0);
         KernelPolicy {
             unfused: true,
             ..KernelPolicy::default()

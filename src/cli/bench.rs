@@ -30,7 +30,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 3)]
     pub iterations: usize,
     /// Also time the tiled kernels unfused (each ReLU its own dispatch, one optimizer
-    /// dispatch per parameter): the baseline of the fusions, with its fused/unfused ratio.
+    /// dispatch per parameter, LRN's windows read from global memory): the baseline of the
+    /// fusions, with its fused/unfused ratio.
     #[arg(long)]
     pub unfused: bool,
     /// Skip the per-layer timestamp profile.

@@ -53,6 +53,10 @@ pub struct DeviceArgs {
     /// it does not) or off (the SIMT kernel everywhere).
     #[arg(long, default_value = "auto")]
     pub matrix: Matrix,
+    /// LRN's channel windows in workgroup memory with the tiled kernels: true or false
+    /// (default: on GPUs, off on CPU drivers, where it only costs).
+    #[arg(long)]
+    pub workgroup_lrn: Option<bool>,
 }
 
 impl DeviceArgs {
@@ -74,6 +78,7 @@ impl DeviceArgs {
             autotune: self.autotune,
             precision: self.precision,
             matrix: self.matrix,
+            workgroup_lrn: self.workgroup_lrn,
             ..KernelPolicy::default()
         }
     }

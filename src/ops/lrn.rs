@@ -1,12 +1,13 @@
 //! LocalResponseNorm (`shaders/lrn.wgsl`): forward (which keeps the scale s for the
 //! backward) and backward, with PyTorch's window and `alpha / size`. The tiled kernels hold
 //! each workgroup's channel windows in workgroup memory (each input read once, not `size`
-//! times); the plain ones, the oracle and the path for windows past [`TILED_MAX_SIZE`], read
-//! them from global memory. Both sum in the same order.
+//! times; GPUs only by default, see `KernelPolicy::workgroup_lrn`); the plain ones, the
+//! oracle and the path for windows past [`TILED_MAX_SIZE`], read them from global memory.
+//! Both sum in the same order.
 
 use crate::error::{Error, Result};
 use crate::ops::{expect_shape, launch, nchw, to_u32};
-use crate::ops::{KernelPolicy, Kernels, Shader};
+use crate::ops::{KernelPolicy, Shader};
 use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Tensor};
 
 /// A tiled workgroup's pixels and channels, and the largest window it holds
@@ -136,7 +137,7 @@ pub fn lrn_backward(
 }
 
 /// The plain kernel `entries[0]`, one invocation per element, or where the device's policy
-/// has tiled kernels and the window fits, the tiled `entries[1]`.
+/// has LRN in workgroup memory and the window fits, the tiled `entries[1]`.
 fn dispatch(
     gpu: &Gpu,
     cfg: &LrnConfig,
@@ -145,7 +146,7 @@ fn dispatch(
     p: &LrnParams,
     args: &[Arg<'_>],
 ) -> Result<Dispatch> {
-    if KernelPolicy::of(gpu).kernels == Kernels::Plain || cfg.size > TILED_MAX_SIZE {
+    if !KernelPolicy::of(gpu).workgroup_lrn(gpu) || cfg.size > TILED_MAX_SIZE {
         return launch(gpu, Shader::Lrn, entries[0], p, args, x.numel());
     }
     let [n, c, h, w] = nchw("lrn", x)?;

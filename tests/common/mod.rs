@@ -44,8 +44,8 @@ pub fn plain_gpu() -> &'static Gpu {
 /// The tiled kernels with other settings than the default (which picks the 32 × 128 tiles for
 /// the small outputs of most test shapes): index 0 with every wgpu runtime check, no parallel
 /// small-batch paths and the 64 × 64 tiles full-size layers get, 1 with no checks,
-/// 128 × 128 tiles and the parallel small-batch paths (row GEMV, split-K forward; off by
-/// default on a CPU driver).
+/// 128 × 128 tiles, the parallel small-batch paths (row GEMV, split-K forward) and LRN in
+/// workgroup memory (both off by default on a CPU driver).
 fn tiled_variant(index: usize) -> &'static Gpu {
     static GPUS: OnceLock<[Gpu; 2]> = OnceLock::new();
     let gpus = GPUS.get_or_init(|| {
@@ -62,6 +62,7 @@ fn tiled_variant(index: usize) -> &'static Gpu {
             let policy = KernelPolicy {
                 gemm_tiles: Some(gemm_tiles),
                 parallel_small_batches: Some(parallel),
+                workgroup_lrn: Some(parallel),
                 ..KernelPolicy::default()
             };
             policy.apply(&gpu).unwrap();
@@ -104,7 +105,7 @@ pub fn gpus() -> [(&'static str, &'static Gpu); 4] {
         ("plain", plain_gpu()),
         ("tiled, full checks, 64x64 tiles", tiled_variant(0)),
         (
-            "tiled, no checks, 128 tiles, small-batch paths",
+            "tiled, no checks, 128 tiles, small-batch paths, workgroup LRN",
             tiled_variant(1),
         ),
     ]
