@@ -102,7 +102,7 @@ pub struct KernelPolicy {
     /// With tiled kernels, LRN sums its channel windows from workgroup memory (each input
     /// loaded once per workgroup) instead of reading every window from global memory. `None`:
     /// by adapter — on GPUs, not on CPU drivers, where the neighbours are cache hits anyway and
-    /// the copy and barrier only cost (forward 0.7-1.0x, backward 0.8-1.3x on lavapipe).
+    /// the copy and barrier only cost (forward 0.66-1.0x, backward 0.85-1.33x on lavapipe).
     pub workgroup_lrn: Option<bool>,
     /// Time plain against tiled kernels per shape and phase when planning, instead of using
     /// `kernels` everywhere (`ops::tune`).
