@@ -181,7 +181,7 @@ impl Optimizer {
         let fuse = !KernelPolicy::of(gpu).unfused;
         let mut program = Program::new();
         for run in spans(trained.len(), fuse, in_backbone, tensors) {
-            let spans = tensors(run.start)
+            let views = tensors(run.start)
                 .zip(tensors(run.end - 1))
                 .map(|(first, last)| first.span_to(last))
                 .collect::<Result<Vec<_>>>()?;
@@ -189,7 +189,7 @@ impl Optimizer {
                 Some(b) if in_backbone(run.start) => b,
                 _ => &head,
             };
-            program.extend(match (hyper, spans.as_slice()) {
+            program.extend(match (hyper, views.as_slice()) {
                 (Hyper::Sgd(h), [value, grad, buf]) => sgd_step(gpu, h, grad, value, buf)?,
                 (Hyper::Adam(h), [value, grad, m, v]) => adam_step(gpu, h, grad, value, m, v)?,
                 _ => unreachable!("the optimizer's kind decides its state"),
