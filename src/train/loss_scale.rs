@@ -45,6 +45,33 @@ pub struct ScaleStatus {
     pub skipped: u32,
 }
 
+/// The trained gradients as few views as possible: each run of consecutive trained
+/// parameters whose gradients share an arena buffer is one span (the gaps between them are
+/// the arena's zero padding), so unscaling and checking takes a dispatch or two per buffer
+/// rather than one per tensor. A frozen parameter ends a run: its gradient is never applied,
+/// so it must not make a step overflow.
+fn trained_gradient_spans(model: &AlexNet) -> Result<Vec<Tensor>> {
+    let mut spans = Vec::new();
+    let mut run: Option<(&Tensor, &Tensor)> = None;
+    for p in &model.params {
+        run = match (run, p.frozen) {
+            (Some((first, _)), false) if p.grad.offset_after(first).is_some() => {
+                Some((first, &p.grad))
+            }
+            (done, frozen) => {
+                if let Some((first, last)) = done {
+                    spans.push(first.span_to(last)?);
+                }
+                (!frozen).then_some((&p.grad, &p.grad))
+            }
+        };
+    }
+    if let Some((first, last)) = run {
+        spans.push(first.span_to(last)?);
+    }
+    Ok(spans)
+}
+
 /// One training plan's loss scaler: its state on the GPU.
 pub struct LossScaler {
     state: Tensor,
@@ -72,19 +99,14 @@ impl LossScaler {
             &scaler.state,
             &plan.logits_grad,
         )?);
-        let grads: Vec<&Tensor> = model
-            .params
-            .iter()
-            .filter(|p| !p.frozen)
-            .map(|p| &p.grad)
-            .collect();
+        let grads = trained_gradient_spans(model)?;
         optimizer.wrap_program(|update| scaler.gated(gpu, &grads, update))?;
         Ok(scaler)
     }
 
     /// Unscale and check every gradient, then `update` only if they are all finite, then the
     /// scale's update.
-    fn gated(&self, gpu: &Gpu, grads: &[&Tensor], update: Program) -> Result<Program> {
+    fn gated(&self, gpu: &Gpu, grads: &[Tensor], update: Program) -> Result<Program> {
         let mut program = Program::new();
         for grad in grads {
             program.extend(loss_scale::unscale_check(gpu, &self.state, grad)?);
