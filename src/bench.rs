@@ -16,7 +16,7 @@ use crate::model::{AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
 use crate::ops::conv2d::{conv2d_forward, Conv2dConfig};
 use crate::ops::{Autotune, GemmCoop, KernelPolicy, Kernels, Matrix, Precision};
 use crate::runtime::{Gated, Gpu, GpuOptions, Phase, Program, Tensor};
-use crate::train::loss_scale::{LossScaleConfig, LossScaler};
+use crate::train::loss_scale::LossScaler;
 use crate::train::{train_step, Optimizer, OptimizerConfig};
 
 #[derive(Clone, Debug)]
@@ -240,9 +240,8 @@ pub fn run(options: &GpuOptions, policy: KernelPolicy, cfg: &BenchConfig) -> Res
                 } else {
                     None
                 };
-                if let (Some(o), Precision::Mixed) = (optimizer.as_mut(), policy.precision) {
-                    let config = LossScaleConfig::default();
-                    LossScaler::attach(&gpu, config, &model, &mut plan, o)?;
+                if let Some(o) = optimizer.as_mut() {
+                    LossScaler::for_device(&gpu, &model, &mut plan, o)?;
                 }
                 let mut step = |gpu: &Gpu| -> Result<()> {
                     match optimizer.as_mut() {

@@ -14,6 +14,7 @@
 use crate::error::Result;
 use crate::model::{AlexNet, Plan};
 use crate::ops::loss_scale::{self, state, ScaleUpdate};
+use crate::ops::{KernelPolicy, Precision};
 use crate::runtime::{Gpu, Program, Tensor};
 use crate::train::Optimizer;
 
@@ -102,6 +103,22 @@ impl LossScaler {
         let grads = trained_gradient_spans(model)?;
         optimizer.wrap_program(|update| scaler.gated(gpu, &grads, update))?;
         Ok(scaler)
+    }
+
+    /// What mixed-precision training needs on `gpu`: with its policy's `Precision::Mixed`,
+    /// a scaler with torch's defaults attached to `plan` and `optimizer` (as torch.amp
+    /// trains); in f32, none.
+    pub fn for_device(
+        gpu: &Gpu,
+        model: &AlexNet,
+        plan: &mut Plan,
+        optimizer: &mut Optimizer,
+    ) -> Result<Option<Self>> {
+        if KernelPolicy::of(gpu).precision != Precision::Mixed {
+            return Ok(None);
+        }
+        let config = LossScaleConfig::default();
+        Self::attach(gpu, config, model, plan, optimizer).map(Some)
     }
 
     /// Unscale and check every gradient, then `update` only if they are all finite, then the

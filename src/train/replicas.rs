@@ -10,12 +10,11 @@ use crate::data::{Batch, Dataset, Loader};
 use crate::error::{Error, Result};
 use crate::model::{AlexNet, Plan, PlanOptions};
 use crate::ops::cross_entropy::totals;
-use crate::ops::{KernelPolicy, Precision};
 use crate::runtime::Gpu;
 use crate::train::checkpoint::{self, CheckpointState};
 use crate::train::feed::{loader_config, Feeder};
 use crate::train::guard::{NonFiniteGuard, NonFiniteReport};
-use crate::train::loss_scale::{LossScaleConfig, LossScaler};
+use crate::train::loss_scale::LossScaler;
 use crate::train::memory::plans_that_fit;
 use crate::train::optim::Optimizer;
 use crate::train::parallel::{
@@ -105,18 +104,11 @@ impl<'g> Replicas<'g> {
             let train_feed = Feeder::new(gpu, config.augment_on, &train_plan, &config.augment)?;
             let eval_feed =
                 Feeder::new(gpu, config.augment_on, &eval_plan, &config.augment.eval())?;
-            // Mixed precision trains with dynamic loss scaling, as torch.amp does.
-            let (scaler, guard) = if KernelPolicy::of(gpu).precision == Precision::Mixed {
-                let scaler = LossScaler::attach(
-                    gpu,
-                    LossScaleConfig::default(),
-                    &model,
-                    &mut train_plan,
-                    &mut optimizer,
-                )?;
-                (Some(scaler), NonFiniteGuard::loss_only(gpu, &train_plan)?)
-            } else {
-                (None, NonFiniteGuard::new(gpu, &model, &train_plan)?)
+            // With a scaler, overflowing gradients are its to handle: the guard checks the loss.
+            let scaler = LossScaler::for_device(gpu, &model, &mut train_plan, &mut optimizer)?;
+            let guard = match scaler {
+                Some(_) => NonFiniteGuard::loss_only(gpu, &train_plan)?,
+                None => NonFiniteGuard::new(gpu, &model, &train_plan)?,
             };
             list.push(Replica {
                 gpu,
