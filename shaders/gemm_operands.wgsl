@@ -124,31 +124,57 @@ fn row_term(mode: u32, g: u32, m: u32) -> i32 {
     }
 }
 
-// What k contributes to A's and B's addresses: (A offset, B offset, B row, B column), where B's
-// element is at B offset + column_terms(n).x with the row and column shifts combined below.
-fn k_terms(mode: u32, g: u32, k: u32) -> vec4<i32> {
-    let cg = cin_per_group();
-    switch mode {
-        case FORWARD: {
-            let tap = k % taps();
-            let plane = i32((k / taps()) * p.in_h * p.in_w);
-            return vec4<i32>(i32(k), plane, i32(tap / p.kernel_w), i32(tap % p.kernel_w));
-        }
-        case BACKWARD_INPUT: {
-            let oc = k / taps();
-            let tap = k % taps();
-            let o = p.row_offset + g * p.rows_per_group + oc;
-            return vec4<i32>(i32(oc * cg * taps() + tap), i32(o * out_pixels()), i32(tap / p.kernel_w), i32(tap % p.kernel_w));
-        }
-        default: {
-            let b = k / out_pixels();
-            let pixel = k % out_pixels();
-            let a = i32((b * p.out_channels) * out_pixels() + pixel);
-            let top = i32((pixel / p.out_w) * p.stride) - i32(p.padding);
-            let left = i32((pixel % p.out_w) * p.stride) - i32(p.padding);
-            return vec4<i32>(a, i32(b * p.in_channels * p.in_h * p.in_w), top, left);
+// k's digits: (c, kh, kw) for the forward and (oc, kh, kw) for the input gradient, whose k
+// runs over (channel, tap); (image, output row, output column) for the weight gradient.
+fn k_digits(mode: u32, k: u32) -> vec3u {
+    if mode == BACKWARD_WEIGHT {
+        let pixel = k % out_pixels();
+        return vec3u(k / out_pixels(), pixel / p.out_w, pixel % p.out_w);
+    }
+    let tap = k % taps();
+    return vec3u(k / taps(), tap / p.kernel_w, tap % p.kernel_w);
+}
+
+// The digits of k + 1, by counting (no division: gemm_direct.wgsl steps k this way).
+fn next_k_digits(mode: u32, d: vec3u) -> vec3u {
+    var limits = vec2u(p.kernel_h, p.kernel_w);
+    if mode == BACKWARD_WEIGHT {
+        limits = vec2u(p.out_h, p.out_w);
+    }
+    var next = d + vec3u(0u, 0u, 1u);
+    if next.z == limits.y {
+        next = vec3u(next.x, next.y + 1u, 0u);
+        if next.y == limits.x {
+            next = vec3u(next.x + 1u, 0u, 0u);
         }
     }
+    return next;
+}
+
+// What k (with digits d) contributes to A's and B's addresses: (A offset, B offset, B row,
+// B column), where B's element is at B offset + column_terms(n).x with the row and column
+// shifts combined below.
+fn k_terms_of(mode: u32, g: u32, k: u32, d: vec3u) -> vec4<i32> {
+    switch mode {
+        case FORWARD: {
+            return vec4<i32>(i32(k), i32(d.x * p.in_h * p.in_w), i32(d.y), i32(d.z));
+        }
+        case BACKWARD_INPUT: {
+            let o = p.row_offset + g * p.rows_per_group + d.x;
+            let a = d.x * cin_per_group() * taps() + d.y * p.kernel_w + d.z;
+            return vec4<i32>(i32(a), i32(o * out_pixels()), i32(d.y), i32(d.z));
+        }
+        default: {
+            let a = i32((d.x * p.out_channels) * out_pixels() + d.y * p.out_w + d.z);
+            let top = i32(d.y * p.stride) - i32(p.padding);
+            let left = i32(d.z * p.stride) - i32(p.padding);
+            return vec4<i32>(a, i32(d.x * p.in_channels * p.in_h * p.in_w), top, left);
+        }
+    }
+}
+
+fn k_terms(mode: u32, g: u32, k: u32) -> vec4<i32> {
+    return k_terms_of(mode, g, k, k_digits(mode, k));
 }
 
 // What column n contributes to B's address: (offset, row, column, 0).

@@ -57,6 +57,10 @@ pub struct DeviceArgs {
     /// (default: on GPUs, off on CPU drivers, where it only costs).
     #[arg(long)]
     pub workgroup_lrn: Option<bool>,
+    /// The tiled GEMM reading its operands straight from the buffers (no workgroup memory):
+    /// true or false (default: on CPU drivers, where it is faster, off on GPUs).
+    #[arg(long)]
+    pub direct_gemm: Option<bool>,
 }
 
 impl DeviceArgs {
@@ -79,6 +83,7 @@ impl DeviceArgs {
             precision: self.precision,
             matrix: self.matrix,
             workgroup_lrn: self.workgroup_lrn,
+            direct_gemm: self.direct_gemm,
             ..KernelPolicy::default()
         }
     }

@@ -2,8 +2,10 @@
 //! input gradient and weight gradient (split-K, with `ops::gemm_reduce`'s deterministic
 //! reduction; the bias gradient is there too). The conv2d and linear modules choose it when
 //! the device's [`KernelPolicy`] says `Tiled`; a linear layer is the 1×1 convolution of a 1×1
-//! image. Each dispatch runs the SIMT kernel or, where the device has matrix units the policy
-//! lets it use, the cooperative-matrix one (`ops::gemm_coop`), which takes the same bindings,
+//! image. Each dispatch runs the SIMT kernel (tiles in workgroup memory), its direct form on
+//! CPU drivers (`shaders/gemm_direct.wgsl`: operands straight from the buffers, the same bits,
+//! see `KernelPolicy::direct_gemm`) or, where the device has matrix units the policy lets it
+//! use, the cooperative-matrix one (`ops::gemm_coop`). All three take the same bindings,
 //! parameters and grid.
 
 use crate::error::{Error, Result};
@@ -325,10 +327,12 @@ fn params(
     })
 }
 
-/// The kernel a GEMM dispatch runs: the SIMT one with its tile shape, or the cooperative-matrix
-/// one where the device and the policy allow it (`ops::gemm_coop`).
+/// The kernel a GEMM dispatch runs: the SIMT one with its tile shape, its direct form for CPU
+/// drivers (`shaders/gemm_direct.wgsl`, the same tiles without workgroup memory), or the
+/// cooperative-matrix one where the device and the policy allow it (`ops::gemm_coop`).
 enum Kernel {
     Simt(GemmTiles),
+    Direct(GemmTiles),
     Coop(GemmCoop),
 }
 
@@ -340,15 +344,20 @@ impl Kernel {
         if let Some(coop) = GemmCoop::for_device(gpu, &policy) {
             return Self::Coop(coop);
         }
-        Self::Simt(policy.gemm_tiles.unwrap_or_else(|| {
+        let tiles = policy.gemm_tiles.unwrap_or_else(|| {
             GemmTiles::for_rows(m, gpu.limits().max_compute_workgroup_storage_size)
-        }))
+        });
+        if policy.direct_gemm(gpu) {
+            Self::Direct(tiles)
+        } else {
+            Self::Simt(tiles)
+        }
     }
 
     /// The workgroup tile, (BM, BN).
     fn tile(&self) -> (usize, usize) {
         match self {
-            Self::Simt(shape) => (shape.bm as usize, shape.bn as usize),
+            Self::Simt(shape) | Self::Direct(shape) => (shape.bm as usize, shape.bn as usize),
             Self::Coop(_) => (GemmCoop::BM as usize, GemmCoop::BN as usize),
         }
     }
@@ -366,8 +375,12 @@ fn tiled(
 ) -> Result<Dispatch> {
     let kernel = Kernel::choose(gpu, m);
     let (shader, constants) = match &kernel {
-        Kernel::Simt(shape) => (
-            Shader::Gemm,
+        Kernel::Simt(shape) | Kernel::Direct(shape) => (
+            if matches!(kernel, Kernel::Direct(_)) {
+                Shader::GemmDirect
+            } else {
+                Shader::Gemm
+            },
             shape.constants(KernelPolicy::of(gpu).precision).to_vec(),
         ),
         Kernel::Coop(coop) => (coop.shader(), coop.constants().to_vec()),

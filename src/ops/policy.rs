@@ -104,6 +104,11 @@ pub struct KernelPolicy {
     /// by adapter — on GPUs, not on CPU drivers, where the neighbours are cache hits anyway and
     /// the copy and barrier only cost (forward 0.66-1.0x, backward 0.85-1.33x on lavapipe).
     pub workgroup_lrn: Option<bool>,
+    /// The tiled GEMM as `shaders/gemm_direct.wgsl` (operands straight from the buffers into
+    /// registers, no workgroup memory or barriers) instead of `gemm.wgsl`. `None`: by adapter
+    /// — on CPU drivers, where a barrier switches coroutines and the caches already tile; not
+    /// on GPUs, whose tiles in workgroup memory are what makes the GEMM fast.
+    pub direct_gemm: Option<bool>,
     /// Time plain against tiled kernels per shape and phase when planning, instead of using
     /// `kernels` everywhere (`ops::tune`).
     pub autotune: Autotune,
@@ -175,6 +180,11 @@ impl KernelPolicy {
     /// `workgroup_lrn` as set, else on all but CPU drivers.
     pub fn workgroup_lrn(&self, gpu: &Gpu) -> bool {
         self.kernels == Kernels::Tiled && self.workgroup_lrn.unwrap_or(!gpu.is_cpu())
+    }
+
+    /// Whether the tiled GEMM runs its direct kernel on `gpu`: as set, else on CPU drivers.
+    pub fn direct_gemm(&self, gpu: &Gpu) -> bool {
+        self.direct_gemm.unwrap_or(gpu.is_cpu())
     }
 
     /// Tiled kernels with the small-batch paths on.

@@ -25,6 +25,8 @@ pub enum Shader {
     GemmReduce,
     Finite,
     LossScale,
+    /// The tiled GEMM for CPU drivers: operands straight from the buffers, no workgroup memory.
+    GemmDirect,
     /// The cooperative-matrix GEMM with f16 operands and f32 sums in 16 × 16 blocks.
     GemmCoopF16,
     /// The cooperative-matrix GEMM in f32, 8 × 8 blocks.
@@ -32,7 +34,7 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 20] = [
+    pub const ALL: [Shader; 21] = [
         Shader::Conv2d,
         Shader::Activation,
         Shader::Lrn,
@@ -51,6 +53,7 @@ impl Shader {
         Shader::GemmReduce,
         Shader::Finite,
         Shader::LossScale,
+        Shader::GemmDirect,
         Shader::GemmCoopF16,
         Shader::GemmCoopF32,
     ];
@@ -75,6 +78,7 @@ impl Shader {
             Shader::GemmReduce => "gemm_reduce",
             Shader::Finite => "finite",
             Shader::LossScale => "loss_scale",
+            Shader::GemmDirect => "gemm_direct",
             Shader::GemmCoopF16 => "gemm_coop_f16",
             Shader::GemmCoopF32 => "gemm_coop_f32",
         }
@@ -93,6 +97,7 @@ impl Shader {
             Shader::BatchNorm => &["common", "tree_sum", "batch_norm"],
             Shader::GemmReduce => &["common", "tree_sum", "gemm_reduce"],
             Shader::Gemm => &["common", "gemm_operands", "gemm"],
+            Shader::GemmDirect => &["common", "gemm_operands", "gemm_direct"],
             Shader::GemmCoopF16 => &["gemm_coop_f16", "common", "gemm_operands", "gemm_coop"],
             Shader::GemmCoopF32 => &["gemm_coop_f32", "common", "gemm_operands", "gemm_coop"],
             Shader::Conv2d => &["common", "conv2d"],
@@ -145,6 +150,7 @@ impl Shader {
             Shader::Preprocess => wgsl!("common", "resize", "preprocess"),
             Shader::Augment => wgsl!("common", "tree_sum", "resize", "augment"),
             Shader::Gemm => wgsl!("common", "gemm_operands", "gemm"),
+            Shader::GemmDirect => wgsl!("common", "gemm_operands", "gemm_direct"),
             Shader::GemmReduce => wgsl!("common", "tree_sum", "gemm_reduce"),
             Shader::Finite => wgsl!("common", "workgroup_any", "finite"),
             Shader::LossScale => wgsl!("common", "workgroup_any", "loss_scale"),

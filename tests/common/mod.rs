@@ -42,10 +42,12 @@ pub fn plain_gpu() -> &'static Gpu {
 }
 
 /// The tiled kernels with other settings than the default (which picks the 32 × 128 tiles for
-/// the small outputs of most test shapes): index 0 with every wgpu runtime check, no parallel
-/// small-batch paths and the 64 × 64 tiles full-size layers get, 1 with no checks,
-/// 128 × 128 tiles, the parallel small-batch paths (row GEMV, split-K forward) and LRN in
-/// workgroup memory (both off by default on a CPU driver).
+/// the small outputs of most test shapes, and the GEMM kernel by adapter: the direct one on CPU
+/// drivers, the SIMT one in workgroup memory on GPUs): index 0 with the direct GEMM, every wgpu
+/// runtime check, no parallel small-batch paths and the 64 × 64 tiles full-size layers get,
+/// 1 with the SIMT GEMM, no checks, 128 × 128 tiles, the parallel small-batch paths (row
+/// GEMV, split-K forward) and LRN in workgroup memory (both off by default on a CPU driver).
+/// So each GEMM kernel runs every test on any adapter.
 fn tiled_variant(index: usize) -> &'static Gpu {
     static GPUS: OnceLock<[Gpu; 2]> = OnceLock::new();
     let gpus = GPUS.get_or_init(|| {
@@ -54,6 +56,8 @@ fn tiled_variant(index: usize) -> &'static Gpu {
             (ShaderChecks::Off, GemmTiles::LARGE, true),
         ]
         .map(|(shader_checks, gemm_tiles, parallel)| {
+            // The first runs the direct GEMM, the second the SIMT one.
+            let direct_gemm = Some(!parallel);
             let options = GpuOptions {
                 shader_checks,
                 ..Default::default()
@@ -63,6 +67,7 @@ fn tiled_variant(index: usize) -> &'static Gpu {
                 gemm_tiles: Some(gemm_tiles),
                 parallel_small_batches: Some(parallel),
                 workgroup_lrn: Some(parallel),
+                direct_gemm,
                 ..KernelPolicy::default()
             };
             policy.apply(&gpu).unwrap();
@@ -73,17 +78,19 @@ fn tiled_variant(index: usize) -> &'static Gpu {
 }
 
 /// The adapter with mixed precision (`Precision::Mixed`: f16 operands, f32 sums), index 0 with
-/// the default tiles and small-batch paths, 1 with 128 × 128 tiles and the small-batch paths
-/// (split-K forward) on.
+/// the default tiles, small-batch paths and GEMM kernel, 1 with the SIMT GEMM, 128 × 128 tiles
+/// and the small-batch paths (split-K forward) on.
 pub fn mixed_gpus() -> [(&'static str, &'static Gpu); 2] {
     static GPUS: OnceLock<[Gpu; 2]> = OnceLock::new();
     let gpus = GPUS.get_or_init(|| {
         [(None, None), (Some(GemmTiles::LARGE), Some(true))].map(|(gemm_tiles, parallel)| {
+            let direct_gemm = parallel.map(|_| false);
             let gpu = Gpu::new(&GpuOptions::default())
                 .expect("a wgpu adapter (install mesa-vulkan-drivers)");
             let policy = KernelPolicy {
                 gemm_tiles,
                 parallel_small_batches: parallel,
+                direct_gemm,
                 precision: Precision::Mixed,
                 ..KernelPolicy::default()
             };
@@ -93,7 +100,7 @@ pub fn mixed_gpus() -> [(&'static str, &'static Gpu); 2] {
     });
     [
         ("mixed", &gpus[0]),
-        ("mixed, 128 tiles, small-batch paths", &gpus[1]),
+        ("mixed, SIMT GEMM, 128 tiles, small-batch paths", &gpus[1]),
     ]
 }
 
@@ -103,9 +110,12 @@ pub fn gpus() -> [(&'static str, &'static Gpu); 4] {
     [
         ("tiled", gpu()),
         ("plain", plain_gpu()),
-        ("tiled, full checks, 64x64 tiles", tiled_variant(0)),
         (
-            "tiled, no checks, 128 tiles, small-batch paths, workgroup LRN",
+            "tiled, direct GEMM, full checks, 64x64 tiles",
+            tiled_variant(0),
+        ),
+        (
+            "tiled, SIMT GEMM, no checks, 128 tiles, small-batch paths, workgroup LRN",
             tiled_variant(1),
         ),
     ]

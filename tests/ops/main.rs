@@ -16,6 +16,7 @@ mod coop;
 mod cross_entropy;
 mod dropout;
 mod finite;
+mod gemm_direct;
 mod linear;
 mod lrn;
 mod max_pool;
