@@ -58,6 +58,9 @@ pub struct Speedup {
     pub mixed_over_tiled: Option<f64>,
     /// With `--unfused`: the tiled (fused) kernels' images/s over the same kernels unfused.
     pub fused_over_unfused: Option<f64>,
+    /// On CPU drivers: the tiled kernels' images/s (with the direct GEMM, their default there)
+    /// over the same kernels with the SIMT GEMM in workgroup memory.
+    pub direct_over_simt: Option<f64>,
 }
 
 /// A training step with `features` frozen beside a full one (same model, batch, kernels):
@@ -181,6 +184,15 @@ pub fn run(options: &GpuOptions, policy: KernelPolicy, cfg: &BenchConfig) -> Res
     }
     if policy.precision == Precision::Mixed {
         variants.push(("mixed", policy.with_kernels(Kernels::Tiled)));
+    }
+    // On a CPU driver the tiled rows run the direct GEMM: the SIMT one is its baseline.
+    let tiled = f32_policy.with_kernels(Kernels::Tiled);
+    if tiled.direct_gemm.is_none() && Gpu::new(options)?.is_cpu() {
+        let simt = KernelPolicy {
+            direct_gemm: Some(false),
+            ..tiled
+        };
+        variants.push(("simt", simt));
     }
     if cfg.unfused {
         let unfused = KernelPolicy {
@@ -545,6 +557,7 @@ fn speedups(measurements: &[Measurement]) -> Vec<Speedup> {
                     .map(|a| a.images_per_sec / t.images_per_sec),
                 mixed_over_tiled: find("mixed", t).map(|a| a.images_per_sec / t.images_per_sec),
                 fused_over_unfused: find("unfused", t).map(|u| t.images_per_sec / u.images_per_sec),
+                direct_over_simt: find("simt", t).map(|u| t.images_per_sec / u.images_per_sec),
             })
         })
         .collect()

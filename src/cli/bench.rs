@@ -170,8 +170,12 @@ fn print_table(r: &Report) {
             .fused_over_unfused
             .map(|f| format!(", fused/unfused {f:.2}x"))
             .unwrap_or_default();
+        let direct = s
+            .direct_over_simt
+            .map(|d| format!(", direct/SIMT GEMM {d:.2}x"))
+            .unwrap_or_default();
         println!(
-            "speed-up tiled/plain: {} {} batch {}: {:.2}x{autotuned}{mixed}{fused}",
+            "speed-up tiled/plain: {} {} batch {}: {:.2}x{autotuned}{mixed}{fused}{direct}",
             s.model, s.mode, s.batch, s.tiled_over_plain
         );
     }
