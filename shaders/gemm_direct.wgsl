@@ -105,60 +105,35 @@ fn entry(tile: vec2u, origin: vec2u, lane: u32, e: u32) -> vec2u {
     return select(vec2u(0xffffffffu), mn, inside);
 }
 
-@compute @workgroup_size(LANES)
-fn gemm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32) {
+// Every block of tile wid.xy, over the k range of split s (workgroup z = g·k_split + s; the
+// input gradient is never split, its k_split is 1).
+fn multiply_tile(mode: u32, wid: vec3u, lane: u32) {
     let g = wid.z / p.k_split;
     let s = wid.z % p.k_split;
-    let range = split_range(s, extent(FORWARD).z);
+    let range = split_range(s, extent(mode).z);
     for (var block = 0u; block < blocks(); block++) {
         let origin = block_origin(wid.xy, block);
-        if !block_in(FORWARD, origin) {
+        if !block_in(mode, origin) {
             continue;
         }
-        let c = multiply_direct(FORWARD, g, origin.x, origin.y, lane, range.x, range.y);
-        for (var i = 0u; i < RM; i++) {
-            for (var j = 0u; j < CN; j++) {
-                let e = i * CN + j;
-                store_forward(g, s, entry(wid.xy, origin, lane, e), c[e]);
-            }
+        let c = multiply_direct(mode, g, origin.x, origin.y, lane, range.x, range.y);
+        for (var e = 0u; e < RM * CN; e++) {
+            store(mode, g, s, entry(wid.xy, origin, lane, e), c[e]);
         }
     }
+}
+
+@compute @workgroup_size(LANES)
+fn gemm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32) {
+    multiply_tile(FORWARD, wid, lane);
 }
 
 @compute @workgroup_size(LANES)
 fn gemm_backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32) {
-    let k = extent(BACKWARD_INPUT).z;
-    for (var block = 0u; block < blocks(); block++) {
-        let origin = block_origin(wid.xy, block);
-        if !block_in(BACKWARD_INPUT, origin) {
-            continue;
-        }
-        let c = multiply_direct(BACKWARD_INPUT, wid.z, origin.x, origin.y, lane, 0u, k);
-        for (var i = 0u; i < RM; i++) {
-            for (var j = 0u; j < CN; j++) {
-                let e = i * CN + j;
-                store_backward_input(wid.z, entry(wid.xy, origin, lane, e), c[e]);
-            }
-        }
-    }
+    multiply_tile(BACKWARD_INPUT, wid, lane);
 }
 
 @compute @workgroup_size(LANES)
 fn gemm_backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32) {
-    let g = wid.z / p.k_split;
-    let s = wid.z % p.k_split;
-    let range = split_range(s, extent(BACKWARD_WEIGHT).z);
-    for (var block = 0u; block < blocks(); block++) {
-        let origin = block_origin(wid.xy, block);
-        if !block_in(BACKWARD_WEIGHT, origin) {
-            continue;
-        }
-        let c = multiply_direct(BACKWARD_WEIGHT, g, origin.x, origin.y, lane, range.x, range.y);
-        for (var i = 0u; i < RM; i++) {
-            for (var j = 0u; j < CN; j++) {
-                let e = i * CN + j;
-                store_backward_weight(g, s, entry(wid.xy, origin, lane, e), c[e]);
-            }
-        }
-    }
+    multiply_tile(BACKWARD_WEIGHT, wid, lane);
 }

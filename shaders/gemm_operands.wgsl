@@ -400,3 +400,18 @@ fn store_backward_weight(g: u32, s: u32, mn: vec2u, c: f32) {
         out[s * p.groups * p.rows_per_group * size.y + at] = c;
     }
 }
+
+// Entry (m, n) of C for `mode`, stored by the function above for it.
+fn store(mode: u32, g: u32, s: u32, mn: vec2u, c: f32) {
+    switch mode {
+        case FORWARD: {
+            store_forward(g, s, mn, c);
+        }
+        case BACKWARD_INPUT: {
+            store_backward_input(g, mn, c);
+        }
+        default: {
+            store_backward_weight(g, s, mn, c);
+        }
+    }
+}

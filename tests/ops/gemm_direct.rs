@@ -47,6 +47,19 @@ fn assert_same_bits(what: &str, direct: &[f32], simt: &[f32]) {
     );
 }
 
+/// Runs one case on both adapters and compares the output and the three gradients.
+fn assert_kernels_agree(
+    what: &str,
+    [direct, simt]: [&'static Gpu; 2],
+    run: impl Fn(&'static Gpu) -> (Vec<f32>, Vec<Vec<f32>>),
+) {
+    let ((y_d, g_d), (y_s, g_s)) = (run(direct), run(simt));
+    assert_same_bits(&format!("{what} y"), &y_d, &y_s);
+    for (name, (d, s)) in ["dx", "dweight", "dbias"].iter().zip(g_d.iter().zip(&g_s)) {
+        assert_same_bits(&format!("{what} {name}"), d, s);
+    }
+}
+
 #[test]
 fn the_direct_gemm_gives_the_simt_kernels_bits() {
     let settings = [
@@ -55,39 +68,29 @@ fn the_direct_gemm_gives_the_simt_kernels_bits() {
         (GemmTiles::NARROW, true, Precision::Mixed),
     ];
     for (tiles, parallel, precision) in settings {
-        let [direct, simt] = [true, false].map(|d| gemm_gpu(d, tiles, parallel, precision));
+        let gpus = [true, false].map(|d| gemm_gpu(d, tiles, parallel, precision));
         let setting = format!("{tiles}, small-batch paths {parallel}, {precision}");
         for (seed, (xs, cfg)) in crate::conv2d::cases().into_iter().enumerate() {
-            let run = |gpu| {
+            let what = format!("conv2d ({setting}) {xs:?} {cfg:?}");
+            assert_kernels_agree(&what, gpus, |gpu| {
                 let mut rng = Rng::new(40 + seed as u64);
                 let (c, [x, w, b]) = crate::conv2d::random_case(gpu, &mut rng, xs, cfg);
                 let dy = rng.normals(c.output.numel(), 1.0);
                 c.evaluate(gpu, &[&x, &w, &b], &dy)
-            };
-            let ((y_d, g_d), (y_s, g_s)) = (run(direct), run(simt));
-            let what = format!("conv2d ({setting}) {xs:?} {cfg:?}");
-            assert_same_bits(&format!("{what} y"), &y_d, &y_s);
-            for (name, (d, s)) in ["dx", "dweight", "dbias"].iter().zip(g_d.iter().zip(&g_s)) {
-                assert_same_bits(&format!("{what} {name}"), d, s);
-            }
+            });
         }
         // Batches of 64 and more: linear layers through the GEMM.
         for (seed, (n, in_f, out_f)) in [(64, 130, 65), (70, 50, 33), (96, 300, 10)]
             .into_iter()
             .enumerate()
         {
-            let run = |gpu| {
+            let what = format!("linear ({setting}) {n}x{in_f} -> {out_f}");
+            assert_kernels_agree(&what, gpus, |gpu| {
                 let mut rng = Rng::new(60 + seed as u64);
                 let (c, [x, w, b]) = crate::linear::random(gpu, &mut rng, n, in_f, out_f);
                 let dy = rng.normals(c.output.numel(), 1.0);
                 c.evaluate(gpu, &[&x, &w, &b], &dy)
-            };
-            let ((y_d, g_d), (y_s, g_s)) = (run(direct), run(simt));
-            let what = format!("linear ({setting}) {n}x{in_f} -> {out_f}");
-            assert_same_bits(&format!("{what} y"), &y_d, &y_s);
-            for (name, (d, s)) in ["dx", "dweight", "dbias"].iter().zip(g_d.iter().zip(&g_s)) {
-                assert_same_bits(&format!("{what} {name}"), d, s);
-            }
+            });
         }
     }
 }
