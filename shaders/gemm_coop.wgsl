@@ -163,17 +163,7 @@ fn gemm(mode: u32, g: u32, s: u32, tile: vec2u, range: vec2u, lid: u32, sg: u32,
         let at_tile = vec2u(e / BN, e % BN);
         let c = select(bitcast<f32>(0x7fc00000u), tile_c[at_tile.x * c_stride() + at_tile.y], fits);
         let mn = vec2u(tile.y * BM, tile.x * BN) + at_tile;
-        switch mode {
-            case FORWARD: {
-                store_forward(g, s, mn, c);
-            }
-            case BACKWARD_INPUT: {
-                store_backward_input(g, mn, c);
-            }
-            default: {
-                store_backward_weight(g, s, mn, c);
-            }
-        }
+        store(mode, g, s, mn, c);
     }
 }
 

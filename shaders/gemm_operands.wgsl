@@ -401,7 +401,7 @@ fn store_backward_weight(g: u32, s: u32, mn: vec2u, c: f32) {
     }
 }
 
-// Entry (m, n) of C for `mode`, stored by the function above for it.
+// Entry (m, n) of C stored as `mode` stores it (the three functions above).
 fn store(mode: u32, g: u32, s: u32, mn: vec2u, c: f32) {
     switch mode {
         case FORWARD: {
