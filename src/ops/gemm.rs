@@ -36,6 +36,16 @@ const DIRECT_TILE: GemmTiles = GemmTiles {
     ..GemmTiles::SMALL
 };
 
+/// The direct kernel's columns per lane (`CN`) for an output of `n` columns: 4, or fewer
+/// when `n` is small (a linear layer's batch) so that fewer of its 8 lanes compute nothing.
+fn direct_columns_per_lane(n: usize) -> u32 {
+    match n {
+        0..=8 => 1,
+        9..=16 => 2,
+        _ => 4,
+    }
+}
+
 /// The tiled GEMM's tile shape (`shaders/gemm.wgsl`'s override constants): `bm × bn` outputs
 /// per workgroup of 256 invocations, `tm × tn` per invocation, `bk` deep.
 ///
@@ -384,14 +394,15 @@ fn tiled(
 ) -> Result<Dispatch> {
     let kernel = Kernel::choose(gpu, m);
     let (shader, constants) = match &kernel {
-        Kernel::Simt(shape) | Kernel::Direct(shape) => (
-            if matches!(kernel, Kernel::Direct(_)) {
-                Shader::GemmDirect
-            } else {
-                Shader::Gemm
-            },
+        Kernel::Simt(shape) => (
+            Shader::Gemm,
             shape.constants(KernelPolicy::of(gpu).precision).to_vec(),
         ),
+        Kernel::Direct(shape) => {
+            let mut constants = shape.constants(KernelPolicy::of(gpu).precision).to_vec();
+            constants.push(("CN", f64::from(direct_columns_per_lane(n))));
+            (Shader::GemmDirect, constants)
+        }
         Kernel::Coop(coop) => (coop.shader(), coop.constants().to_vec()),
     };
     let (bm, bn) = kernel.tile();

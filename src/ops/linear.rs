@@ -11,22 +11,34 @@ use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, KernelCall, Phase, Tens
 
 /// Below this batch a linear layer is matrix-vector work (and its weight gradient an outer
 /// product): a 64-wide GEMM tile would be mostly empty, so the forward runs as GEMVs (a
-/// workgroup per weight row where the device's policy has `parallel_small_batches`) and the backward as the one-output-per-
-/// invocation kernels.
+/// workgroup per weight row where the device's policy has `parallel_small_batches`) and the
+/// backward as the one-output-per-invocation kernels.
 const GEMV_BELOW_BATCH: usize = 64;
+/// The same where the GEMM is the direct kernel (CPU drivers): its blocks are 8 columns wide
+/// at small batches, and it multiplies 8 weight rows per load of an input, where the GEMVs
+/// load a weight and an input per multiply-add (on lavapipe the GEMVs ran FC layers at a
+/// third of the convolutions' GFLOP/s).
+const DIRECT_GEMV_BELOW_BATCH: usize = 8;
 /// The most workgroups along one grid dimension (WebGPU's limit).
 const MAX_GRID: usize = 65535;
 
 /// Whether a linear layer of `dims` (batch, in, out) runs its forward (`backward` false) or
 /// backward as tiled GEMMs: with mixed precision always (it lives in the GEMM); else
-/// below [`GEMV_BELOW_BATCH`] never; else the device policy's
+/// below [`GEMV_BELOW_BATCH`] ([`DIRECT_GEMV_BELOW_BATCH`] with the direct GEMM) never; else
+/// the device policy's
 /// kernels, or where it autotunes, the faster on scratch tensors of this shape.
 fn use_tiled(gpu: &Gpu, dims: (usize, usize, usize), backward: bool) -> Result<bool> {
     let (n, in_f, out_f) = dims;
-    if KernelPolicy::of(gpu).precision == Precision::Mixed {
+    let policy = KernelPolicy::of(gpu);
+    if policy.precision == Precision::Mixed {
         return Ok(true);
     }
-    if n < GEMV_BELOW_BATCH {
+    let below = if policy.direct_gemm(gpu) {
+        DIRECT_GEMV_BELOW_BATCH
+    } else {
+        GEMV_BELOW_BATCH
+    };
+    if n < below {
         return Ok(false);
     }
     let pass = if backward { "backward" } else { "forward" };

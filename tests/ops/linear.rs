@@ -46,14 +46,16 @@ pub(crate) fn random(
 
 /// (batch, in, out). Batches of 64 and more take the tiled GEMM; smaller ones the GEMV kernels
 /// (8 images a pass, so 11 takes two, the second partly empty; 300 features, two strides of
-/// 256).
-const SHAPES: [(usize, usize, usize); 6] = [
+/// 256), except with the direct GEMM (CPU drivers), which takes batches from 8 on, with 1, 2
+/// or 4 columns per lane (8, 11 and 64 here).
+const SHAPES: [(usize, usize, usize); 7] = [
     (3, 10, 7),
     (11, 300, 9),
     (1, 37, 5),
     (5, 64, 33),
     (70, 50, 33),
     (64, 130, 65),
+    (8, 45, 20),
 ];
 
 #[test]
