@@ -1,9 +1,10 @@
 //! The cooperative-matrix GEMM's shaders through naga, as wgpu compiles them on an adapter with
 //! matrix units: validated with the capabilities the device features give, override constants
 //! resolved with the values the host passes (`GemmCoop::constants`), and every entry point
-//! written as SPIR-V (Vulkan) and, for the 8 × 8 f32 configuration, MSL (Metal). No adapter
-//! here has cooperative matrices, so this is what shows the kernel compiles; whether it
-//! computes the right numbers is tests/ops/coop.rs's, where an adapter runs it.
+//! written as SPIR-V (Vulkan) and, for the 8 × 8 configurations (f32, and f16 with f32 sums),
+//! MSL (Metal). No adapter here has cooperative matrices, so this is what shows the kernel
+//! compiles; whether it computes the right numbers is tests/ops/coop.rs's, where an adapter
+//! runs it.
 //!
 //! Not written: HLSL (naga 30's HLSL writer has no cooperative matrices — it panics on a
 //! cooperative store — and wgpu offers none on DX12), and MSL for 16 × 16 (naga writes Metal
@@ -178,23 +179,30 @@ fn write_msl(coop: GemmCoop, entry: &str) -> Result<String, String> {
 }
 
 #[test]
-fn coop_gemm_f32_8x8_writes_msl_with_simdgroup_matrices() {
-    for entry in ENTRY_POINTS {
-        let metal = write_msl(GemmCoop::F32x8, entry)
-            .unwrap_or_else(|e| panic!("gemm_coop_f32:{entry}: MSL: {e}"));
-        for expected in [
-            "kernel void",
-            "simdgroup_float8x8",
-            "simdgroup_load(",
-            "simdgroup_multiply_accumulate(",
-            "simdgroup_store(",
-            "[[simdgroup_index_in_threadgroup]]",
-            "[[simdgroups_per_threadgroup]]",
-        ] {
-            assert!(
-                metal.contains(expected),
-                "gemm_coop_f32:{entry}: MSL without {expected}"
-            );
+fn coop_gemm_8x8_configurations_write_msl_with_simdgroup_matrices() {
+    for (coop, a_type) in [
+        (GemmCoop::F32x8, "simdgroup_float8x8"),
+        (GemmCoop::F16x8, "simdgroup_half8x8"),
+    ] {
+        let name = coop.shader().name();
+        for entry in ENTRY_POINTS {
+            let metal =
+                write_msl(coop, entry).unwrap_or_else(|e| panic!("{name}:{entry}: MSL: {e}"));
+            for expected in [
+                "kernel void",
+                a_type,
+                "simdgroup_float8x8",
+                "simdgroup_load(",
+                "simdgroup_multiply_accumulate(",
+                "simdgroup_store(",
+                "[[simdgroup_index_in_threadgroup]]",
+                "[[simdgroups_per_threadgroup]]",
+            ] {
+                assert!(
+                    metal.contains(expected),
+                    "{name}:{entry}: MSL without {expected}"
+                );
+            }
         }
     }
 }

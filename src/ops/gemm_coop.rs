@@ -24,10 +24,12 @@ pub enum GemmCoop {
     F16x16,
     /// f32 × f32 → f32 in 8 × 8 × 8 blocks, as Apple GPUs list it on Metal: f32 precision.
     F32x8,
+    /// f16 × f16 → f32 in 8 × 8 × 8 blocks, as Apple GPUs list it on Metal: mixed precision.
+    F16x8,
 }
 
 impl GemmCoop {
-    pub const ALL: [Self; 2] = [Self::F16x16, Self::F32x8];
+    pub const ALL: [Self; 3] = [Self::F16x16, Self::F32x8, Self::F16x8];
     /// Invocations per workgroup (`THREADS` in `gemm_operands.wgsl`).
     const THREADS: u32 = 256;
     /// The workgroup tile, BM × BN outputs (both configurations).
@@ -38,6 +40,7 @@ impl GemmCoop {
         match self {
             Self::F16x16 => Shader::GemmCoopF16,
             Self::F32x8 => Shader::GemmCoopF32,
+            Self::F16x8 => Shader::GemmCoopF16x8,
         }
     }
 
@@ -45,7 +48,7 @@ impl GemmCoop {
     /// SIMT kernel rounds them) with f32 sums, or f32 throughout.
     pub fn precision(self) -> Precision {
         match self {
-            Self::F16x16 => Precision::Mixed,
+            Self::F16x16 | Self::F16x8 => Precision::Mixed,
             Self::F32x8 => Precision::F32,
         }
     }
@@ -54,14 +57,14 @@ impl GemmCoop {
     pub fn side(self) -> u32 {
         match self {
             Self::F16x16 => 16,
-            Self::F32x8 => 8,
+            Self::F32x8 | Self::F16x8 => 8,
         }
     }
 
     /// The configuration as an adapter lists it (`Gpu::cooperative_matrices`).
     pub fn properties(self) -> wgpu::CooperativeMatrixProperties {
         let (ab_type, cr_type) = match self {
-            Self::F16x16 => (
+            Self::F16x16 | Self::F16x8 => (
                 wgpu::CooperativeScalarType::F16,
                 wgpu::CooperativeScalarType::F32,
             ),
@@ -80,11 +83,11 @@ impl GemmCoop {
         }
     }
 
-    /// The tile's depth BK: two blocks deep (one in f32, which needs twice the bytes per
-    /// element, to stay under 32 KiB of workgroup memory, as Apple GPUs have).
+    /// The tile's depth BK: 32 with f16 operands, 16 in f32, which needs twice the bytes per
+    /// element, to stay under 32 KiB of workgroup memory, as Apple GPUs have.
     pub fn depth(self) -> u32 {
         match self {
-            Self::F16x16 => 32,
+            Self::F16x16 | Self::F16x8 => 32,
             Self::F32x8 => 16,
         }
     }
@@ -93,13 +96,13 @@ impl GemmCoop {
     fn max_passes(self) -> u32 {
         match self {
             Self::F16x16 => 4,
-            Self::F32x8 => 8,
+            Self::F32x8 | Self::F16x8 => 8,
         }
     }
 
     fn element_bytes(self) -> u32 {
         match self {
-            Self::F16x16 => 2,
+            Self::F16x16 | Self::F16x8 => 2,
             Self::F32x8 => 4,
         }
     }
@@ -201,10 +204,13 @@ mod tests {
         assert!(GemmCoop::F32x8.fits_subgroups(4, 32));
         assert!(!GemmCoop::F32x8.fits_subgroups(32, 64));
         assert!(!GemmCoop::F16x16.fits_subgroups(0, 32));
+        // The same 64 blocks in f16 (Metal's mixed configuration).
+        assert!(GemmCoop::F16x8.fits_subgroups(32, 32));
+        assert!(!GemmCoop::F16x8.fits_subgroups(32, 64));
     }
 
     #[test]
-    fn both_configurations_fit_in_32_kib_of_workgroup_memory() {
+    fn every_configuration_fits_in_32_kib_of_workgroup_memory() {
         for c in GemmCoop::ALL {
             assert!(
                 c.workgroup_bytes() <= 32 << 10,

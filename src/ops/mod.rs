@@ -163,6 +163,11 @@ pub fn uniform_layouts() -> Vec<UniformLayout> {
             "GemmParams",
             gemm::GemmParams::layout(),
         ),
+        entry::<gemm::GemmParams>(
+            Shader::GemmCoopF16x8,
+            "GemmParams",
+            gemm::GemmParams::layout(),
+        ),
         entry::<gemm_reduce::ReduceParams>(
             Shader::GemmReduce,
             "ReduceParams",

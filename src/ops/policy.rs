@@ -61,7 +61,8 @@ impl std::fmt::Display for Precision {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Matrix {
     /// Where the device offers a cooperative-matrix configuration for the precision (f16 × f16
-    /// → f32 16 × 16 for mixed, f32 8 × 8 for f32) and its subgroup sizes suit the kernel;
+    /// → f32 16 × 16 or 8 × 8 for mixed, f32 8 × 8 for f32) and its subgroup sizes suit the
+    /// kernel;
     /// the SIMT kernel elsewhere.
     #[default]
     Auto,

@@ -31,10 +31,12 @@ pub enum Shader {
     GemmCoopF16,
     /// The cooperative-matrix GEMM in f32, 8 × 8 blocks.
     GemmCoopF32,
+    /// The cooperative-matrix GEMM with f16 operands and f32 sums in 8 × 8 blocks.
+    GemmCoopF16x8,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 21] = [
+    pub const ALL: [Shader; 22] = [
         Shader::Conv2d,
         Shader::Activation,
         Shader::Lrn,
@@ -56,6 +58,7 @@ impl Shader {
         Shader::GemmDirect,
         Shader::GemmCoopF16,
         Shader::GemmCoopF32,
+        Shader::GemmCoopF16x8,
     ];
 
     pub fn name(self) -> &'static str {
@@ -81,6 +84,7 @@ impl Shader {
             Shader::GemmDirect => "gemm_direct",
             Shader::GemmCoopF16 => "gemm_coop_f16",
             Shader::GemmCoopF32 => "gemm_coop_f32",
+            Shader::GemmCoopF16x8 => "gemm_coop_f16x8",
         }
     }
 
@@ -100,6 +104,7 @@ impl Shader {
             Shader::GemmDirect => &["common", "gemm_operands", "gemm_direct"],
             Shader::GemmCoopF16 => &["gemm_coop_f16", "common", "gemm_operands", "gemm_coop"],
             Shader::GemmCoopF32 => &["gemm_coop_f32", "common", "gemm_operands", "gemm_coop"],
+            Shader::GemmCoopF16x8 => &["gemm_coop_f16x8", "common", "gemm_operands", "gemm_coop"],
             Shader::Conv2d => &["common", "conv2d"],
             Shader::Activation => &["common", "activation"],
             Shader::AvgPool => &["common", "avg_pool"],
@@ -121,7 +126,7 @@ impl Shader {
     pub fn features(self) -> wgpu::Features {
         let coop = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SUBGROUP;
         match self {
-            Shader::GemmCoopF16 => coop | wgpu::Features::SHADER_F16,
+            Shader::GemmCoopF16 | Shader::GemmCoopF16x8 => coop | wgpu::Features::SHADER_F16,
             Shader::GemmCoopF32 => coop,
             _ => wgpu::Features::empty(),
         }
@@ -156,6 +161,9 @@ impl Shader {
             Shader::LossScale => wgsl!("common", "workgroup_any", "loss_scale"),
             Shader::GemmCoopF16 => wgsl!("gemm_coop_f16", "common", "gemm_operands", "gemm_coop"),
             Shader::GemmCoopF32 => wgsl!("gemm_coop_f32", "common", "gemm_operands", "gemm_coop"),
+            Shader::GemmCoopF16x8 => {
+                wgsl!("gemm_coop_f16x8", "common", "gemm_operands", "gemm_coop")
+            }
         }
     }
 }
