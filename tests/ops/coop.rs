@@ -21,7 +21,7 @@ const TOLERANCE: f64 = 1e-5;
 /// Two devices for `coop`, one running it (`Matrix::On`) and one the SIMT kernel at the same
 /// precision, or `None` (said on stderr) where the adapter cannot run it.
 fn devices(coop: GemmCoop) -> Option<[&'static Gpu; 2]> {
-    static DEVICES: OnceLock<[Option<[Gpu; 2]>; 2]> = OnceLock::new();
+    static DEVICES: OnceLock<[Option<[Gpu; 2]>; GemmCoop::ALL.len()]> = OnceLock::new();
     let all = DEVICES.get_or_init(|| GemmCoop::ALL.map(open));
     let at = GemmCoop::ALL.iter().position(|&c| c == coop).unwrap();
     match &all[at] {
@@ -41,6 +41,18 @@ fn open(coop: GemmCoop) -> Option<[Gpu; 2]> {
             "'{}' lists cooperative matrices {:?}; the GEMM needs {coop} (see `alexnet devices`)",
             probe.adapter_name(),
             probe.cooperative_matrices()
+        );
+        return None;
+    }
+    // Where the adapter also runs an earlier configuration of the same precision, the GEMM
+    // takes that one; this configuration never runs there.
+    let first = GemmCoop::ALL
+        .into_iter()
+        .find(|c| c.precision() == coop.precision() && c.runs_on(&probe));
+    if first != Some(coop) {
+        eprintln!(
+            "'{}' runs {first:?} for this precision, not {coop}",
+            probe.adapter_name()
         );
         return None;
     }
