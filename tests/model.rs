@@ -383,59 +383,110 @@ fn model_variants_train_and_batch_norm_buffers_round_trip() {
     }
 }
 
-/// `--autotune quick`: planning the fixture's model times plain against tiled kernels for
-/// every convolution and pass, keeps the faster per shape (on the device and in the adapter's
-/// file), and the plan it builds still matches PyTorch as tightly as the default one; a new
-/// device on the same cache folder reads the choices back instead of timing again.
+/// `--autotune quick` and `full`: planning the fixture's model times the candidates for every
+/// convolution and pass (quick: plain against tiled; full: also each GEMM kernel and tile
+/// shape worth trying here), keeps one per shape (on the device and in the adapter's file),
+/// and the plan it builds still matches PyTorch as tightly as the default one; a new device on
+/// the same cache folder reads the choices back instead of timing again.
 #[test]
 fn an_autotuned_plan_keeps_a_kernel_per_shape_on_disk_and_matches_pytorch() {
     use alexnet_wgpu::ops::tune::TunedKernels;
-    use alexnet_wgpu::ops::{Autotune, KernelPolicy};
+    use alexnet_wgpu::ops::{Autotune, GemmChoice, KernelPolicy};
     use alexnet_wgpu::runtime::GpuOptions;
-    let dir = std::env::temp_dir().join(format!("alexnet-wgpu-autotune-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let open = || {
-        let gpu = Gpu::new(&GpuOptions {
-            pipeline_cache_dir: Some(dir.clone()),
-            ..Default::default()
-        })
-        .unwrap();
-        let policy = KernelPolicy {
-            autotune: Autotune::Quick,
-            ..Default::default()
+    for autotune in [Autotune::Quick, Autotune::Full] {
+        let dir = std::env::temp_dir().join(format!(
+            "alexnet-wgpu-autotune-{autotune:?}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let open = || {
+            let gpu = Gpu::new(&GpuOptions {
+                pipeline_cache_dir: Some(dir.clone()),
+                ..Default::default()
+            })
+            .unwrap();
+            let policy = KernelPolicy {
+                autotune,
+                ..Default::default()
+            };
+            policy.apply(&gpu).unwrap();
+            gpu
         };
-        policy.apply(&gpu).unwrap();
-        gpu
-    };
-    let gpu = open();
-    assert!(TunedKernels::of(&gpu).entries().is_empty());
-    let f = Fixture::load("alexnet_small");
-    let (model, plan) = load_fixture_model(&gpu, &f);
-    let tuned = TunedKernels::of(&gpu).entries();
-    for (key, kernels) in &tuned {
-        eprintln!("{key}: {kernels:?}");
+        let gpu = open();
+        assert!(TunedKernels::of(&gpu).entries().is_empty());
+        let f = Fixture::load("alexnet_small");
+        let (model, plan) = load_fixture_model(&gpu, &f);
+        let tuned = TunedKernels::of(&gpu).entries();
+        for (key, choice) in &tuned {
+            eprintln!("{autotune:?} {key}: {choice}");
+        }
+        // Five convolutions: forward, weight gradient, and (the input's gradient is asked
+        // for) input gradient each. The linear layers run at batch 1 as GEMVs: nothing to
+        // choose.
+        for phase in ["Whole", "InputGrad", "WeightGrad"] {
+            let count = tuned
+                .iter()
+                .filter(|(k, _)| k.starts_with("conv2d") && k.ends_with(phase))
+                .count();
+            assert_eq!(count, 5, "{phase}: {tuned:?}");
+        }
+        assert_eq!(tuned.len(), 15, "{tuned:?}");
+        // Only full chooses GEMM kernels and tiles, and only among the adapter's candidates.
+        for (key, choice) in &tuned {
+            match (autotune, choice.gemm) {
+                (Autotune::Quick, gemm) => assert_eq!(gemm, None, "{key}"),
+                (_, Some(gemm)) => {
+                    let all: Vec<GemmChoice> = [1, 4, 8, 16, 32, 64, 128]
+                        .into_iter()
+                        .flat_map(|m| GemmChoice::candidates(&gpu, m))
+                        .collect();
+                    assert!(all.contains(&gemm), "{key}: {gemm}");
+                }
+                _ => {}
+            }
+        }
+        plan.forward_backward(&gpu, 0).unwrap();
+        f.assert_matches("logits", &plan.logits.read_f32(&gpu).unwrap(), 10.0, 1e-6);
+        let input_grad = plan.input_grad.as_ref().unwrap().read_f32(&gpu).unwrap();
+        f.assert_matches("grad.input", &input_grad, 10.0, 1e-6);
+        for p in &model.params {
+            let got = p.grad.read_f32(&gpu).unwrap();
+            f.assert_matches(&format!("grad.{}", p.name), &got, 10.0, 1e-6);
+        }
+        let file = gpu.adapter_cache_file("kernels").unwrap();
+        assert!(file.is_file(), "{}", file.display());
+        drop((model, plan, gpu));
+        assert_eq!(TunedKernels::of(&open()).entries(), tuned);
+        if autotune == Autotune::Full {
+            // Choices of each GEMM kernel and tile shape, as full may write them, are read
+            // back from the file and planned with: the same numbers.
+            let forms = [
+                "tiled simt 64x64x16/4x4",
+                "tiled direct 32x32x16/4x4",
+                "plain",
+            ];
+            let written: std::collections::BTreeMap<_, _> = tuned
+                .iter()
+                .enumerate()
+                .map(|(i, (key, _))| (key.clone(), forms[i % forms.len()].to_string()))
+                .collect();
+            let json = serde_json::json!({ "kernels": written });
+            std::fs::write(&file, serde_json::to_vec(&json).unwrap()).unwrap();
+            let gpu = open();
+            let read: Vec<(String, String)> = TunedKernels::of(&gpu)
+                .entries()
+                .into_iter()
+                .map(|(k, c)| (k, c.to_string()))
+                .collect();
+            assert_eq!(read, written.into_iter().collect::<Vec<_>>());
+            let (model, plan) = load_fixture_model(&gpu, &f);
+            plan.forward_backward(&gpu, 0).unwrap();
+            f.assert_matches("logits", &plan.logits.read_f32(&gpu).unwrap(), 10.0, 1e-6);
+            for p in &model.params {
+                let got = p.grad.read_f32(&gpu).unwrap();
+                f.assert_matches(&format!("grad.{}", p.name), &got, 10.0, 1e-6);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
-    // Five convolutions: forward, weight gradient, and (the input's gradient is asked for)
-    // input gradient each. The linear layers run at batch 1 as GEMVs: nothing to choose.
-    for phase in ["Whole", "InputGrad", "WeightGrad"] {
-        let count = tuned
-            .iter()
-            .filter(|(k, _)| k.starts_with("conv2d") && k.ends_with(phase))
-            .count();
-        assert_eq!(count, 5, "{phase}: {tuned:?}");
-    }
-    assert_eq!(tuned.len(), 15, "{tuned:?}");
-    plan.forward_backward(&gpu, 0).unwrap();
-    f.assert_matches("logits", &plan.logits.read_f32(&gpu).unwrap(), 10.0, 1e-6);
-    let input_grad = plan.input_grad.as_ref().unwrap().read_f32(&gpu).unwrap();
-    f.assert_matches("grad.input", &input_grad, 10.0, 1e-6);
-    for p in &model.params {
-        let got = p.grad.read_f32(&gpu).unwrap();
-        f.assert_matches(&format!("grad.{}", p.name), &got, 10.0, 1e-6);
-    }
-    let file = gpu.adapter_cache_file("kernels").unwrap();
-    assert!(file.is_file(), "{}", file.display());
-    drop((model, plan, gpu));
-    assert_eq!(TunedKernels::of(&open()).entries(), tuned);
-    let _ = std::fs::remove_dir_all(&dir);
 }

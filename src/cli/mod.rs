@@ -38,9 +38,10 @@ pub struct DeviceArgs {
     /// as browsers and many integrated GPUs give. Default: ALEXNET_LIMITS, else adapter.
     #[arg(long)]
     pub limits: Option<DeviceLimits>,
-    /// Kernel choice per layer shape: off (the tiled kernels everywhere, the default) or
-    /// quick (time plain against tiled per convolution and linear shape and pass when first
-    /// planned; remembered per adapter and driver in the cache folder).
+    /// Kernel choice per layer shape: off (the tiled kernels everywhere, the default), quick
+    /// (time plain against tiled per convolution and linear shape and pass when first
+    /// planned) or full (also each GEMM kernel and tile shape worth trying on the adapter,
+    /// up to 3 s per shape); remembered per adapter and driver in the cache folder.
     #[arg(long, default_value = "off")]
     pub autotune: Autotune,
     /// Arithmetic of the convolution and linear layers: f32 (the default) or mixed (operands

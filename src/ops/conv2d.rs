@@ -3,8 +3,9 @@
 use crate::error::{Error, Result};
 use crate::ops::gemm::{self, Geometry};
 use crate::ops::gemm_reduce;
+use crate::ops::tune::{self, Tuned};
 use crate::ops::{expect_shape, launch, nchw};
-use crate::ops::{tune, Kernels, Shader};
+use crate::ops::{Kernels, Shader};
 use crate::runtime::{Arg, Dispatch, Gpu, Phase, Tensor};
 
 /// A 2-D convolution's hyper-parameters, as `torch.nn.Conv2d` takes them (square kernel).
@@ -147,8 +148,10 @@ pub fn conv2d_forward(
 ) -> Result<Vec<Dispatch>> {
     let g = check(cfg, x, w, Some(b), y)?;
     let p = Conv2dParams::new(&g, relu)?;
-    if kernels(gpu, cfg, &g, Phase::Whole)? == Kernels::Tiled {
-        return gemm::forward(gpu, &g, x, w.all(), b, y, g.all_rows(), relu);
+    let tuned = kernels(gpu, cfg, &g, Phase::Whole)?;
+    if tuned.kernels == Kernels::Tiled {
+        let rows = g.all_rows();
+        return gemm::forward(gpu, &g, x, w.all(), b, y, rows, relu, tuned.gemm);
     }
     let args = [
         Arg::Read(x.all()),
@@ -191,8 +194,12 @@ pub fn conv2d_backward(
     }
     let mut dispatches = Vec::with_capacity(4);
     if let Some(dx) = dx {
-        let input_grad = match kernels(gpu, cfg, &g, Phase::InputGrad)? {
-            Kernels::Tiled => gemm::backward_input(gpu, &g, dy, w.all(), dx, g.all_rows(), false)?,
+        let tuned = kernels(gpu, cfg, &g, Phase::InputGrad)?;
+        let input_grad = match tuned.kernels {
+            Kernels::Tiled => {
+                let rows = g.all_rows();
+                gemm::backward_input(gpu, &g, dy, w.all(), dx, rows, false, tuned.gemm)?
+            }
             Kernels::Plain => {
                 let args = [
                     Arg::Read(dy.all()),
@@ -208,10 +215,11 @@ pub fn conv2d_backward(
     let Some((dw, db)) = grads else {
         return Ok(dispatches);
     };
-    match kernels(gpu, cfg, &g, Phase::WeightGrad)? {
+    let tuned = kernels(gpu, cfg, &g, Phase::WeightGrad)?;
+    match tuned.kernels {
         Kernels::Tiled => {
             dispatches.extend(
-                gemm::backward_weight(gpu, &g, dy, x, dw.all(), g.all_rows())?
+                gemm::backward_weight(gpu, &g, dy, x, dw.all(), g.all_rows(), tuned.gemm)?
                     .into_iter()
                     .map(|d| d.in_phase(Phase::WeightGrad)),
             );
@@ -236,8 +244,8 @@ pub fn conv2d_backward(
 }
 
 /// The kernels for this convolution's `phase` (forward: [`Phase::Whole`]): the device
-/// policy's, or where it autotunes, the faster on scratch tensors of this shape.
-fn kernels(gpu: &Gpu, cfg: &Conv2dConfig, g: &Geometry, phase: Phase) -> Result<Kernels> {
+/// policy's, or where it autotunes, the fastest on scratch tensors of this shape.
+fn kernels(gpu: &Gpu, cfg: &Conv2dConfig, g: &Geometry, phase: Phase) -> Result<Tuned> {
     let key = format!(
         "conv2d n{} c{} {}x{} o{} k{} s{} p{} g{} {phase:?}",
         g.batch,
@@ -250,7 +258,12 @@ fn kernels(gpu: &Gpu, cfg: &Conv2dConfig, g: &Geometry, phase: Phase) -> Result<
         cfg.padding,
         cfg.groups
     );
-    tune::kernels_for(gpu, &key, || {
+    // The GEMM's rows: input channels for the input gradient, else output channels (per group).
+    let m = match phase {
+        Phase::InputGrad => g.in_channels / g.groups,
+        _ => g.out_channels / g.groups,
+    };
+    tune::choose(gpu, &key, m, || {
         let scratch = |name: &str, shape: &[usize]| Tensor::zeros(gpu, name, shape);
         let x = scratch("autotune x", &[g.batch, g.in_channels, g.in_h, g.in_w])?;
         let w = scratch("autotune w", &cfg.weight_shape())?;

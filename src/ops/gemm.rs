@@ -176,17 +176,15 @@ impl std::fmt::Display for GemmTiles {
     }
 }
 
-impl std::str::FromStr for GemmTiles {
-    type Err = Error;
-
-    /// `64`, `128`, or `BMxBNxBK/TMxTN`.
-    fn from_str(s: &str) -> Result<Self> {
+impl GemmTiles {
+    /// `64`, `128`, or `BMxBNxBK/TMxTN`, not yet checked against the SIMT kernel's rules.
+    fn parse_shape(s: &str) -> Result<Self> {
         let bad = || {
             Error::Config(format!(
                 "--gemm-tiles '{s}': expected 64, 128 or BMxBNxBK/TMxTN (e.g. 128x64x16/8x4)"
             ))
         };
-        let tiles = match s.trim() {
+        Ok(match s.trim() {
             "64" => Self::SMALL,
             "128" => Self::LARGE,
             other => {
@@ -199,9 +197,100 @@ impl std::str::FromStr for GemmTiles {
                 };
                 Self { bm, bn, bk, tm, tn }
             }
-        };
+        })
+    }
+}
+
+impl std::str::FromStr for GemmTiles {
+    type Err = Error;
+
+    /// `64`, `128`, or `BMxBNxBK/TMxTN`.
+    fn from_str(s: &str) -> Result<Self> {
+        let tiles = Self::parse_shape(s)?;
         tiles.validate()?;
         Ok(tiles)
+    }
+}
+
+/// The SIMT kernel or its direct form with a tile shape: what `--autotune full` chooses per
+/// problem instead of the policy's (`ops::tune`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GemmChoice {
+    pub tiles: GemmTiles,
+    pub direct: bool,
+}
+
+impl GemmChoice {
+    /// The choices worth timing on `gpu` for an output of `m` rows per group: none where the
+    /// GEMM runs on matrix units (their tiles are their own); on CPU drivers the direct kernel
+    /// with its tile and the 64 × 64 one, and the SIMT kernel's default; on GPUs the SIMT
+    /// kernel with each of its three shapes that fits the workgroup memory.
+    pub fn candidates(gpu: &Gpu, m: usize) -> Vec<Self> {
+        let policy = KernelPolicy::of(gpu);
+        if GemmCoop::for_device(gpu, &policy).is_some() {
+            return Vec::new();
+        }
+        let memory = gpu.limits().max_compute_workgroup_storage_size;
+        let simt = |tiles| Self {
+            tiles,
+            direct: false,
+        };
+        let direct = |tiles| Self {
+            tiles,
+            direct: true,
+        };
+        if gpu.is_cpu() {
+            vec![
+                direct(DIRECT_TILE),
+                direct(GemmTiles::SMALL),
+                simt(GemmTiles::for_rows(m, memory)),
+            ]
+        } else {
+            [GemmTiles::SMALL, GemmTiles::NARROW, GemmTiles::LARGE]
+                .into_iter()
+                .filter(|t| t.workgroup_bytes() <= memory)
+                .map(simt)
+                .collect()
+        }
+    }
+
+    fn kernel(self) -> Kernel {
+        if self.direct {
+            Kernel::Direct(self.tiles)
+        } else {
+            Kernel::Simt(self.tiles)
+        }
+    }
+}
+
+impl std::fmt::Display for GemmChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kernel = if self.direct { "direct" } else { "simt" };
+        write!(f, "{kernel} {}", self.tiles)
+    }
+}
+
+impl std::str::FromStr for GemmChoice {
+    type Err = Error;
+
+    /// `simt BMxBNxBK/TMxTN` or `direct BMxBNxBK/TMxTN` (a direct tile need only be
+    /// nonzero: the direct kernel reads BM and BN alone).
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::Config(format!(
+                "GEMM choice '{s}': expected simt|direct BMxBNxBK/TMxTN"
+            ))
+        };
+        let (kernel, tiles) = s.trim().split_once(' ').ok_or_else(bad)?;
+        let (tiles, direct) = match kernel {
+            "simt" => (tiles.parse()?, false),
+            "direct" => (GemmTiles::parse_shape(tiles)?, true),
+            _ => return Err(bad()),
+        };
+        if tiles.bm == 0 || tiles.bn == 0 {
+            return Err(bad());
+        }
+        Ok(Self { tiles, direct })
     }
 }
 
@@ -359,11 +448,15 @@ enum Kernel {
 
 impl Kernel {
     /// The kernel for an output of `m` rows per group: matrix units where they can, else the
-    /// direct kernel on CPU drivers or the SIMT one, with the policy's tile shape or their own.
-    fn choose(gpu: &Gpu, m: usize) -> Self {
+    /// tuned choice for this problem, else the direct kernel on CPU drivers or the SIMT one,
+    /// with the policy's tile shape or their own.
+    fn choose(gpu: &Gpu, m: usize, tuned: Option<GemmChoice>) -> Self {
         let policy = KernelPolicy::of(gpu);
         if let Some(coop) = GemmCoop::for_device(gpu, &policy) {
             return Self::Coop(coop);
+        }
+        if let Some(choice) = tuned {
+            return choice.kernel();
         }
         if policy.direct_gemm(gpu) {
             return Self::Direct(policy.gemm_tiles.unwrap_or(DIRECT_TILE));
@@ -383,6 +476,7 @@ impl Kernel {
 }
 
 /// A GEMM dispatch over an `m × n` output per group, `depth` workgroups deep.
+#[allow(clippy::too_many_arguments)]
 fn tiled(
     gpu: &Gpu,
     entry: &'static str,
@@ -391,8 +485,9 @@ fn tiled(
     m: usize,
     n: usize,
     depth: usize,
+    tuned: Option<GemmChoice>,
 ) -> Result<Dispatch> {
-    let kernel = Kernel::choose(gpu, m);
+    let kernel = Kernel::choose(gpu, m, tuned);
     let (shader, constants) = match &kernel {
         Kernel::Simt(shape) => (
             Shader::Gemm,
@@ -428,7 +523,7 @@ fn split_k(reduction: usize, wanted: usize) -> (usize, usize) {
 
 /// `y = conv(x, w rows) + b` (ReLU'd when `relu`) for the output channels `rows` covers: one
 /// dispatch, or, when the output fills few tiles, a split reduction and the dispatch that adds
-/// the chunks.
+/// the chunks. `tuned`, here and below: the kernel and tiles autotuning chose for this problem.
 #[allow(clippy::too_many_arguments)]
 pub fn forward(
     gpu: &Gpu,
@@ -439,10 +534,11 @@ pub fn forward(
     y: &Tensor,
     rows: Rows,
     relu: bool,
+    tuned: Option<GemmChoice>,
 ) -> Result<Vec<Dispatch>> {
     let n = g.batch * g.out_h * g.out_w;
     let reduction = g.cin_per_group() * g.taps();
-    let (bm, bn) = Kernel::choose(gpu, rows.per_group).tile();
+    let (bm, bn) = Kernel::choose(gpu, rows.per_group, tuned).tile();
     let tiles = rows.per_group.div_ceil(bm) * n.div_ceil(bn) * g.groups;
     let wanted = if KernelPolicy::of(gpu).parallel_small_batches(gpu) && tiles < FORWARD_SPLIT_BELOW
     {
@@ -471,6 +567,7 @@ pub fn forward(
         rows.per_group,
         n,
         depth,
+        tuned,
     )?];
     if let Some(partial) = &partial {
         dispatches.push(gemm_reduce::splits_bias(gpu, g, partial, b, y, rows, relu)?);
@@ -479,6 +576,7 @@ pub fn forward(
 }
 
 /// `dx (+)= conv_transpose(dy, w rows)`: `accumulate` adds to what earlier slices wrote.
+#[allow(clippy::too_many_arguments)]
 pub fn backward_input(
     gpu: &Gpu,
     g: &Geometry,
@@ -487,6 +585,7 @@ pub fn backward_input(
     dx: &Tensor,
     rows: Rows,
     accumulate: bool,
+    tuned: Option<GemmChoice>,
 ) -> Result<Dispatch> {
     let p = params(g, rows, accumulate, false, 1, 0)?;
     // Binding 3 is unused by this entry point; any buffer fills it.
@@ -505,6 +604,7 @@ pub fn backward_input(
         g.cin_per_group(),
         n,
         g.groups,
+        tuned,
     )
 }
 
@@ -517,6 +617,7 @@ pub fn backward_weight(
     x: &Tensor,
     dw: TensorSlice<'_>,
     rows: Rows,
+    tuned: Option<GemmChoice>,
 ) -> Result<Vec<Dispatch>> {
     let reduction = g.batch * g.out_h * g.out_w;
     let row_len = g.cin_per_group() * g.taps();
@@ -543,6 +644,7 @@ pub fn backward_weight(
         rows.per_group,
         row_len,
         depth,
+        tuned,
     )?];
     if let Some(partial) = &partial {
         dispatches.push(gemm_reduce::splits(gpu, partial, dw)?);

@@ -5,8 +5,9 @@
 use crate::error::{Error, Result};
 use crate::ops::gemm::{self, Geometry, Rows};
 use crate::ops::gemm_reduce;
+use crate::ops::tune::{self, Tuned};
 use crate::ops::{expect_shape, launch, to_u32};
-use crate::ops::{tune, KernelPolicy, Kernels, Precision, Shader};
+use crate::ops::{GemmChoice, KernelPolicy, Kernels, Precision, Shader};
 use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, KernelCall, Phase, Tensor};
 
 /// Below this batch a linear layer is matrix-vector work (and its weight gradient an outer
@@ -27,11 +28,15 @@ const MAX_GRID: usize = 65535;
 /// below [`GEMV_BELOW_BATCH`] ([`DIRECT_GEMV_BELOW_BATCH`] with the direct GEMM) never; else
 /// the device policy's
 /// kernels, or where it autotunes, the faster on scratch tensors of this shape.
-fn use_tiled(gpu: &Gpu, dims: (usize, usize, usize), backward: bool) -> Result<bool> {
+fn use_tiled(gpu: &Gpu, dims: (usize, usize, usize), backward: bool) -> Result<Option<Tuned>> {
     let (n, in_f, out_f) = dims;
     let policy = KernelPolicy::of(gpu);
+    let tiled = Tuned {
+        kernels: Kernels::Tiled,
+        gemm: None,
+    };
     if policy.precision == Precision::Mixed {
-        return Ok(true);
+        return Ok(Some(tiled));
     }
     let below = if policy.direct_gemm(gpu) {
         DIRECT_GEMV_BELOW_BATCH
@@ -39,11 +44,14 @@ fn use_tiled(gpu: &Gpu, dims: (usize, usize, usize), backward: bool) -> Result<b
         GEMV_BELOW_BATCH
     };
     if n < below {
-        return Ok(false);
+        return Ok(None);
     }
     let pass = if backward { "backward" } else { "forward" };
     let key = format!("linear n{n} {in_f}->{out_f} {pass}");
-    let kernels = tune::kernels_for(gpu, &key, || {
+    // The forward's GEMM rows are the outputs; the backward's input gradient has the inputs as
+    // rows (its weight gradient, the outputs): the larger stands for both.
+    let m = if backward { in_f.max(out_f) } else { out_f };
+    let tuned = tune::choose(gpu, &key, m, || {
         let scratch = |name: &str, shape: &[usize]| Tensor::zeros(gpu, name, shape);
         let x = scratch("autotune x", &[n, in_f])?;
         let w = scratch("autotune w", &[out_f, in_f])?;
@@ -57,7 +65,7 @@ fn use_tiled(gpu: &Gpu, dims: (usize, usize, usize), backward: bool) -> Result<b
             linear_forward(gpu, &x, &w, &b, &y, false)
         }
     })?;
-    Ok(kernels == Kernels::Tiled)
+    Ok((tuned.kernels == Kernels::Tiled).then_some(tuned))
 }
 
 #[repr(C)]
@@ -147,7 +155,7 @@ pub fn linear_forward(
 ) -> Result<Vec<Dispatch>> {
     let dims = check(x, w, y)?;
     expect_shape("linear", b, &[dims.2])?;
-    if use_tiled(gpu, dims, false)? {
+    if let Some(tuned) = use_tiled(gpu, dims, false)? {
         let g = Geometry::linear(dims.0, dims.1, dims.2);
         return per_row_slice(gpu, dims, |_, first, rows| {
             let w_rows = w.slice(first * dims.1, rows * dims.1);
@@ -163,6 +171,7 @@ pub fn linear_forward(
                     per_group: rows,
                 },
                 relu,
+                tuned.gemm,
             )
         });
     }
@@ -223,8 +232,8 @@ pub fn linear_backward(
     if let Some(dx) = dx {
         expect_shape("linear", dx, x.shape())?;
     }
-    if use_tiled(gpu, dims, true)? {
-        return linear_backward_tiled(gpu, dims, x, w, dy, dx, grads);
+    if let Some(tuned) = use_tiled(gpu, dims, true)? {
+        return linear_backward_tiled(gpu, dims, tuned.gemm, x, w, dy, dx, grads);
     }
     let mut dispatches = Vec::new();
     if let Some(dx) = dx {
@@ -284,9 +293,11 @@ pub fn linear_backward(
 
 /// The tiled backward: per weight slice, the input gradient (accumulated over slices) and
 /// that slice's weight gradient; then the bias gradient.
+#[allow(clippy::too_many_arguments)]
 fn linear_backward_tiled(
     gpu: &Gpu,
     dims: (usize, usize, usize),
+    gemm: Option<GemmChoice>,
     x: &Tensor,
     w: &Tensor,
     dy: &Tensor,
@@ -304,13 +315,13 @@ fn linear_backward_tiled(
         };
         if let Some(dx) = dx {
             dispatches.push(
-                gemm::backward_input(gpu, &g, dy, w.slice(start, len), dx, r, k > 0)?
+                gemm::backward_input(gpu, &g, dy, w.slice(start, len), dx, r, k > 0, gemm)?
                     .in_phase(Phase::InputGrad),
             );
         }
         if let Some((dw, _)) = grads {
             dispatches.extend(
-                gemm::backward_weight(gpu, &g, dy, x, dw.slice(start, len), r)?
+                gemm::backward_weight(gpu, &g, dy, x, dw.slice(start, len), r, gemm)?
                     .into_iter()
                     .map(|d| d.in_phase(Phase::WeightGrad)),
             );

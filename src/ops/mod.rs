@@ -29,7 +29,7 @@ pub mod sgd;
 pub mod shaders;
 pub mod tune;
 
-pub use gemm::GemmTiles;
+pub use gemm::{GemmChoice, GemmTiles};
 pub use gemm_coop::GemmCoop;
 pub use policy::{KernelPolicy, Kernels, Matrix, Precision};
 pub use shaders::Shader;

@@ -199,7 +199,7 @@ impl KernelPolicy {
         match (self.precision, self.autotune) {
             (Precision::Mixed, _) => Some(Kernels::Tiled),
             (Precision::F32, Autotune::Off) => Some(self.kernels),
-            (Precision::F32, Autotune::Quick) => None,
+            (Precision::F32, Autotune::Quick | Autotune::Full) => None,
         }
     }
 

@@ -1,10 +1,11 @@
 //! Per-adapter autotuning: the first time a convolution or linear shape is planned on a device
-//! whose policy asks for it ([`Autotune::Quick`]), each phase (forward, input gradient,
-//! weight gradient) is timed with the plain and the tiled kernels on scratch tensors; the
-//! other family replaces the policy's only when clearly (20%) faster. The choice is kept on
-//! the device and on disk per adapter and driver, so later runs plan at once. Which kernels
-//! win depends on the adapter: on lavapipe the plain kernels beat the tiled ones for a few
-//! shapes.
+//! whose policy asks for it, each phase (forward, input gradient, weight gradient) is timed on
+//! scratch tensors with the plain and the tiled kernels ([`Autotune::Quick`]), and with
+//! [`Autotune::Full`] also with the GEMM kernels and tile shapes worth trying on the adapter
+//! ([`GemmChoice::candidates`]), within a time budget per shape. A candidate replaces the
+//! policy's choice only when clearly (20%) faster. The choice is kept on the device and on
+//! disk per adapter and driver, so later runs plan at once. Which kernels win depends on the
+//! adapter: on lavapipe the plain kernels beat the tiled ones for a few shapes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::ops::{KernelPolicy, Kernels};
+use crate::ops::{GemmChoice, KernelPolicy, Kernels};
 use crate::runtime::{Dispatch, Gpu, Program};
 
 /// Whether plans time the kernel families per shape before choosing (`--autotune`).
@@ -26,6 +27,9 @@ pub enum Autotune {
     /// Plain against tiled per shape and phase: a warm-up and five timed runs of each (a few
     /// seconds for AlexNet on lavapipe, well under one on a GPU), remembered per adapter.
     Quick,
+    /// As quick, then the tiled kernels with each GEMM kernel and tile shape worth trying on
+    /// the adapter, until the shape's budget ([`FULL_BUDGET`]) is spent.
+    Full,
 }
 
 impl std::str::FromStr for Autotune {
@@ -34,8 +38,54 @@ impl std::str::FromStr for Autotune {
         match s.to_ascii_lowercase().as_str() {
             "off" => Ok(Self::Off),
             "quick" => Ok(Self::Quick),
+            "full" => Ok(Self::Full),
             _ => Err(Error::Config(format!(
-                "--autotune '{s}': expected 'off' or 'quick'"
+                "--autotune '{s}': expected 'off', 'quick' or 'full'"
+            ))),
+        }
+    }
+}
+
+/// What autotuning chose for one shape and phase: the kernel family and, for the tiled one
+/// under `--autotune full`, the GEMM kernel and tiles (`None`: the policy's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuned {
+    pub kernels: Kernels,
+    pub gemm: Option<GemmChoice>,
+}
+
+impl Tuned {
+    fn family(kernels: Kernels) -> Self {
+        Self {
+            kernels,
+            gemm: None,
+        }
+    }
+}
+
+impl std::fmt::Display for Tuned {
+    /// `plain`, `tiled`, or `tiled <GEMM choice>` (the file's format).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.kernels, self.gemm) {
+            (Kernels::Plain, _) => write!(f, "plain"),
+            (Kernels::Tiled, None) => write!(f, "tiled"),
+            (Kernels::Tiled, Some(gemm)) => write!(f, "tiled {gemm}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Tuned {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.split_once(' ') {
+            None if s == "plain" => Ok(Self::family(Kernels::Plain)),
+            None if s == "tiled" => Ok(Self::family(Kernels::Tiled)),
+            Some(("tiled", gemm)) => Ok(Self {
+                kernels: Kernels::Tiled,
+                gemm: Some(gemm.parse()?),
+            }),
+            _ => Err(Error::Config(format!(
+                "autotune choice '{s}': expected plain, tiled or tiled <kernel> <tiles>"
             ))),
         }
     }
@@ -49,7 +99,7 @@ struct TunedFile {
 
 /// The kernels chosen so far on one device, by shape key (a device setting).
 #[derive(Clone, Default)]
-pub struct TunedKernels(Arc<Mutex<HashMap<String, Kernels>>>);
+pub struct TunedKernels(Arc<Mutex<HashMap<String, Tuned>>>);
 
 impl TunedKernels {
     /// The device's table, read from its adapter's file the first time.
@@ -62,13 +112,11 @@ impl TunedKernels {
             match serde_json::from_slice::<TunedFile>(&saved) {
                 Ok(saved) => {
                     let mut map = table.lock();
-                    for (key, kernels) in saved.kernels {
-                        let kernels = match kernels.as_str() {
-                            "plain" => Kernels::Plain,
-                            "tiled" => Kernels::Tiled,
-                            _ => continue,
-                        };
-                        map.insert(key, kernels);
+                    // An entry this version cannot read is tuned again.
+                    for (key, choice) in saved.kernels {
+                        if let Ok(choice) = choice.parse::<Tuned>() {
+                            map.insert(key, choice);
+                        }
                     }
                 }
                 Err(e) => log::warn!(
@@ -81,17 +129,17 @@ impl TunedKernels {
         table
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kernels>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Tuned>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The kernels chosen for `key`, if it was tuned.
-    pub fn get(&self, key: &str) -> Option<Kernels> {
+    /// The choice for `key`, if it was tuned.
+    pub fn get(&self, key: &str) -> Option<Tuned> {
         self.lock().get(key).copied()
     }
 
-    /// Every tuned key and its kernels, sorted (reports, tests).
-    pub fn entries(&self) -> Vec<(String, Kernels)> {
+    /// Every tuned key and its choice, sorted (reports, tests).
+    pub fn entries(&self) -> Vec<(String, Tuned)> {
         let mut all: Vec<_> = self.lock().iter().map(|(k, v)| (k.clone(), *v)).collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
@@ -103,14 +151,7 @@ impl TunedKernels {
             kernels: self
                 .lock()
                 .iter()
-                .map(|(k, v)| {
-                    let name = if *v == Kernels::Plain {
-                        "plain"
-                    } else {
-                        "tiled"
-                    };
-                    (k.clone(), name.to_string())
-                })
+                .map(|(k, v)| (k.clone(), v.to_string()))
                 .collect(),
         };
         let written = serde_json::to_vec_pretty(&saved)
@@ -138,49 +179,69 @@ fn file(gpu: &Gpu) -> Option<std::path::PathBuf> {
     gpu.adapter_cache_file("kernels")
 }
 
-/// The kernels for the shape and phase `key` on `gpu`: the policy's unless it autotunes;
-/// then the tuned choice, timing each family with `run_with` (which prepares the phase's
-/// dispatches on scratch tensors; the ops it calls see the candidate being timed) the first
-/// time the key is seen.
-pub(crate) fn kernels_for(
+/// The kernels for the shape and phase `key` on `gpu`, a GEMM of `m` rows per group: the
+/// policy's unless it autotunes; then the tuned choice, timing each candidate with `run_with`
+/// (which prepares the phase's dispatches on scratch tensors; the ops it calls see the
+/// candidate being timed) the first time the key is seen.
+pub(crate) fn choose(
     gpu: &Gpu,
     key: &str,
+    m: usize,
     run_with: impl Fn() -> Result<Vec<Dispatch>>,
-) -> Result<Kernels> {
+) -> Result<Tuned> {
     let policy = KernelPolicy::of(gpu);
     if let Some(kernels) = policy.fixed_kernels() {
-        return Ok(kernels);
+        return Ok(Tuned::family(kernels));
     }
     let table = TunedKernels::of(gpu);
-    if let Some(kernels) = table.get(key) {
-        return Ok(kernels);
+    if let Some(choice) = table.get(key) {
+        return Ok(choice);
     }
-    let default = policy.kernels;
-    let other = match default {
+    let default = Tuned::family(policy.kernels);
+    let other = Tuned::family(match policy.kernels {
         Kernels::Plain => Kernels::Tiled,
         Kernels::Tiled => Kernels::Plain,
-    };
-    let mut times = Vec::with_capacity(2);
-    for candidate in [default, other] {
+    });
+    let mut candidates = vec![default, other];
+    if policy.autotune == Autotune::Full {
+        candidates.extend(
+            GemmChoice::candidates(gpu, m)
+                .into_iter()
+                .map(|gemm| Tuned {
+                    kernels: Kernels::Tiled,
+                    gemm: Some(gemm),
+                }),
+        );
+    }
+    let started = Instant::now();
+    let mut times = Vec::with_capacity(candidates.len());
+    for (i, &candidate) in candidates.iter().enumerate() {
+        // Past the budget, only the policy's choice and the other family are timed.
+        if i >= 2 && started.elapsed() > FULL_BUDGET {
+            log::info!("autotune {key}: budget spent after {i} candidates");
+            break;
+        }
         table.lock().insert(key.to_string(), candidate);
         let mut program = Program::new();
         program.extend(run_with()?);
         let time = time_program(gpu, &program)?;
         log::debug!(
-            "autotune {key}: {candidate:?} {:.3} ms",
+            "autotune {key}: {candidate} {:.3} ms",
             time.as_secs_f64() * 1e3
         );
-        times.push(time);
+        times.push((time, candidate));
     }
-    // The other family only when clearly faster: a layer timed alone is a noisy guess at
+    // Another candidate only when clearly faster: a layer timed alone is a noisy guess at
     // the layer in a step (on lavapipe, a plain choice that won alone made steps slower).
-    let (time, chosen) = if times[1].as_secs_f64() < MARGIN * times[0].as_secs_f64() {
-        (times[1], other)
-    } else {
-        (times[0], default)
-    };
+    let (default_time, _) = times[0];
+    let (time, chosen) = times
+        .iter()
+        .copied()
+        .filter(|(t, _)| t.as_secs_f64() < MARGIN * default_time.as_secs_f64())
+        .min_by_key(|(t, _)| *t)
+        .unwrap_or(times[0]);
     log::info!(
-        "autotune {key}: {chosen:?} ({:.3} ms)",
+        "autotune {key}: {chosen} ({:.3} ms)",
         time.as_secs_f64() * 1e3
     );
     table.lock().insert(key.to_string(), chosen);
@@ -188,7 +249,10 @@ pub(crate) fn kernels_for(
     Ok(chosen)
 }
 
-/// How much faster the other kernel family must be, timed alone, to replace the policy's.
+/// How long `--autotune full` keeps timing candidates for one shape and phase.
+const FULL_BUDGET: Duration = Duration::from_secs(3);
+
+/// How much faster another candidate must be, timed alone, to replace the policy's choice.
 const MARGIN: f64 = 0.8;
 
 /// The fastest of five runs of `program` after a warm-up (which compiles its pipelines).
