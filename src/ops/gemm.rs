@@ -224,7 +224,8 @@ impl GemmChoice {
     /// The choices worth timing on `gpu` for an output of `m` rows per group: none where the
     /// GEMM runs on matrix units (their tiles are their own); on CPU drivers the direct kernel
     /// with its tile and the 64 × 64 one, and the SIMT kernel's default; on GPUs the SIMT
-    /// kernel with each of its three shapes that fits the workgroup memory.
+    /// kernel with each of its three shapes that fits the workgroup memory; less the one the
+    /// policy runs without tuning (timed as the policy's choice).
     pub fn candidates(gpu: &Gpu, m: usize) -> Vec<Self> {
         let policy = KernelPolicy::of(gpu);
         if GemmCoop::for_device(gpu, &policy).is_some() {
@@ -239,7 +240,7 @@ impl GemmChoice {
             tiles,
             direct: true,
         };
-        if gpu.is_cpu() {
+        let all = if gpu.is_cpu() {
             vec![
                 direct(DIRECT_TILE),
                 direct(GemmTiles::SMALL),
@@ -251,7 +252,10 @@ impl GemmChoice {
                 .filter(|t| t.workgroup_bytes() <= memory)
                 .map(simt)
                 .collect()
-        }
+        };
+        // What the policy runs anyway is timed as the policy's choice.
+        let default = Kernel::choose(gpu, m, None);
+        all.into_iter().filter(|c| c.kernel() != default).collect()
     }
 
     fn kernel(self) -> Kernel {
@@ -440,6 +444,7 @@ fn params(
 /// The kernel a GEMM dispatch runs: the SIMT one with its tile shape, its direct form for CPU
 /// drivers (`shaders/gemm_direct.wgsl`, the same tiles without workgroup memory), or the
 /// cooperative-matrix one where the device and the policy allow it (`ops::gemm_coop`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kernel {
     Simt(GemmTiles),
     Direct(GemmTiles),
