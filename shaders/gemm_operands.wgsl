@@ -1,7 +1,8 @@
-// gemm_operands.wgsl — what every implicit-GEMM kernel shares (the SIMT one, gemm.wgsl, and the
-// cooperative-matrix one, gemm_coop.wgsl): the problem, its bindings, where each operand
-// element lives, the register loads of a tile, the f16 rounding of mixed precision, and
-// where each result goes. A snippet: the loader prepends it (src/ops/shaders.rs).
+// gemm_operands.wgsl — what every implicit-GEMM kernel shares (the SIMT one, gemm.wgsl, its
+// direct form, gemm_direct.wgsl, and the cooperative-matrix one, gemm_coop.wgsl): the problem,
+// its bindings, where each operand element lives, the register loads of a tile, and where each
+// result goes. A snippet: the loader prepends it (src/ops/shaders.rs), after
+// f16_rounding.wgsl (mixed precision's operand()).
 //
 // Every case is C[m, n] = Σ_k A[m, k] · B[k, n] over one group g, with A and B read straight
 // from the tensors (im2col addressing inside the tile loads: no unfolded copy is ever made).
@@ -86,13 +87,9 @@ struct GemmParams {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-// With mixed precision (src/ops/policy.rs `Precision::Mixed`) every operand is rounded to f16
-// as it is loaded, and the products are summed in f32: the numbers of f16 matrix hardware.
-override ROUND_F16: bool = false;
-
 // Each kernel declares `k_info`, the k terms of the tile being fetched and of the next,
 // `var<workgroup> k_info: array<vec4<i32>, 2u * BK>;`. Named override constants are all
-// declared here, before any override-sized array: naga 30's pipeline-constant pass panics
+// declared here (and ROUND_F16 in f16_rounding.wgsl), before any override-sized array: naga 30's pipeline-constant pass panics
 // when a named override is lowered after an array size's anonymous one, and declarations
 // are lowered as they are first used.
 
@@ -249,38 +246,6 @@ fn extent(mode: u32) -> vec3u {
             return vec3u(p.rows_per_group, cg * taps(), p.batch * out_pixels());
         }
     }
-}
-
-// f32 rounded to the nearest f16 value, ties to even (as an f32), overflowing to ±∞ from
-// 65520 on, as IEEE conversion does. Done on the bits, not through f16 or pack2x16float,
-// whose rounding WGSL leaves to the implementation: the same numbers on every adapter, and
-// as src/reference's round_f16.
-fn round_f16(v: f32) -> f32 {
-    let bits = bitcast<u32>(v);
-    let sign = bits & 0x80000000u;
-    let magnitude = bitcast<f32>(bits ^ sign);
-    if !is_finite(v) {
-        return v; // ±∞ and NaN as they are
-    }
-    if magnitude >= 65520.0 {
-        return bitcast<f32>(sign | 0x7f800000u);
-    }
-    if magnitude < 6.103515625e-5 {
-        // Below f16's smallest normal: a multiple of 2⁻²⁴, round() ties to even.
-        return round(v * 16777216.0) / 16777216.0;
-    }
-    // Keep 10 of f32's 23 fraction bits: add half an f16 ulp, minus one unless the kept
-    // lowest bit is odd (ties to even), then clear the 13 dropped bits.
-    let rounded = bits + 0xfffu + ((bits >> 13u) & 1u);
-    return bitcast<f32>(rounded & 0xffffe000u);
-}
-
-// An operand element as the kernels multiply it.
-fn operand(v: f32) -> f32 {
-    if ROUND_F16 {
-        return round_f16(v);
-    }
-    return v;
 }
 
 // Where this invocation's loads come from, decomposed once per workgroup: the A row term of

@@ -18,6 +18,8 @@
 //   linear_backward_weight:  1 dy, 2 x, 3 dW rows
 //   linear_backward_bias:    1 dy, 2 db
 // One invocation per output element of the entry point (but linear_forward_gemv, below).
+// Under mixed precision every product's operands are rounded to f16 (f16_rounding.wgsl's
+// operand(), as the GEMM rounds them); the bias gradient sums dy in f32, unrounded.
 
 // Long dot products are summed in blocks of BLOCK terms, then the block sums added: the
 // rounding error grows with BLOCK + n/BLOCK instead of n (FC6 sums 9216 terms).
@@ -58,7 +60,7 @@ fn linear_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
     var acc = 0.0;
     var block = 0.0;
     for (var i = 0u; i < p.in_features; i++) {
-        block += fwd_x[n * p.in_features + i] * fwd_w[r * p.in_features + i];
+        block += operand(fwd_x[n * p.in_features + i]) * operand(fwd_w[r * p.in_features + i]);
         if i % BLOCK == BLOCK - 1u {
             acc += block;
             block = 0.0;
@@ -87,10 +89,10 @@ fn linear_forward_gemv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroup
     for (var n0 = 0u; n0 < p.batch; n0 += GEMV_BATCH) {
         var acc: array<f32, GEMV_BATCH>;
         for (var i = lid; i < p.in_features; i += GEMV_WG) {
-            let w = fwd_w[r * p.in_features + i];
+            let w = operand(fwd_w[r * p.in_features + i]);
             for (var j = 0u; j < GEMV_BATCH; j++) {
                 let n = min(n0 + j, p.batch - 1u);
-                acc[j] += fwd_x[n * p.in_features + i] * w;
+                acc[j] += operand(fwd_x[n * p.in_features + i]) * w;
             }
         }
         for (var j = 0u; j < GEMV_BATCH; j++) {
@@ -127,7 +129,7 @@ fn linear_backward_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num
     var acc = 0.0;
     var block = 0.0;
     for (var r = 0u; r < p.rows; r++) {
-        block += bin_dy[n * p.out_features + p.row_offset + r] * bin_w[r * p.in_features + i];
+        block += operand(bin_dy[n * p.out_features + p.row_offset + r]) * operand(bin_w[r * p.in_features + i]);
         if r % BLOCK == BLOCK - 1u {
             acc += block;
             block = 0.0;
@@ -154,7 +156,7 @@ fn linear_backward_weight(@builtin(global_invocation_id) gid: vec3u, @builtin(nu
     let o = p.row_offset + idx / p.in_features;
     var acc = 0.0;
     for (var n = 0u; n < p.batch; n++) {
-        acc += bw_dy[n * p.out_features + o] * bw_x[n * p.in_features + i];
+        acc += operand(bw_dy[n * p.out_features + o]) * operand(bw_x[n * p.in_features + i]);
     }
     bw_dw[idx] += acc;
 }

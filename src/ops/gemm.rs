@@ -153,10 +153,7 @@ impl GemmTiles {
 
     pub(crate) fn constants(&self, precision: Precision) -> [(&'static str, f64); 6] {
         [
-            (
-                "ROUND_F16",
-                f64::from(u8::from(precision == Precision::Mixed)),
-            ),
+            precision.round_f16_constant(),
             ("BM", f64::from(self.bm)),
             ("BN", f64::from(self.bn)),
             ("BK", f64::from(self.bk)),

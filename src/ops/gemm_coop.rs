@@ -166,10 +166,7 @@ impl GemmCoop {
     /// is exact only for values round_f16 made) and the tile.
     pub fn constants(self) -> [(&'static str, f64); 4] {
         [
-            (
-                "ROUND_F16",
-                f64::from(u8::from(self.precision() == Precision::Mixed)),
-            ),
+            self.precision().round_f16_constant(),
             ("BM", f64::from(Self::BM)),
             ("BN", f64::from(Self::BN)),
             ("BK", f64::from(self.depth())),

@@ -6,8 +6,8 @@ use crate::error::{Error, Result};
 use crate::ops::gemm::{self, Geometry, Rows};
 use crate::ops::gemm_reduce;
 use crate::ops::tune::{self, Tuned};
-use crate::ops::{expect_shape, launch, to_u32};
-use crate::ops::{GemmChoice, KernelPolicy, Kernels, Precision, Shader};
+use crate::ops::{expect_shape, launch, launch_with, to_u32};
+use crate::ops::{GemmChoice, KernelPolicy, Kernels, Shader};
 use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, KernelCall, Phase, Tensor};
 
 /// Below this batch a linear layer is matrix-vector work (and its weight gradient an outer
@@ -24,20 +24,13 @@ const DIRECT_GEMV_BELOW_BATCH: usize = 8;
 const MAX_GRID: usize = 65535;
 
 /// Whether a linear layer of `dims` (batch, in, out) runs its forward (`backward` false) or
-/// backward as tiled GEMMs: with mixed precision always (it lives in the GEMM); else
-/// below [`GEMV_BELOW_BATCH`] ([`DIRECT_GEMV_BELOW_BATCH`] with the direct GEMM) never; else
-/// the device policy's
+/// backward as tiled GEMMs: below [`GEMV_BELOW_BATCH`] ([`DIRECT_GEMV_BELOW_BATCH`] with the
+/// direct GEMM) never (the matrix-vector kernels round operands under mixed precision as the
+/// GEMM does); else the device policy's
 /// kernels, or where it autotunes, the faster on scratch tensors of this shape.
 fn use_tiled(gpu: &Gpu, dims: (usize, usize, usize), backward: bool) -> Result<Option<Tuned>> {
     let (n, in_f, out_f) = dims;
     let policy = KernelPolicy::of(gpu);
-    let tiled = Tuned {
-        kernels: Kernels::Tiled,
-        gemm: None,
-    };
-    if policy.precision == Precision::Mixed {
-        return Ok(Some(tiled));
-    }
     let below = if policy.direct_gemm(gpu) {
         DIRECT_GEMV_BELOW_BATCH
     } else {
@@ -66,6 +59,11 @@ fn use_tiled(gpu: &Gpu, dims: (usize, usize, usize), backward: bool) -> Result<O
         }
     })?;
     Ok((tuned.kernels == Kernels::Tiled).then_some(tuned))
+}
+
+/// The matrix-vector kernels' operand rounding: on under mixed precision.
+fn rounding(gpu: &Gpu) -> [(&'static str, f64); 1] {
+    [KernelPolicy::of(gpu).precision.round_f16_constant()]
 }
 
 #[repr(C)]
@@ -196,15 +194,19 @@ pub fn linear_forward(
                 threads: 0,
             };
             let grid = [rows.min(MAX_GRID), rows.div_ceil(MAX_GRID), 1];
-            return gpu.prepare_grid(call, grid).map(|d| [d]);
+            return gpu
+                .prepare_grid_with(call, &rounding(gpu), grid)
+                .map(|d| [d]);
         }
-        launch(
+        let entry = "linear_forward";
+        launch_with(
             gpu,
             Shader::Linear,
-            "linear_forward",
+            entry,
             &p,
             &args,
             dims.0 * rows,
+            &rounding(gpu),
         )
         .map(|d| [d])
     })
@@ -240,13 +242,15 @@ pub fn linear_backward(
         dispatches.extend(per_row_slice(gpu, dims, |p, first, rows| {
             let w_rows = w.slice(first * in_f, rows * in_f);
             let args = [Arg::Read(dy.all()), Arg::Read(w_rows), Arg::Write(dx.all())];
-            launch(
+            let entry = "linear_backward_input";
+            launch_with(
                 gpu,
                 Shader::Linear,
-                "linear_backward_input",
+                entry,
                 &p,
                 &args,
                 n * in_f,
+                &rounding(gpu),
             )
             .map(|d| [d.in_phase(Phase::InputGrad)])
         })?);
@@ -257,13 +261,15 @@ pub fn linear_backward(
     dispatches.extend(per_row_slice(gpu, dims, |p, first, rows| {
         let dw_rows = dw.slice(first * in_f, rows * in_f);
         let args = [Arg::Read(dy.all()), Arg::Read(x.all()), Arg::Write(dw_rows)];
-        launch(
+        let entry = "linear_backward_weight";
+        launch_with(
             gpu,
             Shader::Linear,
-            "linear_backward_weight",
+            entry,
             &p,
             &args,
             rows * in_f,
+            &rounding(gpu),
         )
         .map(|d| [d.in_phase(Phase::WeightGrad)])
     })?);

@@ -313,11 +313,27 @@ pub(crate) fn launch<P: bytemuck::Pod>(
     args: &[Arg<'_>],
     threads: usize,
 ) -> Result<Dispatch> {
-    gpu.prepare(KernelCall {
-        shader: shader.into(),
-        entry,
-        params: bytemuck::bytes_of(params),
-        args,
-        threads: threads as u64,
-    })
+    launch_with(gpu, shader, entry, params, args, threads, &[])
+}
+
+/// As [`launch`], with values for the shader's `override` constants.
+pub(crate) fn launch_with<P: bytemuck::Pod>(
+    gpu: &Gpu,
+    shader: Shader,
+    entry: &'static str,
+    params: &P,
+    args: &[Arg<'_>],
+    threads: usize,
+    constants: &[(&'static str, f64)],
+) -> Result<Dispatch> {
+    gpu.prepare_overriding(
+        KernelCall {
+            shader: shader.into(),
+            entry,
+            params: bytemuck::bytes_of(params),
+            args,
+            threads: threads as u64,
+        },
+        constants,
+    )
 }

@@ -30,9 +30,17 @@ pub enum Precision {
     /// products summed and results stored in f32: the numbers of f16 matrix hardware (tensor
     /// cores) with f32 accumulators. Everything else (pooling, LRN, the loss, the optimizer
     /// and its master weights) stays f32; training adds dynamic loss scaling
-    /// (`train::loss_scale`) so that small gradients survive f16. Every conv and linear
-    /// layer runs the tiled GEMM, whatever `kernels` says.
+    /// (`train::loss_scale`) so that small gradients survive f16. Every conv layer runs the
+    /// tiled GEMM, whatever `kernels` says; linear layers too, but at small batches, where
+    /// their matrix-vector kernels round the same operands.
     Mixed,
+}
+
+impl Precision {
+    /// The override constant that makes `shaders/f16_rounding.wgsl`'s operand() round.
+    pub(crate) fn round_f16_constant(self) -> (&'static str, f64) {
+        ("ROUND_F16", f64::from(u8::from(self == Self::Mixed)))
+    }
 }
 
 impl std::str::FromStr for Precision {

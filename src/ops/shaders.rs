@@ -100,11 +100,29 @@ impl Shader {
             Shader::Augment => &["common", "tree_sum", "resize", "augment"],
             Shader::BatchNorm => &["common", "tree_sum", "batch_norm"],
             Shader::GemmReduce => &["common", "tree_sum", "gemm_reduce"],
-            Shader::Gemm => &["common", "gemm_operands", "gemm"],
-            Shader::GemmDirect => &["common", "gemm_operands", "gemm_direct"],
-            Shader::GemmCoopF16 => &["gemm_coop_f16", "common", "gemm_operands", "gemm_coop"],
-            Shader::GemmCoopF32 => &["gemm_coop_f32", "common", "gemm_operands", "gemm_coop"],
-            Shader::GemmCoopF16x8 => &["gemm_coop_f16x8", "common", "gemm_operands", "gemm_coop"],
+            Shader::Gemm => &["common", "f16_rounding", "gemm_operands", "gemm"],
+            Shader::GemmDirect => &["common", "f16_rounding", "gemm_operands", "gemm_direct"],
+            Shader::GemmCoopF16 => &[
+                "gemm_coop_f16",
+                "common",
+                "f16_rounding",
+                "gemm_operands",
+                "gemm_coop",
+            ],
+            Shader::GemmCoopF32 => &[
+                "gemm_coop_f32",
+                "common",
+                "f16_rounding",
+                "gemm_operands",
+                "gemm_coop",
+            ],
+            Shader::GemmCoopF16x8 => &[
+                "gemm_coop_f16x8",
+                "common",
+                "f16_rounding",
+                "gemm_operands",
+                "gemm_coop",
+            ],
             Shader::Conv2d => &["common", "conv2d"],
             Shader::Activation => &["common", "activation"],
             Shader::AvgPool => &["common", "avg_pool"],
@@ -112,7 +130,7 @@ impl Shader {
             Shader::MaxPool => &["common", "max_pool"],
             Shader::AdaptiveAvgPool => &["common", "adaptive_avg_pool"],
             Shader::Dropout => &["common", "dropout"],
-            Shader::Linear => &["common", "linear"],
+            Shader::Linear => &["common", "f16_rounding", "linear"],
             Shader::CrossEntropy => &["common", "cross_entropy"],
             Shader::Sgd => &["common", "sgd"],
             Shader::Adam => &["common", "adam"],
@@ -148,21 +166,41 @@ impl Shader {
             Shader::MaxPool => wgsl!("common", "max_pool"),
             Shader::AdaptiveAvgPool => wgsl!("common", "adaptive_avg_pool"),
             Shader::Dropout => wgsl!("common", "dropout"),
-            Shader::Linear => wgsl!("common", "linear"),
+            Shader::Linear => wgsl!("common", "f16_rounding", "linear"),
             Shader::CrossEntropy => wgsl!("common", "cross_entropy"),
             Shader::Sgd => wgsl!("common", "sgd"),
             Shader::Adam => wgsl!("common", "adam"),
             Shader::Preprocess => wgsl!("common", "resize", "preprocess"),
             Shader::Augment => wgsl!("common", "tree_sum", "resize", "augment"),
-            Shader::Gemm => wgsl!("common", "gemm_operands", "gemm"),
-            Shader::GemmDirect => wgsl!("common", "gemm_operands", "gemm_direct"),
+            Shader::Gemm => wgsl!("common", "f16_rounding", "gemm_operands", "gemm"),
+            Shader::GemmDirect => {
+                wgsl!("common", "f16_rounding", "gemm_operands", "gemm_direct")
+            }
             Shader::GemmReduce => wgsl!("common", "tree_sum", "gemm_reduce"),
             Shader::Finite => wgsl!("common", "workgroup_any", "finite"),
             Shader::LossScale => wgsl!("common", "workgroup_any", "loss_scale"),
-            Shader::GemmCoopF16 => wgsl!("gemm_coop_f16", "common", "gemm_operands", "gemm_coop"),
-            Shader::GemmCoopF32 => wgsl!("gemm_coop_f32", "common", "gemm_operands", "gemm_coop"),
+            Shader::GemmCoopF16 => wgsl!(
+                "gemm_coop_f16",
+                "common",
+                "f16_rounding",
+                "gemm_operands",
+                "gemm_coop"
+            ),
+            Shader::GemmCoopF32 => wgsl!(
+                "gemm_coop_f32",
+                "common",
+                "f16_rounding",
+                "gemm_operands",
+                "gemm_coop"
+            ),
             Shader::GemmCoopF16x8 => {
-                wgsl!("gemm_coop_f16x8", "common", "gemm_operands", "gemm_coop")
+                wgsl!(
+                    "gemm_coop_f16x8",
+                    "common",
+                    "f16_rounding",
+                    "gemm_operands",
+                    "gemm_coop"
+                )
             }
         }
     }

@@ -100,9 +100,20 @@ impl Gpu {
     /// Compiles (or fetches) the pipeline and creates the bind group for a one-invocation-per-
     /// element kernel: `call.threads` invocations of `WG` (an override) per workgroup.
     pub fn prepare(&self, call: KernelCall<'_>) -> Result<Dispatch> {
+        self.prepare_overriding(call, &[])
+    }
+
+    /// As [`Gpu::prepare`], with values for the shader's other `override` constants.
+    pub fn prepare_overriding(
+        &self,
+        call: KernelCall<'_>,
+        constants: &[(&'static str, f64)],
+    ) -> Result<Dispatch> {
         let workgroup = WORKGROUP_SIZE.min(self.limits().max_compute_invocations_per_workgroup);
         let grid = self.grid(call.threads, workgroup)?;
-        self.prepare_with(call, &[("WG", f64::from(workgroup))], grid)
+        let mut all = vec![("WG", f64::from(workgroup))];
+        all.extend_from_slice(constants);
+        self.prepare_with(call, &all, grid)
     }
 
     /// As [`Gpu::prepare`] for a kernel with a fixed workgroup size and an explicit grid
