@@ -33,12 +33,16 @@ fi
 # reference, from the binary alone.
 "$bin" selftest --precision mixed 2>&1 | tee "$out/selftest-mixed.log"
 RUST_LOG=${RUST_LOG:-alexnet_wgpu=info} "$bin" bench --json "$out/bench.json" "$@" 2>&1 | tee "$out/bench.log"
-# With the kernels chosen per layer shape (`--autotune quick`) beside the plain and tiled
-# ones, at one inference and one training batch (AUTOTUNE=0 skips it).
+# With the kernels chosen per layer shape beside the plain and tiled ones, at one inference
+# and one training batch: `--autotune quick` (plain or tiled) and `full` (also the GEMM
+# kernel and tile shape per layer; the log's "autotune ..." lines say what each chose), each
+# from an empty cache (AUTOTUNE=0 skips both).
 if [ "${AUTOTUNE:-1}" != 0 ]; then
-    XDG_CACHE_HOME=$(mktemp -d) RUST_LOG=${RUST_LOG:-alexnet_wgpu=info} "$bin" bench --autotune quick \
-        --inference-batches 32 --training-batches 32 --no-profile \
-        --json "$out/bench-autotune.json" 2>&1 | tee "$out/bench-autotune.log"
+    for level in quick full; do
+        XDG_CACHE_HOME=$(mktemp -d) RUST_LOG=${RUST_LOG:-alexnet_wgpu=info} "$bin" bench \
+            --autotune "$level" --inference-batches 32 --training-batches 32 --no-profile \
+            --json "$out/bench-autotune-$level.json" 2>&1 | tee "$out/bench-autotune-$level.log"
+    done
 fi
 # Data parallelism and the paper's split with the adapter opened twice (two devices on one
 # GPU): what the gradient and activation exchanges cost through host memory on a real bus
