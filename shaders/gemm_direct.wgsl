@@ -1,6 +1,7 @@
 // gemm_direct.wgsl — the implicit GEMM for CPU drivers (lavapipe, llvmpipe): the same
-// problem, bindings, grid and sums as gemm.wgsl (gemm_operands.wgsl is prepended), with the
-// operands read straight from the buffers into registers: no workgroup memory, no barriers.
+// problem, bindings, grid and sums as gemm.wgsl (f16_rounding.wgsl and gemm_operands.wgsl are
+// prepended), with the operands read straight from the buffers into registers: no workgroup
+// memory, no barriers.
 //
 // Why a second SIMT kernel: a CPU driver runs a workgroup as SIMD lanes of a few cores, where
 // a barrier is a switch between coroutines and a workgroup-memory load is a per-lane gather,
