@@ -223,13 +223,14 @@ fn element_b(mode: u32, kt: vec4<i32>, nt: vec4<i32>) -> f32 {
         }
         return b_src[u32(nt.x + kt.y + t * i32(p.out_w) + s)];
     }
-    // x[b, c, h, w] with (h, w) = row and column shifts of k and n combined.
+    // x[b, c, h, w] with (h, w) = row and column shifts of k and n combined. The load is made
+    // unconditionally (at offset 0 in the padding) and selected: a branch around it would make
+    // it a masked, one-lane-at-a-time load on CPU drivers.
     let h = nt.y + kt.z;
     let w = nt.z + kt.w;
-    if h < 0 || w < 0 || h >= i32(p.in_h) || w >= i32(p.in_w) {
-        return 0.0;
-    }
-    return b_src[u32(nt.x + kt.y + h * i32(p.in_w) + w)];
+    let inside = (h >= 0) & (w >= 0) & (h < i32(p.in_h)) & (w < i32(p.in_w));
+    let at = select(0, nt.x + kt.y + h * i32(p.in_w) + w, inside);
+    return select(0.0, b_src[u32(at)], inside);
 }
 
 // C's extent for a mode: (rows m, columns n, reduction k).

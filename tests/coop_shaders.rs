@@ -12,6 +12,8 @@
 //! only 8 × 8, so the 16 × 16 configuration never runs there; the test below shows the writer
 //! names them rather than rejecting the module).
 
+mod common;
+
 use alexnet_wgpu::ops::{GemmCoop, Shader};
 use naga::back::{msl, spv};
 use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
@@ -24,21 +26,7 @@ const ENTRY_POINTS: [&str; 3] = [
 
 /// The naga capabilities wgpu derives from the features the shader needs.
 fn capabilities(shader: Shader) -> Capabilities {
-    let features = shader.features();
-    let mut caps = Capabilities::empty();
-    for (feature, cap) in [
-        (
-            wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX,
-            Capabilities::COOPERATIVE_MATRIX,
-        ),
-        (wgpu::Features::SUBGROUP, Capabilities::SUBGROUP),
-        (wgpu::Features::SHADER_F16, Capabilities::SHADER_FLOAT16),
-    ] {
-        if features.contains(feature) {
-            caps |= cap;
-        }
-    }
-    caps
+    common::naga_capabilities(shader.features())
 }
 
 fn parse(shader: Shader) -> naga::Module {

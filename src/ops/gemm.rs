@@ -36,13 +36,37 @@ const DIRECT_TILE: GemmTiles = GemmTiles {
     ..GemmTiles::SMALL
 };
 
-/// The direct kernel's columns per lane (`CN`) for an output of `n` columns: 4, or fewer
-/// when `n` is small (a linear layer's batch) so that fewer of its 8 lanes compute nothing.
-fn direct_columns_per_lane(n: usize) -> u32 {
-    match n {
+/// The direct kernel's lanes per workgroup (`LANES` in `shaders/gemm_direct.wgsl`).
+const DIRECT_LANES: usize = 8;
+
+/// The direct kernel's block per lane for an `m × n` output: (`RH`, `CN`), RH blocks of 8 rows
+/// by CN columns. CN is 4, or fewer when `n` is small (a linear layer's batch) so that fewer of
+/// the 8 lanes compute nothing; RH then grows so that each gather of B serves more rows, up to
+/// 32 entries per lane (RH · CN ≤ 4, the kernel's `MAX_ENTRIES`) and no more row blocks than C
+/// has rows for.
+fn direct_block(m: usize, n: usize) -> (u32, u32) {
+    let columns: u32 = match n {
         0..=8 => 1,
         9..=16 => 2,
         _ => 4,
+    };
+    let row_blocks = m.div_ceil(DIRECT_LANES).clamp(1, 4) as u32;
+    ((4 / columns).min(row_blocks), columns)
+}
+
+/// The direct kernel's form on `gpu`: A's elements shared by subgroup broadcasts where the
+/// device has subgroups and none smaller than a workgroup (the workgroup is then one
+/// subgroup), else loaded by every lane (wgpu's GL backend has no subgroups).
+fn direct_shader(gpu: &Gpu) -> Shader {
+    let shared = Shader::GemmDirectSubgroup;
+    let subgroups = gpu.device.features().contains(shared.features())
+        && gpu
+            .subgroup_sizes()
+            .is_some_and(|(min, _)| min as usize >= DIRECT_LANES);
+    if subgroups {
+        shared
+    } else {
+        Shader::GemmDirect
     }
 }
 
@@ -497,8 +521,10 @@ fn tiled(
         ),
         Kernel::Direct(shape) => {
             let mut constants = shape.constants(KernelPolicy::of(gpu).precision).to_vec();
-            constants.push(("CN", f64::from(direct_columns_per_lane(n))));
-            (Shader::GemmDirect, constants)
+            let (row_blocks, columns) = direct_block(m, n);
+            constants.push(("RH", f64::from(row_blocks)));
+            constants.push(("CN", f64::from(columns)));
+            (direct_shader(gpu), constants)
         }
         Kernel::Coop(coop) => (coop.shader(), coop.constants().to_vec()),
     };

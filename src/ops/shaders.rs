@@ -25,8 +25,11 @@ pub enum Shader {
     GemmReduce,
     Finite,
     LossScale,
-    /// The tiled GEMM for CPU drivers: operands straight from the buffers, no workgroup memory.
+    /// The tiled GEMM for CPU drivers: operands straight from the buffers, no workgroup memory;
+    /// every lane loads A's elements.
     GemmDirect,
+    /// The same, where lanes share A's elements by subgroup broadcasts.
+    GemmDirectSubgroup,
     /// The cooperative-matrix GEMM with f16 operands and f32 sums in 16 × 16 blocks.
     GemmCoopF16,
     /// The cooperative-matrix GEMM in f32, 8 × 8 blocks.
@@ -36,7 +39,7 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 22] = [
+    pub const ALL: [Shader; 23] = [
         Shader::Conv2d,
         Shader::Activation,
         Shader::Lrn,
@@ -56,6 +59,7 @@ impl Shader {
         Shader::Finite,
         Shader::LossScale,
         Shader::GemmDirect,
+        Shader::GemmDirectSubgroup,
         Shader::GemmCoopF16,
         Shader::GemmCoopF32,
         Shader::GemmCoopF16x8,
@@ -82,6 +86,7 @@ impl Shader {
             Shader::Finite => "finite",
             Shader::LossScale => "loss_scale",
             Shader::GemmDirect => "gemm_direct",
+            Shader::GemmDirectSubgroup => "gemm_direct_subgroup",
             Shader::GemmCoopF16 => "gemm_coop_f16",
             Shader::GemmCoopF32 => "gemm_coop_f32",
             Shader::GemmCoopF16x8 => "gemm_coop_f16x8",
@@ -101,7 +106,20 @@ impl Shader {
             Shader::BatchNorm => &["common", "tree_sum", "batch_norm"],
             Shader::GemmReduce => &["common", "tree_sum", "gemm_reduce"],
             Shader::Gemm => &["common", "f16_rounding", "gemm_operands", "gemm"],
-            Shader::GemmDirect => &["common", "f16_rounding", "gemm_operands", "gemm_direct"],
+            Shader::GemmDirect => &[
+                "common",
+                "f16_rounding",
+                "gemm_operands",
+                "gemm_direct_loaded",
+                "gemm_direct",
+            ],
+            Shader::GemmDirectSubgroup => &[
+                "common",
+                "f16_rounding",
+                "gemm_operands",
+                "gemm_direct_subgroup",
+                "gemm_direct",
+            ],
             Shader::GemmCoopF16 => &[
                 "gemm_coop_f16",
                 "common",
@@ -146,6 +164,7 @@ impl Shader {
         match self {
             Shader::GemmCoopF16 | Shader::GemmCoopF16x8 => coop | wgpu::Features::SHADER_F16,
             Shader::GemmCoopF32 => coop,
+            Shader::GemmDirectSubgroup => wgpu::Features::SUBGROUP,
             _ => wgpu::Features::empty(),
         }
     }
@@ -173,9 +192,20 @@ impl Shader {
             Shader::Preprocess => wgsl!("common", "resize", "preprocess"),
             Shader::Augment => wgsl!("common", "tree_sum", "resize", "augment"),
             Shader::Gemm => wgsl!("common", "f16_rounding", "gemm_operands", "gemm"),
-            Shader::GemmDirect => {
-                wgsl!("common", "f16_rounding", "gemm_operands", "gemm_direct")
-            }
+            Shader::GemmDirect => wgsl!(
+                "common",
+                "f16_rounding",
+                "gemm_operands",
+                "gemm_direct_loaded",
+                "gemm_direct"
+            ),
+            Shader::GemmDirectSubgroup => wgsl!(
+                "common",
+                "f16_rounding",
+                "gemm_operands",
+                "gemm_direct_subgroup",
+                "gemm_direct"
+            ),
             Shader::GemmReduce => wgsl!("common", "tree_sum", "gemm_reduce"),
             Shader::Finite => wgsl!("common", "workgroup_any", "finite"),
             Shader::LossScale => wgsl!("common", "workgroup_any", "loss_scale"),

@@ -14,6 +14,23 @@ use std::sync::OnceLock;
 use alexnet_wgpu::ops::{GemmTiles, KernelPolicy, Kernels, Precision};
 use alexnet_wgpu::runtime::{Dispatch, Gpu, GpuOptions, Program, ShaderChecks, Tensor};
 
+/// The naga capabilities wgpu derives from the device features a shader needs
+/// (`Shader::features`): what naga must be allowed to validate it as wgpu does.
+pub fn naga_capabilities(features: wgpu::Features) -> naga::valid::Capabilities {
+    use naga::valid::Capabilities;
+    [
+        (
+            wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX,
+            Capabilities::COOPERATIVE_MATRIX,
+        ),
+        (wgpu::Features::SUBGROUP, Capabilities::SUBGROUP),
+        (wgpu::Features::SHADER_F16, Capabilities::SHADER_FLOAT16),
+    ]
+    .into_iter()
+    .filter(|(feature, _)| features.contains(*feature))
+    .fold(Capabilities::empty(), |caps, (_, cap)| caps | cap)
+}
+
 /// The adapter every test in this binary shares (lavapipe on a machine without a GPU).
 pub fn gpu() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
