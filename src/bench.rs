@@ -185,9 +185,11 @@ pub fn run(options: &GpuOptions, policy: KernelPolicy, cfg: &BenchConfig) -> Res
     if policy.precision == Precision::Mixed {
         variants.push(("mixed", policy.with_kernels(Kernels::Tiled)));
     }
-    // On a CPU driver the tiled rows run the direct GEMM: the SIMT one is its baseline.
+    // On a CPU driver the tiled rows run the direct GEMM: the SIMT one is its baseline. The
+    // first variant's device says which the adapter is.
+    let mut first_gpu = Some(Gpu::new(options)?);
     let tiled = f32_policy.with_kernels(Kernels::Tiled);
-    if tiled.direct_gemm.is_none() && Gpu::new(options)?.is_cpu() {
+    if tiled.direct_gemm.is_none() && first_gpu.as_ref().is_some_and(Gpu::is_cpu) {
         let simt = KernelPolicy {
             direct_gemm: Some(false),
             ..tiled
@@ -203,7 +205,10 @@ pub fn run(options: &GpuOptions, policy: KernelPolicy, cfg: &BenchConfig) -> Res
         variants.push(("unfused", unfused));
     }
     for (kernels, policy) in variants {
-        let gpu = Gpu::new(options)?;
+        let gpu = match first_gpu.take() {
+            Some(gpu) => gpu,
+            None => Gpu::new(options)?,
+        };
         policy.apply(&gpu)?;
         adapter = gpu.adapter_info.clone();
         if kernels != "plain" {
