@@ -8,12 +8,14 @@
 //                            row_end) that this weight slice owns            (forward)
 //   gemm_reduce_bias         db[o] += Σ_{b, pixel} dy[b, o, pixel], one workgroup of TREE
 //                            per o, a tree_sum (tree_sum.wgsl)              (bias gradient)
+//   gemm_reduce_bias_serial  the same, one invocation per o summing in order (few elements
+//                            per channel: a linear layer's batch)
 // with partial [splits, count], y and dy [N, channels, plane], count = their element count.
 //
 // Bindings (group 0): 0 = params (uniform), then
 //   gemm_reduce_splits:       1 partial, 2 dw
 //   gemm_reduce_splits_bias:  1 partial, 2 bias, 3 y
-//   gemm_reduce_bias:         1 dy, 2 db
+//   gemm_reduce_bias(_serial): 1 dy, 2 db
 // The split sums are one invocation per element (common.wgsl's flat_index).
 
 struct ReduceParams {
@@ -87,4 +89,20 @@ fn gemm_reduce_bias(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation
     if lid == 0u {
         b_db[o] += total;
     }
+}
+
+// The same sum where each channel has few elements (a linear layer's batch): one invocation
+// per channel, in order, no workgroup tree (its barriers cost most on CPU drivers).
+@compute @workgroup_size(WG)
+fn gemm_reduce_bias_serial(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let o = flat_index(gid, nwg);
+    if o >= r.channels {
+        return;
+    }
+    let per_channel = r.count / r.channels;
+    var sum = 0.0;
+    for (var e = 0u; e < per_channel; e++) {
+        sum += b_dy[((e / r.plane) * r.channels + o) * r.plane + e % r.plane];
+    }
+    b_db[o] += sum;
 }
