@@ -201,31 +201,26 @@ fn column_terms(mode: u32, g: u32, n: u32) -> vec4<i32> {
 }
 
 // B[k, n] from the two halves of its address; 0 in the padding (and, for the input gradient,
-// where no output pixel reads this input pixel through this tap).
+// where no output pixel reads this input pixel through this tap). The load is made in every
+// case (at offset 0 where the element is 0) and its value selected: a branch around it would
+// make it a masked, one-lane-at-a-time load on CPU drivers.
 fn element_b(mode: u32, kt: vec4<i32>, nt: vec4<i32>) -> f32 {
     if mode == BACKWARD_INPUT {
-        // dy[b, o, i, j] with i·S = h + P − kh and j·S = w + P − kw.
+        // dy[b, o, i, j] with i·S = h + P − kh and j·S = w + P − kw (selected, as below).
         var t = nt.y - kt.z;
         var s = nt.z - kt.w;
-        if t < 0 || s < 0 {
-            return 0.0;
-        }
+        var inside = (t >= 0) & (s >= 0);
         if p.stride != 1u {
             let stride = i32(p.stride);
-            if t % stride != 0 || s % stride != 0 {
-                return 0.0;
-            }
+            inside = inside & (t % stride == 0) & (s % stride == 0);
             t /= stride;
             s /= stride;
         }
-        if t >= i32(p.out_h) || s >= i32(p.out_w) {
-            return 0.0;
-        }
-        return b_src[u32(nt.x + kt.y + t * i32(p.out_w) + s)];
+        inside = inside & (t < i32(p.out_h)) & (s < i32(p.out_w));
+        let at = select(0, nt.x + kt.y + t * i32(p.out_w) + s, inside);
+        return select(0.0, b_src[u32(at)], inside);
     }
-    // x[b, c, h, w] with (h, w) = row and column shifts of k and n combined. The load is made
-    // unconditionally (at offset 0 in the padding) and selected: a branch around it would make
-    // it a masked, one-lane-at-a-time load on CPU drivers.
+    // x[b, c, h, w] with (h, w) = row and column shifts of k and n combined.
     let h = nt.y + kt.z;
     let w = nt.z + kt.w;
     let inside = (h >= 0) & (w >= 0) & (h < i32(p.in_h)) & (w < i32(p.in_w));
