@@ -3,8 +3,8 @@
 // loads row m0 + t only, and subgroupBroadcast hands each row to every lane. On a CPU driver
 // a load whose address the compiler cannot prove uniform is a gather, one lane at a time, so
 // this loads A's block with one gather per k instead of LANES (1.5-2.5x the direct GEMM's
-// speed on lavapipe). A snippet between gemm_operands.wgsl and gemm_direct.wgsl;
-// gemm_direct_loaded.wgsl is the other form, with the same names.
+// speed on lavapipe). A snippet between gemm_operands.wgsl (and subgroup_broadcast.wgsl) and
+// gemm_direct.wgsl; gemm_direct_loaded.wgsl is the other form, with the same names.
 
 // The ids gemm_direct.wgsl's entry points take; the subgroup's own numbering picks the row.
 struct Lane {
@@ -24,18 +24,8 @@ fn row_block(mode: u32, g: u32, m0: u32, lane: Lane) -> RowBlock {
     return RowBlock(select(-1, row_term(mode, g, m), m < extent(mode).x));
 }
 
-// A[m0 + t, k] for every t (k's A offset `offset`), 0 outside A. WGSL wants the broadcast's
-// lane as a constant, hence one call per lane.
+// A[m0 + t, k] for every t (k's A offset `offset`), 0 outside A: lane t's element, broadcast
+// (subgroup_broadcast.wgsl).
 fn row_block_values(block: RowBlock, offset: i32) -> array<f32, LANES> {
-    let own = a_element(block.term, offset);
-    return array<f32, LANES>(
-        subgroupBroadcast(own, 0u),
-        subgroupBroadcast(own, 1u),
-        subgroupBroadcast(own, 2u),
-        subgroupBroadcast(own, 3u),
-        subgroupBroadcast(own, 4u),
-        subgroupBroadcast(own, 5u),
-        subgroupBroadcast(own, 6u),
-        subgroupBroadcast(own, 7u),
-    );
+    return broadcast8(a_element(block.term, offset));
 }

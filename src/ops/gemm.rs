@@ -54,17 +54,21 @@ fn direct_block(m: usize, n: usize) -> (u32, u32) {
     ((4 / columns).min(row_blocks), columns)
 }
 
-/// The direct kernel's form on `gpu`: A's elements shared by subgroup broadcasts where the
-/// device has subgroups and none smaller than a workgroup (the workgroup is then one
-/// subgroup), else loaded by every lane (wgpu's GL backend has no subgroups).
-fn direct_shader(gpu: &Gpu) -> Shader {
-    let shared = Shader::GemmDirectSubgroup;
-    let subgroups = gpu.device.features().contains(shared.features())
+/// Whether `gpu`'s CPU-driver kernels can share elements across a workgroup of 8 lanes by
+/// subgroup broadcasts (`shaders/subgroup_broadcast.wgsl`): the device has subgroups and none
+/// smaller than 8 lanes, so such a workgroup is one subgroup (wgpu's GL backend has none).
+pub(crate) fn lanes_share_by_subgroup(gpu: &Gpu) -> bool {
+    gpu.device.features().contains(wgpu::Features::SUBGROUP)
         && gpu
             .subgroup_sizes()
-            .is_some_and(|(min, _)| min as usize >= DIRECT_LANES);
-    if subgroups {
-        shared
+            .is_some_and(|(min, _)| min as usize >= DIRECT_LANES)
+}
+
+/// The direct kernel's form on `gpu`: A's elements shared by subgroup broadcasts where lanes
+/// can share them, else loaded by every lane.
+fn direct_shader(gpu: &Gpu) -> Shader {
+    if lanes_share_by_subgroup(gpu) {
+        Shader::GemmDirectSubgroup
     } else {
         Shader::GemmDirect
     }

@@ -20,6 +20,8 @@ const GEMV_BELOW_BATCH: usize = 64;
 /// load a weight and an input per multiply-add (on lavapipe the GEMVs ran FC layers at a
 /// third of the convolutions' GFLOP/s).
 const DIRECT_GEMV_BELOW_BATCH: usize = 8;
+/// Weight rows per workgroup of `linear_forward_broadcast` (`ROW_LANES`).
+const BROADCAST_ROWS: usize = 8;
 /// The most workgroups along one grid dimension (WebGPU's limit).
 const MAX_GRID: usize = 65535;
 
@@ -59,6 +61,17 @@ fn use_tiled(gpu: &Gpu, dims: (usize, usize, usize), backward: bool) -> Result<O
         }
     })?;
     Ok((tuned.kernels == Kernels::Tiled).then_some(tuned))
+}
+
+/// Whether the small-batch forward is `linear_forward_broadcast`: with tiled kernels on CPU
+/// drivers (the direct GEMM's devices) whose lanes can share the input's elements by subgroup
+/// broadcast; on lavapipe the one-output-per-invocation kernel loads the same input element
+/// in every lane, one lane at a time.
+fn broadcast_forward(gpu: &Gpu) -> bool {
+    let policy = KernelPolicy::of(gpu);
+    policy.kernels == Kernels::Tiled
+        && policy.direct_gemm(gpu)
+        && gemm::lanes_share_by_subgroup(gpu)
 }
 
 /// The matrix-vector kernels' operand rounding: on under mixed precision.
@@ -185,18 +198,25 @@ pub fn linear_forward(
             Arg::Read(b.all()),
             Arg::Write(y.all()),
         ];
-        if KernelPolicy::of(gpu).tiled_small_batches(gpu) {
+        // The matrix-vector kernels launched as a grid of `workgroups` (x + y · 65535).
+        let on_grid = |shader: Shader, entry: &'static str, workgroups: usize| {
             let call = KernelCall {
-                shader: Shader::Linear.into(),
-                entry: "linear_forward_gemv",
+                shader: shader.into(),
+                entry,
                 params: bytemuck::bytes_of(&p),
                 args: &args,
                 threads: 0,
             };
-            let grid = [rows.min(MAX_GRID), rows.div_ceil(MAX_GRID), 1];
-            return gpu
-                .prepare_grid_with(call, &rounding(gpu), grid)
-                .map(|d| [d]);
+            let grid = [workgroups.min(MAX_GRID), workgroups.div_ceil(MAX_GRID), 1];
+            gpu.prepare_grid_with(call, &rounding(gpu), grid)
+                .map(|d| [d])
+        };
+        if KernelPolicy::of(gpu).tiled_small_batches(gpu) {
+            return on_grid(Shader::Linear, "linear_forward_gemv", rows);
+        }
+        if broadcast_forward(gpu) {
+            let blocks = rows.div_ceil(BROADCAST_ROWS);
+            return on_grid(Shader::LinearBroadcast, "linear_forward_broadcast", blocks);
         }
         let entry = "linear_forward";
         launch_with(

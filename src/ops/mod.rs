@@ -148,6 +148,11 @@ pub fn uniform_layouts() -> Vec<UniformLayout> {
         entry::<finite::FiniteStep>(Shader::Finite, "FiniteStep", finite::FiniteStep::layout()),
         entry::<gemm::GemmParams>(Shader::Gemm, "GemmParams", gemm::GemmParams::layout()),
         entry::<gemm::GemmParams>(Shader::GemmDirect, "GemmParams", gemm::GemmParams::layout()),
+        entry::<linear::LinearParams>(
+            Shader::LinearBroadcast,
+            "LinearParams",
+            linear::LinearParams::layout(),
+        ),
         entry::<gemm::GemmParams>(
             Shader::GemmDirectSubgroup,
             "GemmParams",

@@ -30,6 +30,9 @@ pub enum Shader {
     GemmDirect,
     /// The same, where lanes share A's elements by subgroup broadcasts.
     GemmDirectSubgroup,
+    /// `linear.wgsl` with the small-batch forward for CPU drivers with subgroups, whose lanes
+    /// share the input's elements by subgroup broadcasts.
+    LinearBroadcast,
     /// The cooperative-matrix GEMM with f16 operands and f32 sums in 16 × 16 blocks.
     GemmCoopF16,
     /// The cooperative-matrix GEMM in f32, 8 × 8 blocks.
@@ -39,7 +42,7 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 23] = [
+    pub const ALL: [Shader; 24] = [
         Shader::Conv2d,
         Shader::Activation,
         Shader::Lrn,
@@ -60,6 +63,7 @@ impl Shader {
         Shader::LossScale,
         Shader::GemmDirect,
         Shader::GemmDirectSubgroup,
+        Shader::LinearBroadcast,
         Shader::GemmCoopF16,
         Shader::GemmCoopF32,
         Shader::GemmCoopF16x8,
@@ -87,6 +91,7 @@ impl Shader {
             Shader::LossScale => "loss_scale",
             Shader::GemmDirect => "gemm_direct",
             Shader::GemmDirectSubgroup => "gemm_direct_subgroup",
+            Shader::LinearBroadcast => "linear_broadcast",
             Shader::GemmCoopF16 => "gemm_coop_f16",
             Shader::GemmCoopF32 => "gemm_coop_f32",
             Shader::GemmCoopF16x8 => "gemm_coop_f16x8",
@@ -117,8 +122,16 @@ impl Shader {
                 "common",
                 "f16_rounding",
                 "gemm_operands",
+                "subgroup_broadcast",
                 "gemm_direct_subgroup",
                 "gemm_direct",
+            ],
+            Shader::LinearBroadcast => &[
+                "common",
+                "f16_rounding",
+                "linear",
+                "subgroup_broadcast",
+                "linear_broadcast",
             ],
             Shader::GemmCoopF16 => &[
                 "gemm_coop_f16",
@@ -164,7 +177,7 @@ impl Shader {
         match self {
             Shader::GemmCoopF16 | Shader::GemmCoopF16x8 => coop | wgpu::Features::SHADER_F16,
             Shader::GemmCoopF32 => coop,
-            Shader::GemmDirectSubgroup => wgpu::Features::SUBGROUP,
+            Shader::GemmDirectSubgroup | Shader::LinearBroadcast => wgpu::Features::SUBGROUP,
             _ => wgpu::Features::empty(),
         }
     }
@@ -203,8 +216,16 @@ impl Shader {
                 "common",
                 "f16_rounding",
                 "gemm_operands",
+                "subgroup_broadcast",
                 "gemm_direct_subgroup",
                 "gemm_direct"
+            ),
+            Shader::LinearBroadcast => wgsl!(
+                "common",
+                "f16_rounding",
+                "linear",
+                "subgroup_broadcast",
+                "linear_broadcast"
             ),
             Shader::GemmReduce => wgsl!("common", "tree_sum", "gemm_reduce"),
             Shader::Finite => wgsl!("common", "workgroup_any", "finite"),

@@ -47,7 +47,9 @@ pub(crate) fn random(
 /// (batch, in, out). Batches of 64 and more take the tiled GEMM; smaller ones the GEMV kernels
 /// (8 images a pass, so 11 takes two, the second partly empty; 300 features, two strides of
 /// 256), except with the direct GEMM (CPU drivers), which takes batches from 8 on, with 1, 2
-/// or 4 columns per lane (8, 11 and 64 here).
+/// or 4 columns per lane (8, 11 and 64 here); below 8 CPU drivers with subgroups take
+/// `linear_forward_broadcast` (8 rows and 8 inputs a step: 7, 5 and 33 rows, 10, 37 and 64
+/// inputs here).
 const SHAPES: [(usize, usize, usize); 7] = [
     (3, 10, 7),
     (11, 300, 9),

@@ -1,0 +1,20 @@
+// subgroup_broadcast.wgsl — one value from each of a subgroup's first 8 lanes, handed to every
+// lane: the way the CPU-driver kernels share an element that every lane needs (a CPU driver
+// loads any address that is not a constant lane by lane, so one lane loads each element and
+// the others take it from a register). A snippet for shaders that need Features::SUBGROUP
+// (gemm_direct_subgroup.wgsl, linear_broadcast.wgsl). No bindings.
+
+// Lane t's value of v, for t = 0 .. 7. Call it in uniform control flow, with a subgroup of at
+// least 8 lanes; WGSL wants each broadcast's lane as a constant, hence one call per lane.
+fn broadcast8(v: f32) -> array<f32, 8> {
+    return array<f32, 8>(
+        subgroupBroadcast(v, 0u),
+        subgroupBroadcast(v, 1u),
+        subgroupBroadcast(v, 2u),
+        subgroupBroadcast(v, 3u),
+        subgroupBroadcast(v, 4u),
+        subgroupBroadcast(v, 5u),
+        subgroupBroadcast(v, 6u),
+        subgroupBroadcast(v, 7u),
+    );
+}
