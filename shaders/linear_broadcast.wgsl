@@ -6,15 +6,12 @@
 // about one weight and an eighth of an input. Prepended: common.wgsl, f16_rounding.wgsl,
 // linear.wgsl, subgroup_broadcast.wgsl.
 
-// Weight rows per workgroup: one subgroup of 8 lanes, one row each.
-const ROW_LANES: u32 = 8u;
-
-// Launched as a grid of row blocks (workgroup x + y · num_workgroups.x), lane t on row
-// 8 · block + t of this dispatch's slice; each image in turn. Sums as linear_forward does:
-// i ascending, folded every BLOCK terms.
-@compute @workgroup_size(ROW_LANES)
+// Launched as a grid of row blocks (workgroup x + y · num_workgroups.x), one subgroup of
+// BROADCAST_LANES lanes each, lane t on row 8 · block + t of this dispatch's slice; each
+// image in turn. Sums as linear_forward does: i ascending, folded every BLOCK terms.
+@compute @workgroup_size(BROADCAST_LANES)
 fn linear_forward_broadcast(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
-    let row = (wid.x + wid.y * nwg.x) * ROW_LANES + lane;
+    let row = (wid.x + wid.y * nwg.x) * BROADCAST_LANES + lane;
     // Lanes past the last row compute row rows − 1 again (the broadcasts need every lane) and
     // store nothing.
     let r = min(row, p.rows - 1u);
@@ -22,10 +19,10 @@ fn linear_forward_broadcast(@builtin(workgroup_id) wid: vec3u, @builtin(num_work
     for (var n = 0u; n < p.batch; n++) {
         var acc = 0.0;
         var block = 0.0;
-        for (var i0 = 0u; i0 < p.in_features; i0 += ROW_LANES) {
+        for (var i0 = 0u; i0 < p.in_features; i0 += BROADCAST_LANES) {
             let own = min(i0 + lane, p.in_features - 1u);
             let x = broadcast8(operand(fwd_x[n * p.in_features + own]));
-            for (var t = 0u; t < ROW_LANES; t++) {
+            for (var t = 0u; t < BROADCAST_LANES; t++) {
                 let i = i0 + t;
                 if i < p.in_features {
                     block += x[t] * operand(fwd_w[r * p.in_features + i]);

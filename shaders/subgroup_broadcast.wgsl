@@ -4,10 +4,13 @@
 // the others take it from a register). A snippet for shaders that need Features::SUBGROUP
 // (gemm_direct_subgroup.wgsl, linear_broadcast.wgsl). No bindings.
 
+// The lanes broadcast8 reads: the workgroup width of the kernels that use it (one subgroup).
+const BROADCAST_LANES: u32 = 8u;
+
 // Lane t's value of v, for t = 0 .. 7. Call it in uniform control flow, with a subgroup of at
 // least 8 lanes; WGSL wants each broadcast's lane as a constant, hence one call per lane.
-fn broadcast8(v: f32) -> array<f32, 8> {
-    return array<f32, 8>(
+fn broadcast8(v: f32) -> array<f32, BROADCAST_LANES> {
+    return array<f32, BROADCAST_LANES>(
         subgroupBroadcast(v, 0u),
         subgroupBroadcast(v, 1u),
         subgroupBroadcast(v, 2u),

@@ -36,8 +36,11 @@ const DIRECT_TILE: GemmTiles = GemmTiles {
     ..GemmTiles::SMALL
 };
 
-/// The direct kernel's lanes per workgroup (`LANES` in `shaders/gemm_direct.wgsl`).
-const DIRECT_LANES: usize = 8;
+/// Lanes per workgroup of the CPU-driver kernels that share elements by `broadcast8`
+/// (`LANES` in `shaders/gemm_direct.wgsl`, `BROADCAST_LANES` in `subgroup_broadcast.wgsl`).
+pub(crate) const BROADCAST_LANES: usize = 8;
+/// The most entries of C one lane of the direct kernel keeps (`MAX_ENTRIES`).
+const DIRECT_MAX_ENTRIES: usize = 32;
 
 /// The direct kernel's block per lane for an `m × n` output: (`RH`, `CN`), RH blocks of 8 rows
 /// by CN columns. CN is 4, or fewer when `n` is small (a linear layer's batch) so that fewer of
@@ -50,8 +53,9 @@ fn direct_block(m: usize, n: usize) -> (u32, u32) {
         9..=16 => 2,
         _ => 4,
     };
-    let row_blocks = m.div_ceil(DIRECT_LANES).clamp(1, 4) as u32;
-    ((4 / columns).min(row_blocks), columns)
+    let most_blocks = (DIRECT_MAX_ENTRIES / BROADCAST_LANES) as u32;
+    let row_blocks = (m.div_ceil(BROADCAST_LANES) as u32).clamp(1, most_blocks);
+    ((most_blocks / columns).min(row_blocks), columns)
 }
 
 /// Whether `gpu`'s CPU-driver kernels can share elements across a workgroup of 8 lanes by
@@ -61,7 +65,7 @@ pub(crate) fn lanes_share_by_subgroup(gpu: &Gpu) -> bool {
     gpu.device.features().contains(wgpu::Features::SUBGROUP)
         && gpu
             .subgroup_sizes()
-            .is_some_and(|(min, _)| min as usize >= DIRECT_LANES)
+            .is_some_and(|(min, _)| min as usize >= BROADCAST_LANES)
 }
 
 /// The direct kernel's form on `gpu`: A's elements shared by subgroup broadcasts where lanes

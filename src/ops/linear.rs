@@ -20,8 +20,6 @@ const GEMV_BELOW_BATCH: usize = 64;
 /// load a weight and an input per multiply-add (on lavapipe the GEMVs ran FC layers at a
 /// third of the convolutions' GFLOP/s).
 const DIRECT_GEMV_BELOW_BATCH: usize = 8;
-/// Weight rows per workgroup of `linear_forward_broadcast` (`ROW_LANES`).
-const BROADCAST_ROWS: usize = 8;
 /// The most workgroups along one grid dimension (WebGPU's limit).
 const MAX_GRID: usize = 65535;
 
@@ -215,7 +213,7 @@ pub fn linear_forward(
             return on_grid(Shader::Linear, "linear_forward_gemv", rows);
         }
         if broadcast_forward(gpu) {
-            let blocks = rows.div_ceil(BROADCAST_ROWS);
+            let blocks = rows.div_ceil(gemm::BROADCAST_LANES);
             return on_grid(Shader::LinearBroadcast, "linear_forward_broadcast", blocks);
         }
         let entry = "linear_forward";
