@@ -38,6 +38,9 @@ pub enum Metric {
     /// Mean |change| of validation top-1 between consecutive epochs over the second half of
     /// the run: how unsteady the curve is.
     ValTop1Jitter,
+    /// Validation top-1 after the last epoch minus after the one before: whether the curve
+    /// has flattened (a run of one epoch has no gain to show).
+    LastEpochGain,
 }
 
 impl Metric {
@@ -65,6 +68,7 @@ impl Metric {
             Metric::Overfit => "train − val top-1",
             Metric::EpochsTo25PctTrainError => "epochs to 25% train error",
             Metric::ValTop1Jitter => "val top-1 jitter",
+            Metric::LastEpochGain => "last epoch's top-1 gain",
         }
     }
 
@@ -90,6 +94,10 @@ impl Metric {
                     .collect();
                 steps.iter().sum::<f64>() / steps.len() as f64
             }
+            Metric::LastEpochGain => match e.as_slice() {
+                [.., before, last] => last.val_top1 - before.val_top1,
+                _ => f64::NAN,
+            },
         }
     }
 
@@ -321,9 +329,10 @@ const PLOTS: [Plot; 5] = [
     ),
 ];
 
-const COLUMNS: [Metric; 7] = [
+const COLUMNS: [Metric; 8] = [
     Metric::FinalTop1,
     Metric::BestTop1,
+    Metric::LastEpochGain,
     Metric::FinalTop5,
     Metric::FinalValLoss,
     Metric::FinalTrainLoss,
@@ -464,7 +473,9 @@ fn verdict(claim: &Claim, variants: &[Variant]) -> String {
 
 const NOTES: &str =
     "Each cell is the mean ± sample standard deviation over the seeds. Top-1/top-5 \
-     and losses are on the validation set after the last epoch; train − val top-1 compares the \
+     and losses are on the validation set after the last epoch; the last epoch's top-1 gain is \
+     validation top-1 after the last epoch minus after the one before (near 0 where the curve \
+     has flattened); train − val top-1 compares the \
      training batches' top-1 (augmented, dropout on, averaged over the epoch while the \
      network learns) with validation top-1 after it, so it is negative where those hold the \
      training figure below the network's; epochs to 25% train \
@@ -659,6 +670,13 @@ mod tests {
         // Figure 1: a reaches 75 % train top-1 in epoch 2, c in epoch 1, b never (counts 3).
         assert_eq!(Metric::EpochsTo25PctTrainError.value(&results[0]), 2.0);
         assert_eq!(Metric::EpochsTo25PctTrainError.value(&results[3]), 3.0);
+        // The curve's last step: only validation top-1 counts.
+        let mut rising = run("d", 0, &[0.5, 0.6, 0.7], 0.80);
+        rising.epochs[1].val_top1 = 0.75;
+        assert!((Metric::LastEpochGain.value(&rising) - 0.05).abs() < 1e-12);
+        assert!(Metric::LastEpochGain
+            .value(&run("e", 0, &[0.5], 0.8))
+            .is_nan());
         assert!(v[1]
             .cell(Metric::EpochsTo25PctTrainError)
             .contains("(0/3 reached)"));
