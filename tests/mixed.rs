@@ -19,7 +19,8 @@ use common::{gpu, mixed_gpus, Fixture, Rng};
 /// Per-step losses of mixed-precision training against f32 training over 8 steps, relative
 /// (measured up to 1.5e-3 on lavapipe). Longer runs drift further apart, as any two runs
 /// whose gradients differ do (ReLU and max-pool decisions flip; see the fixture test), so
-/// this compares the first steps; a lent GPU runs 200 (tools/device_bench.sh).
+/// this compares the first steps; a lent GPU runs 200 against another seed's spread
+/// (tools/device_bench.sh, tools/compare_runs.py).
 const LOSS_TOLERANCE: f64 = 1e-2;
 
 struct Trainer {

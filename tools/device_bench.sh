@@ -6,7 +6,9 @@
 # Writes OUTDIR/devices.txt, OUTDIR/bench.json and OUTDIR/bench.log (and the files of the
 # optional parts below, each with its switch). OPS_TESTS=the ops test binary (its path is what
 # `cargo test --release --test ops --no-run` prints) runs the cooperative-matrix GEMM's and mixed
-# precision's tests first. The Vulkan loader must be
+# precision's tests first, MIXED_TESTS=the `mixed` test binary the mixed-precision training
+# tests. tools/device_kit.sh packs all of these for a lent machine and tools/device_run.sh
+# runs this script there. The Vulkan loader must be
 # installed (libvulkan1); on NVIDIA machines whose ICD file is not in the loader's search path,
 # set VK_DRIVER_FILES to the driver's nvidia_icd.json first.
 set -uo pipefail
@@ -32,6 +34,29 @@ fi
 # The kernels mixed precision runs (matrix units where offered) against the f16-rounded
 # reference, from the binary alone.
 "$bin" selftest --precision mixed 2>&1 | tee "$out/selftest-mixed.log"
+if [ -n "${MIXED_TESTS:-}" ]; then
+    "$MIXED_TESTS" 2>&1 | tee "$out/mixed-tests.log"
+fi
+# 200 training steps in mixed precision against the same 200 in f32 (same seed) and in f32
+# with another seed: the full-size original AlexNet at 224x224, batch 128, on the generated
+# dataset (10 epochs of 20 steps). tools/compare_runs.py passes when the mixed run's training
+# loss is no farther from f32's than the other seed's is: within run-to-run noise
+# (MIXED_TRAIN=0 skips it).
+if [ "${MIXED_TRAIN:-1}" != 0 ]; then
+    for run in "f32 0" "mixed 0" "f32 1"; do
+        read -r precision seed <<< "$run"
+        dir=$out/train-$precision-seed$seed
+        # MIXED_TRAIN_ARGS: another size (a smoke test on a CPU driver, say)
+        # shellcheck disable=SC2086
+        "$bin" train ${MIXED_TRAIN_ARGS:---width 1 --image-size 224 --batch-size 128 \
+            --train-size 2560 --val-size 512 --epochs 10} \
+            --precision "$precision" --seed "$seed" --out "$dir" 2>&1 |
+            tail -3 | tee -a "$out/mixed-train.log"
+        rm -f "$dir/checkpoint.safetensors" # hundreds of MB; the metrics are what counts
+    done
+    python3 "$(dirname "$0")/compare_runs.py" "$out/train-f32-seed0" "$out/train-mixed-seed0" \
+        "$out/train-f32-seed1" 2>&1 | tee -a "$out/mixed-train.log"
+fi
 RUST_LOG=${RUST_LOG:-alexnet_wgpu=info} "$bin" bench --json "$out/bench.json" "$@" 2>&1 | tee "$out/bench.log"
 # With the kernels chosen per layer shape beside the plain and tiled ones, at one inference
 # and one training batch: `--autotune quick` (plain or tiled) and `full` (also the GEMM
