@@ -19,9 +19,10 @@ use crate::data::Dataset;
 use crate::data::{dataset, Subset};
 use crate::error::{Error, Result};
 use crate::runtime::Gpu;
+use crate::train::claim::Claim;
 use crate::train::metrics::{read_metrics, EpochMetrics};
 use crate::train::options::TrainOptions;
-use crate::train::report::{self, Claim};
+use crate::train::report;
 use crate::train::trainer::{train, TrainConfig};
 
 /// The network input side when no table sets `image_size`: the embedded set's.

@@ -1,6 +1,7 @@
 //! Training: optimizers, learning-rate schedules, the loop, metrics, plots and checkpoints.
 
 pub mod checkpoint;
+pub mod claim;
 pub mod experiment;
 pub mod feed;
 pub mod guard;

@@ -7,167 +7,11 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use serde::Deserialize;
-
 use crate::error::{Error, Result};
+use crate::train::claim::{median, Claim, Metric, Stat, FIGURE1_TRAIN_TOP1};
 use crate::train::experiment::{Experiment, VariantResult};
 use crate::train::metrics::EpochMetrics;
 use crate::train::plot::{render_png, Chart, Series};
-
-/// The training accuracy of the paper's Figure 1: epochs to reach 25 % training error.
-const FIGURE1_TRAIN_TOP1: f64 = 0.75;
-
-/// A per-run figure the report tabulates and a claim may compare.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    /// Validation top-1 after the last epoch.
-    FinalTop1,
-    /// Best validation top-1 over the epochs.
-    BestTop1,
-    FinalTop5,
-    FinalValLoss,
-    FinalTrainLoss,
-    /// Training top-1 (on the augmented batches, dropout on) minus validation top-1, last
-    /// epoch: how much better the network does on what it trained on.
-    Overfit,
-    /// The first epoch whose training top-1 reaches 75 % (the paper's Figure 1); a run that
-    /// never does counts as one epoch more than it ran.
-    #[serde(rename = "epochs_to_25pct_train_error")]
-    EpochsTo25PctTrainError,
-    /// Mean |change| of validation top-1 between consecutive epochs over the second half of
-    /// the run: how unsteady the curve is.
-    ValTop1Jitter,
-    /// Validation top-1 after the last epoch minus after the one before: whether the curve
-    /// has flattened (a run of one epoch has no gain to show).
-    LastEpochGain,
-}
-
-impl Metric {
-    fn higher_is_better(self) -> bool {
-        matches!(
-            self,
-            Metric::FinalTop1 | Metric::BestTop1 | Metric::FinalTop5
-        )
-    }
-
-    fn percent(self) -> bool {
-        !matches!(
-            self,
-            Metric::FinalValLoss | Metric::FinalTrainLoss | Metric::EpochsTo25PctTrainError
-        )
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Metric::FinalTop1 => "final top-1",
-            Metric::BestTop1 => "best top-1",
-            Metric::FinalTop5 => "final top-5",
-            Metric::FinalValLoss => "final val loss",
-            Metric::FinalTrainLoss => "final train loss",
-            Metric::Overfit => "train − val top-1",
-            Metric::EpochsTo25PctTrainError => "epochs to 25% train error",
-            Metric::ValTop1Jitter => "val top-1 jitter",
-            Metric::LastEpochGain => "last epoch's top-1 gain",
-        }
-    }
-
-    fn value(self, run: &VariantResult) -> f64 {
-        let e = &run.epochs;
-        let last = |f: fn(&EpochMetrics) -> f64| e.last().map_or(f64::NAN, f);
-        match self {
-            Metric::FinalTop1 => last(|m| m.val_top1),
-            Metric::BestTop1 => e.iter().map(|m| m.val_top1).fold(f64::NAN, f64::max),
-            Metric::FinalTop5 => last(|m| m.val_top5),
-            Metric::FinalValLoss => last(|m| m.val_loss),
-            Metric::FinalTrainLoss => last(|m| m.train_loss),
-            Metric::Overfit => last(|m| m.train_top1 - m.val_top1),
-            Metric::EpochsTo25PctTrainError => e
-                .iter()
-                .find(|m| m.train_top1 >= FIGURE1_TRAIN_TOP1)
-                .map_or(e.len() as f64 + 1.0, |m| m.epoch as f64),
-            Metric::ValTop1Jitter => {
-                let half = &e[e.len() / 2..];
-                let steps: Vec<f64> = half
-                    .windows(2)
-                    .map(|w| (w[1].val_top1 - w[0].val_top1).abs())
-                    .collect();
-                steps.iter().sum::<f64>() / steps.len() as f64
-            }
-            Metric::LastEpochGain => match e.as_slice() {
-                [.., before, last] => last.val_top1 - before.val_top1,
-                _ => f64::NAN,
-            },
-        }
-    }
-
-    fn format(self, v: f64) -> String {
-        if self.percent() {
-            format!("{:.1}", 100.0 * v)
-        } else if self == Metric::EpochsTo25PctTrainError {
-            format!("{v:.1}")
-        } else {
-            format!("{v:.3}")
-        }
-    }
-}
-
-/// A claim of the tutorial to test: `better` beats `worse` on `metric`, or, with `among`,
-/// which of several variants wins.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Claim {
-    pub text: String,
-    pub metric: Metric,
-    pub better: Option<String>,
-    pub worse: Option<String>,
-    pub among: Option<Vec<String>>,
-}
-
-impl Claim {
-    /// The variants it names, and whether it names them in one of the two forms.
-    pub fn check(&self, variants: &[&str]) -> std::result::Result<(), String> {
-        let names: Vec<&String> = match (&self.better, &self.worse, &self.among) {
-            (Some(b), Some(w), None) => vec![b, w],
-            (None, None, Some(a)) if a.len() >= 2 => a.iter().collect(),
-            _ => {
-                return Err(format!(
-                    "[[claim]] '{}': give better and worse, or among with two or more variants",
-                    self.text
-                ))
-            }
-        };
-        match names.iter().find(|n| !variants.contains(&n.as_str())) {
-            Some(n) => Err(format!("[[claim]] '{}': no variant named '{n}'", self.text)),
-            None => Ok(()),
-        }
-    }
-}
-
-/// Mean and sample standard deviation (n − 1; 0 for one run) of a figure over seeds.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Stat {
-    pub mean: f64,
-    pub std: f64,
-    pub n: usize,
-}
-
-impl Stat {
-    pub fn of(values: &[f64]) -> Stat {
-        let n = values.len();
-        let mean = values.iter().sum::<f64>() / n as f64;
-        let var = if n > 1 {
-            values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64
-        } else {
-            0.0
-        };
-        Stat {
-            mean,
-            std: var.sqrt(),
-            n,
-        }
-    }
-}
 
 /// A variant's runs, in the order the experiment lists them.
 struct Variant<'a> {
@@ -365,10 +209,7 @@ fn table(variants: &[Variant]) -> Vec<Vec<String>> {
         let ips: Vec<f64> = v
             .runs
             .iter()
-            .map(|r| {
-                let n = r.epochs.len().max(1) as f64;
-                r.epochs.iter().map(|m| m.images_per_sec).sum::<f64>() / n
-            })
+            .map(|r| median(r.epochs.iter().map(|m| m.images_per_sec).collect()))
             .collect();
         row.push(format!("{:.1}", Stat::of(&ips).mean));
         let wall: Vec<f64> = v.runs.iter().map(|r| r.wall_secs).collect();
@@ -480,8 +321,9 @@ const NOTES: &str =
      network learns) with validation top-1 after it, so it is negative where those hold the \
      training figure below the network's; epochs to 25% train \
      error is the first epoch whose training top-1 reaches 75% (the paper's Figure 1), a run \
-     that never does counting one more epoch than it ran; images/s is training throughput \
-     averaged over epochs; wall time sums a run's epochs (training and validation; model \
+     that never does counting one more epoch than it ran; images/s is training throughput, \
+     the median over a run's epochs (an epoch slowed by a shared or paused machine moves it \
+     little) averaged over the seeds; wall time sums a run's epochs (training and validation; model \
      set-up and pipeline compilation excluded). A claim's difference smaller than two pooled \
      standard deviations, √((σa² + σb²)/2), is \"no clear difference\".";
 
@@ -630,13 +472,6 @@ mod tests {
             worse: Some(worse.into()),
             among: None,
         }
-    }
-
-    #[test]
-    fn mean_and_sample_standard_deviation() {
-        let s = Stat::of(&[1.0, 2.0, 3.0]);
-        assert_eq!((s.mean, s.std, s.n), (2.0, 1.0, 3));
-        assert_eq!(Stat::of(&[5.0]).std, 0.0);
     }
 
     #[test]

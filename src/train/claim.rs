@@ -1,0 +1,193 @@
+//! What an experiment's report measures and judges: the per-run figures (`Metric`), their
+//! statistics over seeds (`Stat`, `median`), and the claims an experiment file lists
+//! (`Claim`), which `report` turns into verdicts.
+
+use serde::Deserialize;
+
+use crate::train::experiment::VariantResult;
+use crate::train::metrics::EpochMetrics;
+
+/// The training accuracy of the paper's Figure 1: epochs to reach 25 % training error.
+pub const FIGURE1_TRAIN_TOP1: f64 = 0.75;
+
+/// A per-run figure the report tabulates and a claim may compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Validation top-1 after the last epoch.
+    FinalTop1,
+    /// Best validation top-1 over the epochs.
+    BestTop1,
+    FinalTop5,
+    FinalValLoss,
+    FinalTrainLoss,
+    /// Training top-1 (on the augmented batches, dropout on) minus validation top-1, last
+    /// epoch: how much better the network does on what it trained on.
+    Overfit,
+    /// The first epoch whose training top-1 reaches 75 % (the paper's Figure 1); a run that
+    /// never does counts as one epoch more than it ran.
+    #[serde(rename = "epochs_to_25pct_train_error")]
+    EpochsTo25PctTrainError,
+    /// Mean |change| of validation top-1 between consecutive epochs over the second half of
+    /// the run: how unsteady the curve is.
+    ValTop1Jitter,
+    /// Validation top-1 after the last epoch minus after the one before: whether the curve
+    /// has flattened (a run of one epoch has no gain to show).
+    LastEpochGain,
+}
+
+impl Metric {
+    pub fn higher_is_better(self) -> bool {
+        matches!(
+            self,
+            Metric::FinalTop1 | Metric::BestTop1 | Metric::FinalTop5
+        )
+    }
+
+    pub fn percent(self) -> bool {
+        !matches!(
+            self,
+            Metric::FinalValLoss | Metric::FinalTrainLoss | Metric::EpochsTo25PctTrainError
+        )
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Metric::FinalTop1 => "final top-1",
+            Metric::BestTop1 => "best top-1",
+            Metric::FinalTop5 => "final top-5",
+            Metric::FinalValLoss => "final val loss",
+            Metric::FinalTrainLoss => "final train loss",
+            Metric::Overfit => "train − val top-1",
+            Metric::EpochsTo25PctTrainError => "epochs to 25% train error",
+            Metric::ValTop1Jitter => "val top-1 jitter",
+            Metric::LastEpochGain => "last epoch's top-1 gain",
+        }
+    }
+
+    pub fn value(self, run: &VariantResult) -> f64 {
+        let e = &run.epochs;
+        let last = |f: fn(&EpochMetrics) -> f64| e.last().map_or(f64::NAN, f);
+        match self {
+            Metric::FinalTop1 => last(|m| m.val_top1),
+            Metric::BestTop1 => e.iter().map(|m| m.val_top1).fold(f64::NAN, f64::max),
+            Metric::FinalTop5 => last(|m| m.val_top5),
+            Metric::FinalValLoss => last(|m| m.val_loss),
+            Metric::FinalTrainLoss => last(|m| m.train_loss),
+            Metric::Overfit => last(|m| m.train_top1 - m.val_top1),
+            Metric::EpochsTo25PctTrainError => e
+                .iter()
+                .find(|m| m.train_top1 >= FIGURE1_TRAIN_TOP1)
+                .map_or(e.len() as f64 + 1.0, |m| m.epoch as f64),
+            Metric::ValTop1Jitter => {
+                let half = &e[e.len() / 2..];
+                let steps: Vec<f64> = half
+                    .windows(2)
+                    .map(|w| (w[1].val_top1 - w[0].val_top1).abs())
+                    .collect();
+                steps.iter().sum::<f64>() / steps.len() as f64
+            }
+            Metric::LastEpochGain => match e.as_slice() {
+                [.., before, last] => last.val_top1 - before.val_top1,
+                _ => f64::NAN,
+            },
+        }
+    }
+
+    pub fn format(self, v: f64) -> String {
+        if self.percent() {
+            format!("{:.1}", 100.0 * v)
+        } else if self == Metric::EpochsTo25PctTrainError {
+            format!("{v:.1}")
+        } else {
+            format!("{v:.3}")
+        }
+    }
+}
+
+/// A claim of the tutorial to test: `better` beats `worse` on `metric`, or, with `among`,
+/// which of several variants wins.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    pub text: String,
+    pub metric: Metric,
+    pub better: Option<String>,
+    pub worse: Option<String>,
+    pub among: Option<Vec<String>>,
+}
+
+impl Claim {
+    /// The variants it names, and whether it names them in one of the two forms.
+    pub fn check(&self, variants: &[&str]) -> std::result::Result<(), String> {
+        let names: Vec<&String> = match (&self.better, &self.worse, &self.among) {
+            (Some(b), Some(w), None) => vec![b, w],
+            (None, None, Some(a)) if a.len() >= 2 => a.iter().collect(),
+            _ => {
+                return Err(format!(
+                    "[[claim]] '{}': give better and worse, or among with two or more variants",
+                    self.text
+                ))
+            }
+        };
+        match names.iter().find(|n| !variants.contains(&n.as_str())) {
+            Some(n) => Err(format!("[[claim]] '{}': no variant named '{n}'", self.text)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Mean and sample standard deviation (n − 1; 0 for one run) of a figure over seeds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stat {
+    pub mean: f64,
+    pub std: f64,
+    pub n: usize,
+}
+
+impl Stat {
+    pub fn of(values: &[f64]) -> Stat {
+        let n = values.len();
+        let mean = values.iter().sum::<f64>() / n as f64;
+        let var = if n > 1 {
+            values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64
+        } else {
+            0.0
+        };
+        Stat {
+            mean,
+            std: var.sqrt(),
+            n,
+        }
+    }
+}
+
+/// The middle value (the mean of the two middle ones for an even count; NaN for none): a
+/// run's typical epoch, which an epoch slowed by a paused or shared machine does not move.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_even_and_no_values() {
+        assert_eq!(median(vec![300.0, 30.0, 290.0]), 290.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(vec![]).is_nan());
+    }
+
+    #[test]
+    fn mean_and_sample_standard_deviation() {
+        let s = Stat::of(&[1.0, 2.0, 3.0]);
+        assert_eq!((s.mean, s.std, s.n), (2.0, 1.0, 3));
+        assert_eq!(Stat::of(&[5.0]).std, 0.0);
+    }
+}
