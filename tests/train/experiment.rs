@@ -1,0 +1,133 @@
+//! The experiment runner (`alexnet experiment`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use alexnet_wgpu::data::{Dataset, Synthetic};
+use alexnet_wgpu::model::AlexNetConfig;
+use alexnet_wgpu::runtime::Gpu;
+use alexnet_wgpu::train::trainer::TrainConfig;
+
+use crate::common::gpu;
+use crate::{demo_config, never, run_train, scratch_dir};
+
+/// The experiment runner: every variant at every seed, a killed experiment continued where it
+/// stopped (finished runs read back, not retrained; the interrupted one resumed from its
+/// checkpoint to the numbers of an uninterrupted run; the unstarted one trained), the runs
+/// spread over two devices (two instances of the adapter), and the report aggregated over
+/// seeds.
+#[test]
+fn an_experiment_resumes_where_it_stopped_and_spreads_runs_over_devices() {
+    use alexnet_wgpu::runtime::GpuOptions;
+    use alexnet_wgpu::train::experiment::{self, Experiment, Job};
+
+    let out = scratch_dir("experiment");
+    let toml = format!(
+        "seeds = [3, 4]\n[data]\nout = {:?}\n[[variant]]\nname = \"relu\"\n\
+         [[variant]]\nname = \"tanh\"\nactivation = \"tanh\"\n\
+         [[claim]]\ntext = \"ReLU trains faster\"\nmetric = \"final_train_loss\"\n\
+         better = \"relu\"\nworse = \"tanh\"\n",
+        out.display().to_string()
+    );
+    let exp = Experiment::parse(&toml).unwrap();
+    assert_eq!(exp.seeds(), vec![3, 4]);
+    let train_set: Arc<dyn Dataset> = Arc::new(Synthetic::new(32, 64, 3, 0));
+    let val_set: Arc<dyn Dataset> = Arc::new(Synthetic::new(16, 64, 3, 1));
+    let config = |name: &str, seed: u64, dir: PathBuf| {
+        let mut model = AlexNetConfig::original(10).scaled(0.0625);
+        if name == "tanh" {
+            model.activation = alexnet_wgpu::model::Activation::Tanh;
+        }
+        TrainConfig {
+            model,
+            batch_size: 8,
+            seed,
+            log_every: 1,
+            ..demo_config(dir, 2)
+        }
+    };
+    let jobs = |max_steps_of_third: Option<u64>| -> Vec<Job> {
+        let mut jobs = Vec::new();
+        for v in exp.variant_options() {
+            let name = v.name.clone().unwrap();
+            for seed in exp.seeds() {
+                let dir = out.join(&name).join(format!("seed-{seed}"));
+                jobs.push(Job {
+                    name: name.clone(),
+                    summary: format!("{name} at seed {seed}"),
+                    seed,
+                    config: config(&name, seed, dir),
+                });
+            }
+        }
+        jobs[2].config.max_steps = max_steps_of_third;
+        jobs
+    };
+
+    // "Killed" during the third run (tanh, seed 3), 6 of its 8 steps done: the fourth never
+    // starts.
+    let first = experiment::run(
+        std::slice::from_ref(gpu()),
+        &exp,
+        &jobs(Some(6)),
+        train_set.clone(),
+        val_set.clone(),
+        never(),
+    )
+    .unwrap();
+    assert_eq!(first.len(), 3);
+    assert!(experiment::finished(&jobs(None)[2]).is_none());
+    assert!(!out.join("tanh/seed-4").exists());
+
+    // Continued on two devices.
+    let second_gpu = Gpu::new(&GpuOptions::default()).unwrap();
+    let gpus = [Gpu::new(&GpuOptions::default()).unwrap(), second_gpu];
+    let second = experiment::run(
+        &gpus,
+        &exp,
+        &jobs(None),
+        train_set.clone(),
+        val_set.clone(),
+        never(),
+    )
+    .unwrap();
+    assert_eq!(second.len(), 4);
+    for (a, b) in first[..2].iter().zip(&second[..2]) {
+        // Read back, not retrained: even the measured times are the same.
+        assert_eq!(b.device, None, "'{}' seed {} was retrained", b.name, b.seed);
+        assert_eq!(a.epochs, b.epochs);
+    }
+    let trained: Vec<usize> = second[2..].iter().map(|r| r.device.unwrap()).collect();
+    assert!(
+        trained.contains(&0) && trained.contains(&1),
+        "the two remaining runs were not spread over both devices: {trained:?}"
+    );
+    for r in &second {
+        assert_eq!(r.epochs.len(), 2, "'{}' seed {}", r.name, r.seed);
+    }
+
+    // The resumed run ends where an uninterrupted one does.
+    let whole = run_train(
+        gpu(),
+        &config("tanh", 3, scratch_dir("experiment-whole")),
+        &train_set,
+        &val_set,
+        None,
+    );
+    let (a, b) = (
+        whole.epochs.last().unwrap(),
+        second[2].epochs.last().unwrap(),
+    );
+    assert_eq!(
+        (a.train_loss, a.val_loss, a.val_top1),
+        (b.train_loss, b.val_loss, b.val_top1)
+    );
+
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("| relu | 2 |"), "{report}");
+    assert!(report.contains("| tanh | 2 |"), "{report}");
+    assert!(
+        report.contains("**ReLU trains faster** — final train loss"),
+        "{report}"
+    );
+}
