@@ -11,6 +11,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
@@ -21,9 +22,11 @@ use crate::error::{Error, Result};
 use crate::runtime::Gpu;
 use crate::train::claim::Claim;
 use crate::train::metrics::{read_metrics, EpochMetrics};
+use crate::train::observer::EpochObserver;
 use crate::train::options::TrainOptions;
+use crate::train::replicas::Devices;
 use crate::train::report;
-use crate::train::trainer::{train, TrainConfig};
+use crate::train::trainer::{default_observers, train_observed, TrainConfig};
 
 /// The network input side when no table sets `image_size`: the embedded set's.
 const DEFAULT_IMAGE_SIZE: usize = 64;
@@ -332,6 +335,7 @@ pub fn run(
             "an experiment needs at least one device".into(),
         ));
     }
+    let progress = Arc::new(Mutex::new(Progress::new(jobs)));
     let results: Mutex<Vec<Option<VariantResult>>> = Mutex::new(vec![None; jobs.len()]);
     let next = AtomicUsize::new(0);
     let record = |index: usize, result: VariantResult| -> Result<()> {
@@ -366,13 +370,16 @@ pub fn run(
                 gpu.adapter_name(),
                 job.summary
             );
-            let outcome = train(
-                gpu,
+            let mut observers = default_observers(&job.config);
+            observers.0.push(Box::new(ProgressHook(progress.clone())));
+            let outcome = train_observed(
+                &Devices::one(gpu),
                 &job.config,
                 train_set.clone(),
                 val_set.clone(),
                 resume,
                 stop.clone(),
+                &mut observers,
             )?;
             // The whole history, epochs of an earlier (killed) run included.
             let epochs = read_metrics(&job.config.metrics_path())?;
@@ -417,10 +424,94 @@ pub fn run(
     Ok(all.into_iter().flatten().collect())
 }
 
+/// The experiment's progress over all its runs and workers, for one log line after every
+/// epoch any run finishes: epochs done of all, and the time left at this invocation's pace.
+/// (The runs' own progress bars are off: many runs share one terminal.)
+struct Progress {
+    total: usize,
+    /// Epochs finished, those of earlier invocations included.
+    done: usize,
+    /// Epochs finished since `started`, by all workers together.
+    done_here: usize,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(jobs: &[Job]) -> Self {
+        let finished_epochs = |job: &Job| {
+            read_metrics(&job.config.metrics_path()).map_or(0, |m| m.len().min(job.config.epochs))
+        };
+        Self {
+            total: jobs.iter().map(|j| j.config.epochs).sum(),
+            done: jobs.iter().map(finished_epochs).sum(),
+            done_here: 0,
+            started: Instant::now(),
+        }
+    }
+
+    /// The epochs still to train at the mean pace of those trained so far in this invocation;
+    /// `None` before the first.
+    fn left(&self, elapsed: Duration) -> Option<Duration> {
+        let to_go = self.total.saturating_sub(self.done) as f64;
+        (self.done_here > 0).then(|| elapsed.mul_f64(to_go / self.done_here as f64))
+    }
+}
+
+/// Counts each finished epoch of a run into the shared [`Progress`] and logs it.
+struct ProgressHook(Arc<Mutex<Progress>>);
+
+impl EpochObserver for ProgressHook {
+    fn epoch_ended(&mut self, _history: &[EpochMetrics]) -> Result<()> {
+        let mut p = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        p.done += 1;
+        p.done_here += 1;
+        if let Some(left) = p.left(p.started.elapsed()) {
+            log::info!(
+                "experiment: {}/{} epochs done, about {} left",
+                p.done,
+                p.total,
+                hours_minutes(left)
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `2 h 05 min`, `7 min` under an hour, `under a minute`.
+fn hours_minutes(d: Duration) -> String {
+    let minutes = (d.as_secs() + 30) / 60;
+    match minutes {
+        0 => "under a minute".into(),
+        1..=59 => format!("{minutes} min"),
+        _ => format!("{} h {:02} min", minutes / 60, minutes % 60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::Pool;
+
+    #[test]
+    fn time_left_is_the_epochs_to_go_at_this_invocations_pace() {
+        let mut p = Progress {
+            total: 54,
+            done: 12,
+            done_here: 0,
+            started: Instant::now(),
+        };
+        assert_eq!(p.left(Duration::from_secs(100)), None);
+        // 12 done before, 4 in 600 s here: 38 to go at 150 s each.
+        p.done += 4;
+        p.done_here = 4;
+        assert_eq!(
+            p.left(Duration::from_secs(600)),
+            Some(Duration::from_secs(5700))
+        );
+        assert_eq!(hours_minutes(Duration::from_secs(5700)), "1 h 35 min");
+        assert_eq!(hours_minutes(Duration::from_secs(89)), "1 min");
+        assert_eq!(hours_minutes(Duration::from_secs(29)), "under a minute");
+    }
 
     const GOOD: &str = r#"
 [data]
