@@ -16,7 +16,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from gen_fixtures import AlexNetSmall
+from fixtures.models import AlexNetSmall
 
 
 def main(weights_path: str, io_path: str) -> int:

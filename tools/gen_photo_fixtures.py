@@ -59,9 +59,9 @@ from skimage import data as skdata
 from torchvision import transforms
 from torchvision.models import AlexNet_Weights
 
-sys.dont_write_bytecode = True  # no tools/__pycache__ from importing gen_fixtures
+sys.dont_write_bytecode = True  # no __pycache__ from importing tools/fixtures
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gen_fixtures import rel_err, serialize  # noqa: E402
+from fixtures.common import rel_err, serialize  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -96,7 +96,7 @@ PHOTOS = {
 # torchvision's AlexNet with the widths cut (torchvision's own: 64/192/384/256/256, fc 4096).
 TV_SMALL = {"channels": [8, 24, 48, 32, 32], "fc": 16, "classes": 1000}
 # Gain on the default (kaiming_uniform a=sqrt(5)) weights of every conv/linear layer but the
-# last, as gen_fixtures.py does for AlexNetSmall: He-like variance so the activations do not
+# last, as tools/fixtures/models.py does for AlexNetSmall: He-like variance so the activations do not
 # shrink layer by layer. The last Linear keeps the default init, which keeps the logits' std at
 # 3-5 on the photos (with √6 there too it reaches 11).
 WEIGHT_GAIN = 6 ** 0.5
