@@ -17,6 +17,9 @@ part=${3:-ours}
 results=/tmp/results-$part
 mkdir -p "$out" "$results"
 trap 'tar czf "$out/$part.tar.gz" -C /tmp "results-$part"' EXIT
+# A device call is killed at 600 s, and a killed script packs nothing: stop the part's work
+# earlier (PART_LIMIT seconds) so that what it measured still comes back.
+limit=${PART_LIMIT:-540}
 
 if ! ldconfig -p | grep -q libvulkan.so.1; then
     for f in "$kit"/debs/*.deb; do dpkg -x "$f" /; done
@@ -44,7 +47,7 @@ fi
 case "$part" in
 ours)
     # Arguments after the part go to `alexnet bench`.
-    OPS_TESTS=$bin/ops-tests MIXED_TESTS=$bin/mixed-tests \
+    OPS_TESTS=$bin/ops-tests MIXED_TESTS=$bin/mixed-tests timeout "$limit" \
         bash tools/device_bench.sh "$bin/alexnet" "$results" "${@:4}"
     ;;
 burn)
@@ -59,7 +62,7 @@ burn)
     # Arguments after the part replace these sizes (a smoke test on a CPU driver, say).
     sizes=(--arch original --inference-batches 1,8,32,128 --training-batches 32,128 --iterations 5)
     [ $# -gt 3 ] && sizes=("${@:4}")
-    python3 tools/burn_compare.py "${sizes[@]}" --alexnet "$bin/alexnet" \
+    timeout "$limit" python3 tools/burn_compare.py "${sizes[@]}" --alexnet "$bin/alexnet" \
         --burn-bench "$bin/burn-bench" --fp32-peak-tflops "${FP32_PEAK_TFLOPS:-67}" \
         --out-dir "$results" --json "$results/ratios.json" --timeout 500 2>&1 | tee "$results/burn.log"
     ;;
