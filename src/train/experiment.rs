@@ -8,6 +8,7 @@
 //! `alexnet train` by the same names with `_` for `-` (`weight_decay`, `activation`, `pool`,
 //! `norm`, `augment`, …; `path` for `data`), merged key by key in that order.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -425,16 +426,20 @@ pub fn run(
 }
 
 /// The experiment's progress over all its runs and workers, for one log line after every
-/// epoch any run finishes: epochs done of all, and the time left at this invocation's pace.
+/// epoch any run finishes: epochs done of all, and the time left at the recent pace.
 /// (The runs' own progress bars are off: many runs share one terminal.)
 struct Progress {
     total: usize,
     /// Epochs finished, those of earlier invocations included.
     done: usize,
-    /// Epochs finished since `started`, by all workers together.
-    done_here: usize,
     started: Instant,
+    /// When (since `started`) each of the last `RECENT_EPOCHS + 1` epochs ended, by any worker.
+    ends: VecDeque<Duration>,
 }
+
+/// The epochs whose pace predicts the rest: the latest, so that an earlier stretch on a
+/// shared or paused machine soon stops counting.
+const RECENT_EPOCHS: usize = 8;
 
 impl Progress {
     fn new(jobs: &[Job]) -> Self {
@@ -444,16 +449,32 @@ impl Progress {
         Self {
             total: jobs.iter().map(|j| j.config.epochs).sum(),
             done: jobs.iter().map(finished_epochs).sum(),
-            done_here: 0,
             started: Instant::now(),
+            ends: VecDeque::new(),
         }
     }
 
-    /// The epochs still to train at the mean pace of those trained so far in this invocation;
+    /// An epoch ended `at` after `started`.
+    fn epoch_ended(&mut self, at: Duration) {
+        self.done += 1;
+        self.ends.push_back(at);
+        if self.ends.len() > RECENT_EPOCHS + 1 {
+            self.ends.pop_front();
+        }
+    }
+
+    /// The epochs still to train at the pace of the last `RECENT_EPOCHS` (all workers
+    /// together; counted from the start of this invocation until there are that many);
     /// `None` before the first.
-    fn left(&self, elapsed: Duration) -> Option<Duration> {
+    fn left(&self) -> Option<Duration> {
+        let last = *self.ends.back()?;
+        let (anchor, epochs) = if self.ends.len() > RECENT_EPOCHS {
+            (self.ends[0], self.ends.len() - 1)
+        } else {
+            (Duration::ZERO, self.ends.len())
+        };
         let to_go = self.total.saturating_sub(self.done) as f64;
-        (self.done_here > 0).then(|| elapsed.mul_f64(to_go / self.done_here as f64))
+        Some((last - anchor).mul_f64(to_go / epochs as f64))
     }
 }
 
@@ -463,9 +484,9 @@ struct ProgressHook(Arc<Mutex<Progress>>);
 impl EpochObserver for ProgressHook {
     fn epoch_ended(&mut self, _history: &[EpochMetrics]) -> Result<()> {
         let mut p = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        p.done += 1;
-        p.done_here += 1;
-        if let Some(left) = p.left(p.started.elapsed()) {
+        let at = p.started.elapsed();
+        p.epoch_ended(at);
+        if let Some(left) = p.left() {
             log::info!(
                 "experiment: {}/{} epochs done, about {} left",
                 p.done,
@@ -493,24 +514,31 @@ mod tests {
     use crate::model::Pool;
 
     #[test]
-    fn time_left_is_the_epochs_to_go_at_this_invocations_pace() {
+    fn time_left_is_the_epochs_to_go_at_the_recent_pace() {
         let mut p = Progress {
             total: 54,
             done: 12,
-            done_here: 0,
             started: Instant::now(),
+            ends: VecDeque::new(),
         };
-        assert_eq!(p.left(Duration::from_secs(100)), None);
+        let s = Duration::from_secs;
+        assert_eq!(p.left(), None);
         // 12 done before, 4 in 600 s here: 38 to go at 150 s each.
-        p.done += 4;
-        p.done_here = 4;
-        assert_eq!(
-            p.left(Duration::from_secs(600)),
-            Some(Duration::from_secs(5700))
-        );
-        assert_eq!(hours_minutes(Duration::from_secs(5700)), "1 h 35 min");
-        assert_eq!(hours_minutes(Duration::from_secs(89)), "1 min");
-        assert_eq!(hours_minutes(Duration::from_secs(29)), "under a minute");
+        for t in [150, 300, 450, 600] {
+            p.epoch_ended(s(t));
+        }
+        assert_eq!(p.left(), Some(s(38 * 150)));
+        // A pause of an hour, then 9 epochs at 100 s: the pause drops out of the window.
+        p.epoch_ended(s(600 + 3600 + 100));
+        assert!(p.left().unwrap() > s(37 * 150));
+        for i in 2..=9 {
+            p.epoch_ended(s(4200 + 100 * i));
+        }
+        assert_eq!(p.done, 25);
+        assert_eq!(p.left(), Some(s(29 * 100)));
+        assert_eq!(hours_minutes(s(5700)), "1 h 35 min");
+        assert_eq!(hours_minutes(s(89)), "1 min");
+        assert_eq!(hours_minutes(s(29)), "under a minute");
     }
 
     const GOOD: &str = r#"
