@@ -488,7 +488,7 @@ impl EpochObserver for ProgressHook {
         p.epoch_ended(at);
         if let Some(left) = p.left() {
             log::info!(
-                "experiment: {}/{} epochs done, about {} left",
+                "experiment: {}/{} epochs done, {} left",
                 p.done,
                 p.total,
                 hours_minutes(left)
@@ -498,13 +498,14 @@ impl EpochObserver for ProgressHook {
     }
 }
 
-/// `2 h 05 min`, `7 min` under an hour, `under a minute`.
+/// `about 2 h 05 min`, `about 7 min` under an hour, `nothing` when done, `under a minute`.
 fn hours_minutes(d: Duration) -> String {
     let minutes = (d.as_secs() + 30) / 60;
     match minutes {
+        _ if d.is_zero() => "nothing".into(),
         0 => "under a minute".into(),
-        1..=59 => format!("{minutes} min"),
-        _ => format!("{} h {:02} min", minutes / 60, minutes % 60),
+        1..=59 => format!("about {minutes} min"),
+        _ => format!("about {} h {:02} min", minutes / 60, minutes % 60),
     }
 }
 
@@ -536,8 +537,9 @@ mod tests {
         }
         assert_eq!(p.done, 25);
         assert_eq!(p.left(), Some(s(29 * 100)));
-        assert_eq!(hours_minutes(s(5700)), "1 h 35 min");
-        assert_eq!(hours_minutes(s(89)), "1 min");
+        assert_eq!(hours_minutes(s(5700)), "about 1 h 35 min");
+        assert_eq!(hours_minutes(s(89)), "about 1 min");
+        assert_eq!(hours_minutes(s(0)), "nothing");
         assert_eq!(hours_minutes(s(29)), "under a minute");
     }
 
