@@ -48,13 +48,7 @@ fn main() -> anyhow::Result<()> {
     let (batch, size, log_every) = (2, 64, 10);
     let model = AlexNet::new(&gpu, AlexNetConfig::original(10).scaled(0.125))?;
     model.initialize(&gpu, Init::Kaiming, 0)?;
-    let options = PlanOptions {
-        batch,
-        image_h: size,
-        image_w: size,
-        training: true,
-        input_grad: false,
-    };
+    let options = PlanOptions::training(batch, size);
     let plan = Plan::new(&gpu, &model, options)?;
     let guard = NonFiniteGuard::new(&gpu, &model, &plan)?;
     let mut optimizer = Optimizer::new(&gpu, &model, OptimizerConfig::sgd())?;

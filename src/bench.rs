@@ -244,13 +244,7 @@ pub fn run(options: &GpuOptions, policy: KernelPolicy, cfg: &BenchConfig) -> Res
                 let mut plan = Plan::new(
                     &gpu,
                     &model,
-                    PlanOptions {
-                        batch,
-                        image_h: cfg.image_size,
-                        image_w: cfg.image_size,
-                        training,
-                        input_grad: false,
-                    },
+                    PlanOptions::new(batch, cfg.image_size, training),
                 )?;
                 let mut optimizer = if training {
                     Some(Optimizer::new(&gpu, &model, OptimizerConfig::sgd())?)
@@ -400,13 +394,7 @@ fn measure_startup(
         })?;
         policy.with_kernels(Kernels::Tiled).apply(&gpu)?;
         let net = AlexNet::new(&gpu, model.clone())?;
-        let plan_options = PlanOptions {
-            batch: 1,
-            image_h: image,
-            image_w: image,
-            training: true,
-            input_grad: false,
-        };
+        let plan_options = PlanOptions::training(1, image);
         let _plan = Plan::new(&gpu, &net, plan_options)?;
         let _optimizer = Optimizer::new(&gpu, &net, OptimizerConfig::sgd())?;
         gpu.wait()?;

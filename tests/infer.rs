@@ -233,13 +233,7 @@ fn features_are_the_fc_outputs_before_their_relu() {
         }
         .apply(gpu)
         .unwrap();
-        let options = PlanOptions {
-            batch: 1,
-            image_h: 64,
-            image_w: 64,
-            training: false,
-            input_grad: false,
-        };
+        let options = PlanOptions::inference(1, 64);
         let plan = Plan::new(gpu, &extractor.classifier.model, options).unwrap();
         plan.input
             .write_f32(gpu, &extractor.classifier.preprocess_image(&image))

@@ -37,13 +37,7 @@ struct Trainer {
 fn trainer(gpu: &Gpu, scaling: Option<LossScaleConfig>) -> Trainer {
     let model = AlexNet::new(gpu, AlexNetConfig::original(10).scaled(0.125)).unwrap();
     model.initialize(gpu, Init::Kaiming, 3).unwrap();
-    let options = PlanOptions {
-        batch: 8,
-        image_h: 64,
-        image_w: 64,
-        training: true,
-        input_grad: false,
-    };
+    let options = PlanOptions::training(8, 64);
     let mut plan = Plan::new(gpu, &model, options).unwrap();
     let config = OptimizerConfig {
         lr: 0.0005,

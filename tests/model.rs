@@ -160,13 +160,7 @@ fn a_second_plan_and_step_of_the_same_shapes_compile_no_pipeline() {
     // A device of its own: other tests in this binary compile pipelines concurrently.
     let gpu = &Gpu::new(&Default::default()).unwrap();
     let model = AlexNet::new(gpu, small_config()).unwrap();
-    let options = PlanOptions {
-        batch: 2,
-        image_h: 67,
-        image_w: 67,
-        training: true,
-        input_grad: false,
-    };
+    let options = PlanOptions::training(2, 67);
     let plan = Plan::new(gpu, &model, options).unwrap();
     let mut sgd = Optimizer::new(gpu, &model, OptimizerConfig::sgd()).unwrap();
     train_step(gpu, &plan, &mut sgd, 1).unwrap();
@@ -207,13 +201,7 @@ fn full_size_alexnet_trains_one_step_at_batch_one() {
             )
             .unwrap();
     }
-    let options = PlanOptions {
-        batch: 1,
-        image_h: 224,
-        image_w: 224,
-        training: true,
-        input_grad: false,
-    };
+    let options = PlanOptions::training(1, 224);
     let plan = Plan::new(gpu, &model, options).unwrap();
     plan.input
         .write_f32(gpu, &rng.normals(3 * 224 * 224, 1.0))
@@ -307,13 +295,7 @@ fn model_variants_train_and_batch_norm_buffers_round_trip() {
         model
             .initialize(gpu, alexnet_wgpu::model::Init::Kaiming, 1)
             .unwrap();
-        let options = |training| PlanOptions {
-            batch: 2,
-            image_h: size,
-            image_w: size,
-            training,
-            input_grad: false,
-        };
+        let options = |training| PlanOptions::new(2, size, training);
         let plan = Plan::new(gpu, &model, options(true)).unwrap();
         let eval = Plan::new(gpu, &model, options(false)).unwrap();
         let input: Vec<f32> = (0..plan.input.numel())

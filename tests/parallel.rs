@@ -42,13 +42,7 @@ fn data_parallel_on_two_devices_equals_one_device_on_the_whole_batch() {
 
     let model = AlexNet::new(&single, config.clone()).unwrap();
     model.initialize(&single, Init::PyTorch, seed).unwrap();
-    let options = PlanOptions {
-        batch: 4,
-        image_h: image,
-        image_w: image,
-        training: true,
-        input_grad: false,
-    };
+    let options = PlanOptions::training(4, image);
     let plan = Plan::new(&single, &model, options).unwrap();
     let mut optimizer = Optimizer::new(&single, &model, sgd).unwrap();
 
@@ -282,13 +276,7 @@ fn the_group_split_over_two_devices_equals_the_one_device_model() {
     let (image, batch) = (64, 3);
     let model = AlexNet::new(&single, config.clone()).unwrap();
     model.initialize(&single, Init::PyTorch, 5).unwrap();
-    let options = PlanOptions {
-        batch,
-        image_h: image,
-        image_w: image,
-        training: true,
-        input_grad: false,
-    };
+    let options = PlanOptions::training(batch, image);
     let plan = Plan::new(&single, &model, options).unwrap();
     let mut optimizer = Optimizer::new(&single, &model, sgd.clone()).unwrap();
     let mut split = GroupSplit::new([&a, &b], &config, batch, image, sgd).unwrap();

@@ -146,13 +146,7 @@ impl Classifier {
             None if classes == 1000 => imagenet_classes(),
             None => (0..classes).map(|c| format!("class {c}")).collect(),
         };
-        let options = PlanOptions {
-            batch,
-            image_h: image_size,
-            image_w: image_size,
-            training: false,
-            input_grad: false,
-        };
+        let options = PlanOptions::inference(batch, image_size);
         let plan = Plan::keeping_outputs(gpu, &model, options, keep)?;
         Ok(Self {
             model,

@@ -27,6 +27,37 @@ pub struct PlanOptions {
     pub input_grad: bool,
 }
 
+impl PlanOptions {
+    /// Square `image_size`² images, no input gradient: what training and inference plan.
+    pub fn new(batch: usize, image_size: usize, training: bool) -> Self {
+        PlanOptions {
+            batch,
+            image_h: image_size,
+            image_w: image_size,
+            training,
+            input_grad: false,
+        }
+    }
+
+    /// A training plan: forward, loss, backward and update, dropout active.
+    pub fn training(batch: usize, image_size: usize) -> Self {
+        Self::new(batch, image_size, true)
+    }
+
+    /// An inference plan: the forward only, dropout off.
+    pub fn inference(batch: usize, image_size: usize) -> Self {
+        Self::new(batch, image_size, false)
+    }
+
+    /// Also compute the gradient with respect to the input images.
+    pub fn with_input_grad(self) -> Self {
+        PlanOptions {
+            input_grad: true,
+            ..self
+        }
+    }
+}
+
 /// What a layer's forward kept for its backward.
 pub(crate) enum Saved {
     Nothing,

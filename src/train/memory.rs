@@ -18,13 +18,7 @@ pub(crate) fn plans_that_fit(
     let plans = |batch: usize| {
         gpu.with_oom_scope(|| {
             let plan = |training| {
-                let options = PlanOptions {
-                    batch,
-                    image_h: config.image_size,
-                    image_w: config.image_size,
-                    training,
-                    input_grad: false,
-                };
+                let options = PlanOptions::new(batch, config.image_size, training);
                 Plan::new(gpu, model, options)
             };
             Ok((plan(true)?, plan(false)?))

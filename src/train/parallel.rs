@@ -292,13 +292,7 @@ impl<'g> DataParallel<'g> {
         let mut replicas = Vec::with_capacity(gpus.len());
         for (gpu, &batch) in gpus.iter().zip(local) {
             let model = AlexNet::new(gpu, config.clone())?;
-            let options = PlanOptions {
-                batch,
-                image_h: image_size,
-                image_w: image_size,
-                training: true,
-                input_grad: false,
-            };
+            let options = PlanOptions::training(batch, image_size);
             let plan = Plan::new(gpu, &model, options)?;
             let optimizer = Optimizer::new(gpu, &model, optimizer.clone())?;
             replicas.push(Replica {

@@ -387,13 +387,7 @@ fn resolve_shares(devices: &Devices, config: &TrainConfig) -> Result<(Vec<usize>
 /// the pipelines), then two timed.
 fn measure_speed(gpu: &Gpu, config: &TrainConfig, batch: usize) -> Result<f64> {
     let model = AlexNet::new(gpu, config.model.clone())?;
-    let options = PlanOptions {
-        batch,
-        image_h: config.image_size,
-        image_w: config.image_size,
-        training: true,
-        input_grad: false,
-    };
+    let options = PlanOptions::training(batch, config.image_size);
     let plan = Plan::new(gpu, &model, options)?;
     plan.forward_backward(gpu, 0)?;
     gpu.wait()?;

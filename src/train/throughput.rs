@@ -170,17 +170,7 @@ pub fn run(gpu: &Gpu, dataset: Arc<dyn Dataset>, cfg: &DataBenchConfig) -> Resul
     let size = lc.augment.image_size;
     let model = AlexNet::new(gpu, cfg.model.clone())?;
     model.initialize(gpu, Init::PyTorch, 0)?;
-    let plan = Plan::new(
-        gpu,
-        &model,
-        PlanOptions {
-            batch: lc.batch_size,
-            image_h: size,
-            image_w: size,
-            training: true,
-            input_grad: false,
-        },
-    )?;
+    let plan = Plan::new(gpu, &model, PlanOptions::training(lc.batch_size, size))?;
     let mut optimizer = Optimizer::new(gpu, &model, OptimizerConfig::sgd())?;
     let mut feeder = Feeder::new(gpu, lc.augment_on, &plan, &lc.augment)?;
     let mut epochs = Epochs::new(dataset, lc.clone())?;

@@ -30,13 +30,7 @@ fn an_uncaptured_gpu_error_becomes_a_typed_error_not_a_panic() {
 fn a_lost_device_is_a_typed_error_on_the_next_call() {
     let gpu = Gpu::new(&GpuOptions::default()).unwrap();
     let model = AlexNet::new(&gpu, tiny_model()).unwrap();
-    let options = PlanOptions {
-        batch: 1,
-        image_h: 64,
-        image_w: 64,
-        training: true,
-        input_grad: false,
-    };
+    let options = PlanOptions::training(1, 64);
     let plan = Plan::new(&gpu, &model, options).unwrap();
     let mut optimizer = Optimizer::new(&gpu, &model, OptimizerConfig::sgd()).unwrap();
     // What a driver reset or an unplugged eGPU does, on demand.

@@ -60,13 +60,7 @@ fn a_nan_in_the_input_is_flagged_on_the_gpu_and_read_only_with_the_metrics() {
     let gpu = gpu();
     let model = AlexNet::new(gpu, tiny_model()).unwrap();
     model.initialize(gpu, Init::Kaiming, 1).unwrap();
-    let options = PlanOptions {
-        batch: 2,
-        image_h: 64,
-        image_w: 64,
-        training: true,
-        input_grad: false,
-    };
+    let options = PlanOptions::training(2, 64);
     let plan = Plan::new(gpu, &model, options).unwrap();
     let guard = NonFiniteGuard::new(gpu, &model, &plan).unwrap();
     let mut optimizer = Optimizer::new(gpu, &model, OptimizerConfig::sgd()).unwrap();

@@ -118,13 +118,7 @@ fn the_full_width_model_lowers_its_loss_over_a_few_steps() {
     let model = AlexNet::new(gpu, config).unwrap();
     model.initialize(gpu, Init::PyTorch, 11).unwrap();
     let (batch, size) = (4, 64);
-    let options = PlanOptions {
-        batch,
-        image_h: size,
-        image_w: size,
-        training: true,
-        input_grad: false,
-    };
+    let options = PlanOptions::training(batch, size);
     let plan = Plan::new(gpu, &model, options).unwrap();
     let data = Synthetic::new(batch, size, 2, 0);
     let augment = Augment::imagenet(size).eval();

@@ -43,13 +43,7 @@ fn state_dict_config() -> AlexNetConfig {
 }
 
 fn eval_logits(gpu: &Gpu, model: &AlexNet, input: &[f32], batch: usize, size: usize) -> Vec<f32> {
-    let options = PlanOptions {
-        batch,
-        image_h: size,
-        image_w: size,
-        training: false,
-        input_grad: false,
-    };
+    let options = PlanOptions::inference(batch, size);
     let plan = Plan::new(gpu, model, options).unwrap();
     plan.input.write_f32(gpu, input).unwrap();
     plan.forward.run(gpu).unwrap();
