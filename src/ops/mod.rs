@@ -32,7 +32,7 @@ pub mod tune;
 pub use gemm::{GemmChoice, GemmTiles};
 pub use gemm_coop::GemmCoop;
 pub use policy::{KernelPolicy, Kernels, Matrix, Precision};
-pub use shaders::Shader;
+pub use shaders::{Shader, SHADER_DIR_ENV};
 pub use tune::Autotune;
 
 use crate::error::{Error, Result};

@@ -2,6 +2,9 @@
 //! preceded by the shared snippets it uses (`common.wgsl`, `tree_sum.wgsl`, `resize.wgsl`, the
 //! GEMMs' operands). The runtime compiles them as [`ShaderSource`]s without knowing which exist.
 
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
 use crate::runtime::ShaderSource;
 
 /// One shader file. Its name is the file stem in `shaders/`.
@@ -182,79 +185,100 @@ impl Shader {
         }
     }
 
-    /// The WGSL the runtime compiles: [`Shader::files`] one after the other.
+    /// The WGSL the runtime compiles: [`Shader::files`] one after the other, from the
+    /// embedded files or, where [`SHADER_DIR_ENV`] is set, from that folder.
     pub fn source(self) -> &'static str {
-        macro_rules! wgsl {
-            ($($file:literal),+) => {
-                concat!($(include_str!(concat!("../../shaders/", $file, ".wgsl"))),+)
-            };
-        }
-        match self {
-            Shader::Conv2d => wgsl!("common", "conv2d"),
-            Shader::Activation => wgsl!("common", "activation"),
-            Shader::AvgPool => wgsl!("common", "avg_pool"),
-            Shader::BatchNorm => wgsl!("common", "tree_sum", "batch_norm"),
-            Shader::Lrn => wgsl!("common", "lrn"),
-            Shader::MaxPool => wgsl!("common", "max_pool"),
-            Shader::AdaptiveAvgPool => wgsl!("common", "adaptive_avg_pool"),
-            Shader::Dropout => wgsl!("common", "dropout"),
-            Shader::Linear => wgsl!("common", "f16_rounding", "linear"),
-            Shader::CrossEntropy => wgsl!("common", "cross_entropy"),
-            Shader::Sgd => wgsl!("common", "sgd"),
-            Shader::Adam => wgsl!("common", "adam"),
-            Shader::Preprocess => wgsl!("common", "resize", "preprocess"),
-            Shader::Augment => wgsl!("common", "tree_sum", "resize", "augment"),
-            Shader::Gemm => wgsl!("common", "f16_rounding", "gemm_operands", "gemm"),
-            Shader::GemmDirect => wgsl!(
-                "common",
-                "f16_rounding",
-                "gemm_operands",
-                "gemm_direct_loaded",
-                "gemm_direct"
-            ),
-            Shader::GemmDirectSubgroup => wgsl!(
-                "common",
-                "f16_rounding",
-                "gemm_operands",
-                "subgroup_broadcast",
-                "gemm_direct_subgroup",
-                "gemm_direct"
-            ),
-            Shader::LinearBroadcast => wgsl!(
-                "common",
-                "f16_rounding",
-                "linear",
-                "subgroup_broadcast",
-                "linear_broadcast"
-            ),
-            Shader::GemmReduce => wgsl!("common", "tree_sum", "gemm_reduce"),
-            Shader::Finite => wgsl!("common", "workgroup_any", "finite"),
-            Shader::LossScale => wgsl!("common", "workgroup_any", "loss_scale"),
-            Shader::GemmCoopF16 => wgsl!(
-                "gemm_coop_f16",
-                "common",
-                "f16_rounding",
-                "gemm_operands",
-                "gemm_coop"
-            ),
-            Shader::GemmCoopF32 => wgsl!(
-                "gemm_coop_f32",
-                "common",
-                "f16_rounding",
-                "gemm_operands",
-                "gemm_coop"
-            ),
-            Shader::GemmCoopF16x8 => {
-                wgsl!(
-                    "gemm_coop_f16x8",
-                    "common",
-                    "f16_rounding",
-                    "gemm_operands",
-                    "gemm_coop"
-                )
+        static SOURCES: OnceLock<Vec<&'static str>> = OnceLock::new();
+        let sources = SOURCES.get_or_init(|| {
+            let dir = std::env::var_os(SHADER_DIR_ENV).map(PathBuf::from);
+            if let Some(dir) = &dir {
+                log::warn!(
+                    "{SHADER_DIR_ENV}: compiling the shaders in {} instead of the embedded ones",
+                    dir.display()
+                );
             }
+            // Built once per process, so leaking the two dozen strings costs nothing and lets
+            // every `ShaderSource` stay `Copy` with a `'static` text.
+            Shader::ALL
+                .iter()
+                .map(|shader| {
+                    let text: String = shader
+                        .files()
+                        .iter()
+                        .map(|stem| file_text(dir.as_deref(), stem))
+                        .collect();
+                    &*Box::leak(text.into_boxed_str())
+                })
+                .collect()
+        });
+        let index = Shader::ALL.iter().position(|&s| s == self);
+        sources[index.expect("Shader::ALL lists every shader")]
+    }
+}
+
+/// Set to a folder of `.wgsl` files to compile those instead of the embedded ones (a file the
+/// folder lacks stays embedded): for editing a kernel without rebuilding, and for
+/// `tools/shader_mutants.py`, which runs the suites against mutated copies.
+pub const SHADER_DIR_ENV: &str = "ALEXNET_SHADER_DIR";
+
+/// Every file in `shaders/`, as `(stem, text)`, embedded at build time.
+const EMBEDDED: &[(&str, &str)] = {
+    macro_rules! embed {
+        ($($file:literal),+ $(,)?) => {
+            &[$(($file, include_str!(concat!("../../shaders/", $file, ".wgsl")))),+]
+        };
+    }
+    embed!(
+        "activation",
+        "adam",
+        "adaptive_avg_pool",
+        "augment",
+        "avg_pool",
+        "batch_norm",
+        "common",
+        "conv2d",
+        "cross_entropy",
+        "dropout",
+        "f16_rounding",
+        "finite",
+        "gemm",
+        "gemm_coop",
+        "gemm_coop_f16",
+        "gemm_coop_f16x8",
+        "gemm_coop_f32",
+        "gemm_direct",
+        "gemm_direct_loaded",
+        "gemm_direct_subgroup",
+        "gemm_operands",
+        "gemm_reduce",
+        "linear",
+        "linear_broadcast",
+        "loss_scale",
+        "lrn",
+        "max_pool",
+        "preprocess",
+        "resize",
+        "sgd",
+        "subgroup_broadcast",
+        "tree_sum",
+        "workgroup_any",
+    )
+};
+
+/// One file's text: from `dir` where it has the file, else the embedded copy.
+fn file_text(dir: Option<&Path>, stem: &str) -> String {
+    if let Some(path) = dir.map(|d| d.join(format!("{stem}.wgsl"))) {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => return text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => log::warn!("{}: {e}; using the embedded copy", path.display()),
         }
     }
+    let embedded = EMBEDDED.iter().find(|(name, _)| *name == stem);
+    embedded
+        .expect("Shader::files names embedded files")
+        .1
+        .to_string()
 }
 
 impl From<Shader> for ShaderSource {
