@@ -12,17 +12,6 @@
 //   adaptive_avg_pool_backward:  1 dy, 2 dx
 // One invocation per output (forward) or input (backward) element.
 
-struct AdaptivePoolParams {
-    batch: u32,
-    channels: u32,
-    in_h: u32,
-    in_w: u32,
-    out_h: u32,
-    out_w: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: AdaptivePoolParams;
-
 fn window_start(i: u32, input: u32, output: u32) -> u32 {
     return (i * input) / output;
 }
@@ -40,13 +29,12 @@ fn adaptive_avg_pool_forward(@builtin(global_invocation_id) gid: vec3u, @builtin
     if idx >= p.batch * p.channels * p.out_h * p.out_w {
         return;
     }
-    let j = idx % p.out_w;
-    let i = (idx / p.out_w) % p.out_h;
-    let base = (idx / (p.out_w * p.out_h)) * p.in_h * p.in_w;
-    let h0 = window_start(i, p.in_h, p.out_h);
-    let h1 = window_end(i, p.in_h, p.out_h);
-    let v0 = window_start(j, p.in_w, p.out_w);
-    let v1 = window_end(j, p.in_w, p.out_w);
+    let out_at = plane_element(idx, p.out_h, p.out_w);
+    let base = out_at.plane * p.in_h * p.in_w;
+    let h0 = window_start(out_at.row, p.in_h, p.out_h);
+    let h1 = window_end(out_at.row, p.in_h, p.out_h);
+    let v0 = window_start(out_at.col, p.in_w, p.out_w);
+    let v1 = window_end(out_at.col, p.in_w, p.out_w);
     var sum = 0.0;
     for (var h = h0; h < h1; h++) {
         for (var v = v0; v < v1; v++) {
@@ -65,9 +53,10 @@ fn adaptive_avg_pool_backward(@builtin(global_invocation_id) gid: vec3u, @builti
     if idx >= p.batch * p.channels * p.in_h * p.in_w {
         return;
     }
-    let v = idx % p.in_w;
-    let h = (idx / p.in_w) % p.in_h;
-    let base = (idx / (p.in_w * p.in_h)) * p.out_h * p.out_w;
+    let in_at = plane_element(idx, p.in_h, p.in_w);
+    let h = in_at.row;
+    let v = in_at.col;
+    let base = in_at.plane * p.out_h * p.out_w;
     var acc = 0.0;
     for (var i = 0u; i < p.out_h; i++) {
         let h0 = window_start(i, p.in_h, p.out_h);

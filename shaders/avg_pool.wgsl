@@ -13,20 +13,6 @@
 //   avg_pool_backward:  1 dy, 2 dx
 // One invocation per output (forward) or input (backward) element.
 
-struct AvgPoolParams {
-    batch: u32,
-    channels: u32,
-    in_h: u32,
-    in_w: u32,
-    out_h: u32,
-    out_w: u32,
-    kernel: u32,
-    stride: u32,
-    padding: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: AvgPoolParams;
-
 @group(0) @binding(1) var<storage, read> fwd_x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> fwd_y: array<f32>;
 
@@ -36,10 +22,10 @@ fn avg_pool_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_work
     if idx >= p.batch * p.channels * p.out_h * p.out_w {
         return;
     }
-    let j = idx % p.out_w;
-    let i = (idx / p.out_w) % p.out_h;
-    let plane = idx / (p.out_w * p.out_h);
-    let base = plane * p.in_h * p.in_w;
+    let out_at = plane_element(idx, p.out_h, p.out_w);
+    let i = out_at.row;
+    let j = out_at.col;
+    let base = out_at.plane * p.in_h * p.in_w;
     // Window rows are i·S − P + kh in padded coordinates; compare in those to stay unsigned.
     var acc = 0.0;
     for (var kh = 0u; kh < p.kernel; kh++) {
@@ -61,28 +47,19 @@ fn avg_pool_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_work
 @group(0) @binding(1) var<storage, read> bwd_dy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> bwd_dx: array<f32>;
 
-// Windows i whose padded rows [i·S, i·S + K) contain the padded row `at`, clipped to [0, out).
-fn first_window(at: u32, stride: u32, kernel: u32) -> u32 {
-    return select(0u, (at + stride - kernel) / stride, at + 1u > kernel);
-}
-
 @compute @workgroup_size(WG)
 fn avg_pool_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
     let idx = flat_index(gid, nwg);
     if idx >= p.batch * p.channels * p.in_h * p.in_w {
         return;
     }
-    let v = idx % p.in_w + p.padding;
-    let h = (idx / p.in_w) % p.in_h + p.padding;
-    let plane = idx / (p.in_w * p.in_h);
-    let i_first = first_window(h, p.stride, p.kernel);
-    let i_last = min(h / p.stride, p.out_h - 1u);
-    let j_first = first_window(v, p.stride, p.kernel);
-    let j_last = min(v / p.stride, p.out_w - 1u);
+    let in_at = plane_element(idx, p.in_h, p.in_w);
+    let rows = covering_windows(in_at.row + p.padding, p.out_h);
+    let cols = covering_windows(in_at.col + p.padding, p.out_w);
     var acc = 0.0;
-    for (var i = i_first; i <= i_last; i++) {
-        for (var j = j_first; j <= j_last; j++) {
-            acc += bwd_dy[(plane * p.out_h + i) * p.out_w + j];
+    for (var i = rows.x; i <= rows.y; i++) {
+        for (var j = cols.x; j <= cols.y; j++) {
+            acc += bwd_dy[(in_at.plane * p.out_h + i) * p.out_w + j];
         }
     }
     bwd_dx[idx] = acc / f32(p.kernel * p.kernel);

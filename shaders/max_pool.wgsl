@@ -13,19 +13,6 @@
 //   max_pool_backward:  1 dy, 2 argmax (u32), 3 dx
 // One invocation per output (forward) or input (backward) element.
 
-struct PoolParams {
-    batch: u32,
-    channels: u32,
-    in_h: u32,
-    in_w: u32,
-    out_h: u32,
-    out_w: u32,
-    kernel: u32,
-    stride: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: PoolParams;
-
 @group(0) @binding(1) var<storage, read> fwd_x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> fwd_y: array<f32>;
 @group(0) @binding(3) var<storage, read_write> fwd_argmax: array<u32>;
@@ -36,10 +23,10 @@ fn max_pool_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_work
     if idx >= p.batch * p.channels * p.out_h * p.out_w {
         return;
     }
-    let j = idx % p.out_w;
-    let i = (idx / p.out_w) % p.out_h;
-    let plane = idx / (p.out_w * p.out_h);
-    let base = plane * p.in_h * p.in_w;
+    let out_at = plane_element(idx, p.out_h, p.out_w);
+    let i = out_at.row;
+    let j = out_at.col;
+    let base = out_at.plane * p.in_h * p.in_w;
     var best_at = (i * p.stride) * p.in_w + j * p.stride;
     var best = fwd_x[base + best_at];
     for (var kh = 0u; kh < p.kernel; kh++) {
@@ -67,19 +54,14 @@ fn max_pool_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wor
     if idx >= p.batch * p.channels * p.in_h * p.in_w {
         return;
     }
-    let v = idx % p.in_w;
-    let h = (idx / p.in_w) % p.in_h;
-    let plane = idx / (p.in_w * p.in_h);
-    let here = h * p.in_w + v;
-    // Windows i with i·S ≤ h ≤ i·S + K − 1.
-    let i_first = select(0u, (h + p.stride - p.kernel) / p.stride, h + 1u > p.kernel);
-    let i_last = min(h / p.stride, p.out_h - 1u);
-    let j_first = select(0u, (v + p.stride - p.kernel) / p.stride, v + 1u > p.kernel);
-    let j_last = min(v / p.stride, p.out_w - 1u);
+    let in_at = plane_element(idx, p.in_h, p.in_w);
+    let here = in_at.row * p.in_w + in_at.col;
+    let rows = covering_windows(in_at.row, p.out_h);
+    let cols = covering_windows(in_at.col, p.out_w);
     var acc = 0.0;
-    for (var i = i_first; i <= i_last; i++) {
-        for (var j = j_first; j <= j_last; j++) {
-            let out = (plane * p.out_h + i) * p.out_w + j;
+    for (var i = rows.x; i <= rows.y; i++) {
+        for (var j = cols.x; j <= cols.y; j++) {
+            let out = (in_at.plane * p.out_h + i) * p.out_w + j;
             if bwd_argmax[out] == here {
                 acc += bwd_dy[out];
             }

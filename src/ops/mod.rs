@@ -24,6 +24,7 @@ pub mod loss_scale;
 pub mod lrn;
 pub mod max_pool;
 pub mod policy;
+pub(crate) mod pool;
 pub mod preprocess;
 pub mod sgd;
 pub mod shaders;
@@ -32,6 +33,7 @@ pub mod tune;
 pub use gemm::{GemmChoice, GemmTiles};
 pub use gemm_coop::GemmCoop;
 pub use policy::{KernelPolicy, Kernels, Matrix, Precision};
+pub(crate) use pool::{PoolParams, PoolWindow};
 pub use shaders::{Shader, SHADER_DIR_ENV};
 pub use tune::Autotune;
 
@@ -58,8 +60,6 @@ pub struct UniformLayout {
     pub wgsl: &'static str,
     pub size: usize,
     pub fields: Vec<FieldLayout>,
-    /// The WGSL struct may stop early (max_pool reads the pooling parameters without padding).
-    pub prefix: bool,
 }
 
 /// The field layout of a parameter struct, for the test that compares it with the WGSL struct
@@ -88,7 +88,6 @@ pub fn uniform_layouts() -> Vec<UniformLayout> {
             wgsl,
             size: std::mem::size_of::<T>(),
             fields,
-            prefix: false,
         }
     }
     vec![
@@ -99,11 +98,7 @@ pub fn uniform_layouts() -> Vec<UniformLayout> {
         ),
         entry::<adam::AdamParams>(Shader::Adam, "AdamParams", adam::AdamParams::layout()),
         entry::<adam::AdamHyper>(Shader::Adam, "AdamHyper", adam::AdamHyper::layout()),
-        entry::<adaptive_avg_pool::AdaptivePoolParams>(
-            Shader::AdaptiveAvgPool,
-            "AdaptivePoolParams",
-            adaptive_avg_pool::AdaptivePoolParams::layout(),
-        ),
+        entry::<PoolParams>(Shader::AdaptiveAvgPool, "PoolParams", PoolParams::layout()),
         entry::<augment::AugmentParams>(
             Shader::Augment,
             "AugmentParams",
@@ -114,11 +109,8 @@ pub fn uniform_layouts() -> Vec<UniformLayout> {
             "ImageParams",
             augment::ImageParams::layout(),
         ),
-        entry::<PoolParams>(Shader::AvgPool, "AvgPoolParams", PoolParams::layout()),
-        UniformLayout {
-            prefix: true,
-            ..entry::<PoolParams>(Shader::MaxPool, "PoolParams", PoolParams::layout())
-        },
+        entry::<PoolParams>(Shader::AvgPool, "PoolParams", PoolParams::layout()),
+        entry::<PoolParams>(Shader::MaxPool, "PoolParams", PoolParams::layout()),
         entry::<batch_norm::BatchNormParams>(
             Shader::BatchNorm,
             "BatchNormParams",
@@ -233,85 +225,6 @@ pub(crate) fn to_u32(op: &'static str, what: &str, value: usize) -> Result<u32> 
         op,
         what: format!("{what} = {value} exceeds the 32-bit indexing of the shaders"),
     })
-}
-
-/// A square pooling window: `kernel`×`kernel`, `stride`, zero `padding` (floor mode).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct PoolWindow {
-    pub kernel: usize,
-    pub stride: usize,
-    pub padding: usize,
-}
-
-/// The parameters both pooling shaders start with (max_pool.wgsl stops before `padding`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct PoolParams {
-    batch: u32,
-    channels: u32,
-    in_h: u32,
-    in_w: u32,
-    out_h: u32,
-    out_w: u32,
-    kernel: u32,
-    stride: u32,
-    padding: u32,
-}
-
-impl PoolParams {
-    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
-        crate::ops::field_layout!(PoolParams {
-            batch,
-            channels,
-            in_h,
-            in_w,
-            out_h,
-            out_w,
-            kernel,
-            stride,
-            padding
-        })
-    }
-}
-
-impl PoolWindow {
-    /// The output size, as PyTorch's MaxPool2d/AvgPool2d compute it; the padding is at most
-    /// half the window, so no window lies wholly in the padding.
-    pub(crate) fn output_hw(&self, op: &'static str, h: usize, w: usize) -> Result<(usize, usize)> {
-        let (k, s, p) = (self.kernel, self.stride, self.padding);
-        if k == 0 || s == 0 || p > k / 2 || h + 2 * p < k || w + 2 * p < k {
-            let padding = if p == 0 {
-                String::new()
-            } else {
-                format!(", padding {p}; padding must be at most half the window")
-            };
-            return Err(Error::Shape {
-                op,
-                what: format!("input {h}x{w} does not fit a {k}x{k} window (stride {s}{padding})"),
-            });
-        }
-        Ok(((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1))
-    }
-
-    /// Checks x (NCHW) and y against the window; returns the shaders' parameters.
-    pub(crate) fn params(&self, op: &'static str, x: &Tensor, y: &Tensor) -> Result<PoolParams> {
-        let [n, c, h, w] = nchw(op, x)?;
-        let (oh, ow) = self.output_hw(op, h, w)?;
-        expect_shape(op, y, &[n, c, oh, ow])?;
-        to_u32(op, "elements", x.numel())?;
-        let u = |v: usize| v as u32;
-        Ok(PoolParams {
-            batch: u(n),
-            channels: u(c),
-            in_h: u(h),
-            in_w: u(w),
-            out_h: u(oh),
-            out_w: u(ow),
-            kernel: to_u32(op, "kernel", self.kernel)?,
-            stride: to_u32(op, "stride", self.stride)?,
-            padding: to_u32(op, "padding", self.padding)?,
-        })
-    }
 }
 
 /// Prepares one kernel of `shader` with a plain-old-data parameter struct.
