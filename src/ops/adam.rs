@@ -2,9 +2,9 @@
 //! than one binding (FC6's weight) are updated slice by slice.
 
 use crate::error::Result;
+use crate::ops::update_dispatches;
 use crate::ops::Shader;
-use crate::ops::{expect_shape, launch, to_u32};
-use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, Tensor, Uniform};
+use crate::runtime::{Dispatch, Gpu, Tensor, Uniform};
 
 /// What the update reads; the host rewrites it every step (the bias corrections change).
 /// Every scalar is formed in f64 and rounded once, as PyTorch does with Python floats.
@@ -73,18 +73,6 @@ impl AdamHyper {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct AdamParams {
-    len: u32,
-}
-
-impl AdamParams {
-    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
-        crate::ops::field_layout!(AdamParams { len })
-    }
-}
-
 /// One Adam/AdamW step. param, grad, exp_avg and exp_avg_sq have the same shape; the two
 /// moments start at zero.
 pub fn adam_step(
@@ -95,22 +83,7 @@ pub fn adam_step(
     exp_avg: &Tensor,
     exp_avg_sq: &Tensor,
 ) -> Result<Vec<Dispatch>> {
-    for t in [grad, exp_avg, exp_avg_sq] {
-        expect_shape("adam", t, param.shape())?;
-    }
-    to_u32("adam", "elements", param.numel())?;
-    binding_chunks(gpu, param.numel(), 1)
-        .into_iter()
-        .map(|(first, len)| {
-            let args = [
-                Arg::Uniform(hyper.buffer()),
-                Arg::Read(grad.slice(first, len)),
-                Arg::Write(param.slice(first, len)),
-                Arg::Write(exp_avg.slice(first, len)),
-                Arg::Write(exp_avg_sq.slice(first, len)),
-            ];
-            let p = AdamParams { len: len as u32 };
-            launch(gpu, Shader::Adam, "adam_step", &p, &args, len)
-        })
-        .collect()
+    let entry = (Shader::Adam, "adam_step");
+    let state = [exp_avg, exp_avg_sq];
+    update_dispatches(gpu, "adam", entry, hyper.buffer(), grad, param, &state)
 }

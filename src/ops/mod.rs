@@ -38,7 +38,7 @@ pub use shaders::{Shader, SHADER_DIR_ENV};
 pub use tune::Autotune;
 
 use crate::error::{Error, Result};
-use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Tensor};
+use crate::runtime::{binding_chunks, Arg, Dispatch, Gpu, KernelCall, Tensor};
 
 /// One field of a `#[repr(C)]` parameter struct as the Rust compiler lays it out.
 #[doc(hidden)]
@@ -96,7 +96,7 @@ pub fn uniform_layouts() -> Vec<UniformLayout> {
             "ActivationParams",
             activation::ActivationParams::layout(),
         ),
-        entry::<adam::AdamParams>(Shader::Adam, "AdamParams", adam::AdamParams::layout()),
+        entry::<UpdateParams>(Shader::Adam, "AdamParams", UpdateParams::layout()),
         entry::<adam::AdamHyper>(Shader::Adam, "AdamHyper", adam::AdamHyper::layout()),
         entry::<PoolParams>(Shader::AdaptiveAvgPool, "PoolParams", PoolParams::layout()),
         entry::<augment::AugmentParams>(
@@ -186,7 +186,7 @@ pub fn uniform_layouts() -> Vec<UniformLayout> {
             "PreprocessParams",
             preprocess::PreprocessParams::layout(),
         ),
-        entry::<sgd::SgdParams>(Shader::Sgd, "SgdParams", sgd::SgdParams::layout()),
+        entry::<UpdateParams>(Shader::Sgd, "SgdParams", UpdateParams::layout()),
         entry::<sgd::SgdHyper>(Shader::Sgd, "SgdHyper", sgd::SgdHyper::layout()),
     ]
 }
@@ -259,4 +259,49 @@ pub(crate) fn launch_with<P: bytemuck::Pod>(
         },
         constants,
     )
+}
+
+/// The one parameter of an element-wise optimizer update (`SgdParams`, `AdamParams` in WGSL):
+/// how many elements this dispatch updates.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct UpdateParams {
+    len: u32,
+}
+
+impl UpdateParams {
+    pub(crate) fn layout() -> Vec<FieldLayout> {
+        field_layout!(UpdateParams { len })
+    }
+}
+
+/// The dispatches of an element-wise optimizer update (`shader`'s `entry`): bindings
+/// `hyper`, `grad` (read), `param` and then each of `state` (written), all of `param`'s shape.
+/// A parameter larger than one binding (FC6's weight) is updated slice by slice.
+pub(crate) fn update_dispatches(
+    gpu: &Gpu,
+    op: &'static str,
+    (shader, entry): (Shader, &'static str),
+    hyper: &wgpu::Buffer,
+    grad: &Tensor,
+    param: &Tensor,
+    state: &[&Tensor],
+) -> Result<Vec<Dispatch>> {
+    for t in std::iter::once(grad).chain(state.iter().copied()) {
+        expect_shape(op, t, param.shape())?;
+    }
+    to_u32(op, "elements", param.numel())?;
+    binding_chunks(gpu, param.numel(), 1)
+        .into_iter()
+        .map(|(first, len)| {
+            let mut args = vec![
+                Arg::Uniform(hyper),
+                Arg::Read(grad.slice(first, len)),
+                Arg::Write(param.slice(first, len)),
+            ];
+            args.extend(state.iter().map(|t| Arg::Write(t.slice(first, len))));
+            let p = UpdateParams { len: len as u32 };
+            launch(gpu, shader, entry, &p, &args, len)
+        })
+        .collect()
 }
