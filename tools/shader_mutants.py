@@ -2,7 +2,8 @@
 """Do the suites notice a wrong kernel? Mutation testing of the WGSL shaders.
 
     tools/shader_mutants.py [--per-file 6] [--seed 0] [--files conv2d,lrn]
-                            [--suites shaders,ops,mixed,infer,model] [--report FILE]
+                            [--suites shaders,ops,mixed,infer,model] [--backends default,gl]
+                            [--report FILE]
 
 Each mutant is a copy of shaders/ with one small change to one code line of one file: an
 arithmetic or comparison operator swapped, `min` for `max`, `&&` for `||`, an accumulation
@@ -15,8 +16,15 @@ rebuild: the library compiles the files in $ALEXNET_SHADER_DIR instead of its em
 - a survivor when every suite passes: either a change that cannot alter results (an
   equivalent mutant; say why in the report) or a gap in the tests.
 
-The sites are drawn at random (seeded) from every applicable position in each file, at most
---per-file of them. The suites are built once (`cargo test --release --no-run`) and run in
+Each suite runs on every backend of --backends (`default`: wgpu's choice, Vulkan here; `gl`:
+wgpu's GL backend through headless EGL, where the kernels without subgroups run), as CI runs
+them; the shaders suite (naga only) runs once. The unmutated shaders go through the same runs
+first: a suite that fails on them stops the sweep, so no mutant counts as killed by a missing
+adapter.
+
+The sites are drawn at random from every applicable position in each file, at most --per-file
+of them, seeded by --seed and the file's name, so a run over some files draws the same mutants
+as a run over all. The suites are built once (`cargo test --release --no-run`) and run in
 order, each only while the mutant still lives. Needs a Vulkan or GL adapter, as the suites do.
 Python 3 standard library only.
 """
@@ -118,6 +126,22 @@ def run_suite(binary: str, suite: str, env: dict, timeout: float) -> tuple[str, 
     return "fail", f"{suite}: " + ", ".join(failed[:3]) + (" …" if len(failed) > 3 else "")
 
 
+# Environment overlays that select a backend.
+BACKENDS = {
+    "default": {},
+    "gl": {"EGL_PLATFORM": "surfaceless", "WGPU_BACKEND": "gl"},
+}
+
+
+def run_all(binaries: dict, runs: list, env: dict, timeout: float) -> tuple[str, str]:
+    """Runs (suite, backend) pairs in order until one does not pass; its status and detail."""
+    for suite, backend in runs:
+        status, detail = run_suite(binaries[suite], suite, env | BACKENDS[backend], timeout)
+        if status != "pass":
+            return status, detail if backend == "default" else f"{backend} {detail}"
+    return "pass", ""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--per-file", type=int, default=6, help="mutants per shader file")
@@ -125,6 +149,8 @@ def main() -> None:
     ap.add_argument("--files", help="comma-separated shader stems (default: every file)")
     ap.add_argument("--suites", default="shaders,ops,mixed,infer,model",
                     help="cargo test targets, run in this order")
+    ap.add_argument("--backends", default="default,gl",
+                    help=f"comma-separated, of {', '.join(BACKENDS)}")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per suite run")
     ap.add_argument("--report", type=Path, help="write the markdown report here")
     args = ap.parse_args()
@@ -137,32 +163,44 @@ def main() -> None:
             sys.exit(f"shader_mutants: --files: no shaders/{unknown[0]}.wgsl")
         stems = wanted
     suites = args.suites.split(",")
+    backends = args.backends.split(",")
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown:
+        sys.exit(f"shader_mutants: --backends: unknown '{unknown[0]}'")
+    # Backend-major, so a mutant dies on the faster first backend before the others run.
+    runs = [(suite, backend) for backend in backends for suite in suites
+            if suite != "shaders" or backend == backends[0]]
     binaries = build_suites(suites)
 
-    rng = random.Random(args.seed)
+    built = {suite: os.stat(binary).st_mtime for suite, binary in binaries.items()}
     results = []
     with tempfile.TemporaryDirectory(prefix="shader-mutants-") as tmp:
         mutant_dir = Path(tmp)
         for stem in stems:
             shutil.copy(SHADERS / f"{stem}.wgsl", mutant_dir / f"{stem}.wgsl")
         env = dict(os.environ, ALEXNET_SHADER_DIR=str(mutant_dir))
+        status, detail = run_all(binaries, runs, env, args.timeout)
+        if status != "pass":
+            sys.exit(f"shader_mutants: the unmutated shaders do not pass ({detail}); fix that "
+                     "first, or drop the suite or backend")
         for stem in stems:
             original = (SHADERS / f"{stem}.wgsl").read_text()
             lines = original.splitlines(keepends=True)
             candidates = sites(original)
+            rng = random.Random(f"{args.seed}:{stem}")
             chosen = rng.sample(candidates, min(args.per_file, len(candidates)))
             for index, start, end, replacement, name in sorted(chosen):
                 line = lines[index]
                 mutated_line = line[:start] + replacement + line[end:]
                 text = "".join(lines[:index] + [mutated_line] + lines[index + 1:])
                 (mutant_dir / f"{stem}.wgsl").write_text(text)
+                for suite, binary in binaries.items():
+                    if os.stat(binary).st_mtime != built[suite]:
+                        sys.exit(f"shader_mutants: {binary} was rebuilt during the run; "
+                                 "its verdicts from here on would be another build's")
                 began = time.monotonic()
-                verdict, detail = "survived", ""
-                for suite in suites:
-                    status, detail = run_suite(binaries[suite], suite, env, args.timeout)
-                    if status != "pass":
-                        verdict = "invalid" if status == "invalid" else "killed"
-                        break
+                status, detail = run_all(binaries, runs, env, args.timeout)
+                verdict = {"pass": "survived", "invalid": "invalid"}.get(status, "killed")
                 seconds = time.monotonic() - began
                 where = f"{stem}.wgsl:{index + 1}"
                 results.append((stem, where, name, mutated_line.strip(), verdict, detail))
@@ -183,7 +221,7 @@ def render(results, args) -> str:
         "# Shader mutants",
         "",
         f"`tools/shader_mutants.py --per-file {args.per_file} --seed {args.seed} "
-        f"--suites {args.suites}`: {len(results)} mutants, {len(results) - len(valid)} "
+        f"--suites {args.suites} --backends {args.backends}`: {len(results)} mutants, {len(results) - len(valid)} "
         f"refused by naga, {killed} of the other {len(valid)} killed"
         + (f" ({100 * killed / len(valid):.0f} %)." if valid else "."),
         "",
