@@ -290,3 +290,20 @@ impl From<Shader> for ShaderSource {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shader_folder_replaces_the_files_it_has_and_only_those() {
+        let dir = std::env::temp_dir().join(format!("alexnet-shader-dir-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("sgd.wgsl"), "// edited\n").unwrap();
+        assert_eq!(file_text(Some(&dir), "sgd"), "// edited\n");
+        let embedded = include_str!("../../shaders/adam.wgsl");
+        assert_eq!(file_text(Some(&dir), "adam"), embedded);
+        assert_eq!(file_text(None, "adam"), embedded);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
