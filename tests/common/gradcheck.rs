@@ -90,6 +90,32 @@ impl GradCase {
             .collect();
         (y, grads)
     }
+
+    /// The convention every op keeps (`ops/mod.rs`): input gradients are assigned, parameter
+    /// gradients added. A second backward pass after `evaluate` must leave the gradients of
+    /// the inputs not in `params` exactly as they were and double those in `params`.
+    pub fn assert_inputs_assigned_params_accumulated(
+        &self,
+        gpu: &Gpu,
+        what: &str,
+        inputs: &[&[f32]],
+        dy: &[f32],
+        params: &[usize],
+    ) {
+        let (_, once) = self.evaluate(gpu, inputs, dy);
+        self.backward.run(gpu).unwrap();
+        for (i, (grad, once)) in self.grads.iter().zip(&once).enumerate() {
+            let twice = grad.read_f32(gpu).unwrap();
+            let name = grad.name();
+            if params.contains(&i) {
+                let doubled: Vec<f64> = once.iter().map(|&v| 2.0 * f64::from(v)).collect();
+                let what = format!("{what}: {name} after two backward passes (added)");
+                assert_close(&what, &twice, &doubled, 1e-6);
+            } else {
+                assert_eq!(&twice, once, "{what}: {name} must be assigned, not added");
+            }
+        }
+    }
 }
 
 /// Builds a case from host inputs: uploads them, allocates dy and the gradients like them,

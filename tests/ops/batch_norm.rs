@@ -190,6 +190,18 @@ fn batch_norm_backward_matches_finite_differences() {
 }
 
 #[test]
+fn batch_norm_input_gradient_is_assigned_and_parameter_gradients_accumulate() {
+    let mut rng = Rng::new(33);
+    let shape = [4, 5, 9, 11];
+    let x = rng.normals(shape.iter().product(), 1.0);
+    let (w, b) = (rng.normals(5, 1.0), rng.normals(5, 1.0));
+    let bufs = buffers(&[0.0; 5], &[1.0; 5]);
+    let c = case(shape, x.clone(), w.clone(), b.clone(), &bufs);
+    let dy = rng.normals(x.len(), 1.0);
+    c.assert_inputs_assigned_params_accumulated(gpu(), "batch_norm", &[&x, &w, &b], &dy, &[1, 2]);
+}
+
+#[test]
 fn batch_norm_matches_pytorch() {
     let f = Fixture::load("batch_norm");
     let shape: [usize; 4] = f.shape("x").try_into().unwrap();

@@ -82,6 +82,21 @@ fn linear_forward_and_backward_match_cpu_reference() {
     }
 }
 
+/// On every kernel path (each shape's): dx assigned, dweight and dbias added.
+#[test]
+fn linear_input_gradient_is_assigned_and_parameter_gradients_accumulate() {
+    let mut rng = Rng::new(13);
+    for ((kernels, gpu), (n, in_f, out_f)) in gpus()
+        .into_iter()
+        .flat_map(|g| SHAPES.into_iter().map(move |s| (g, s)))
+    {
+        let (c, [x, w, b]) = random(gpu, &mut rng, n, in_f, out_f);
+        let dy = rng.normals(n * out_f, 1.0);
+        let what = format!("linear ({kernels}) {n}x{in_f}->{out_f}");
+        c.assert_inputs_assigned_params_accumulated(gpu, &what, &[&x, &w, &b], &dy, &[1, 2]);
+    }
+}
+
 #[test]
 fn linear_backward_matches_finite_differences() {
     for (kernels, gpu) in gpus() {
