@@ -15,7 +15,8 @@
 //   adam_step: 2 grad, 3 param, 4 m (exp_avg), 5 v (exp_avg_sq)
 // One invocation per element; flat index from common.wgsl's flat_index.
 
-struct AdamParams {
+// ops::UpdateParams, as sgd.wgsl's.
+struct UpdateParams {
     len: u32,
 }
 
@@ -31,7 +32,7 @@ struct AdamHyper {
     bias_correction2_sqrt: f32,
 }
 
-@group(0) @binding(0) var<uniform> p: AdamParams;
+@group(0) @binding(0) var<uniform> p: UpdateParams;
 @group(0) @binding(1) var<uniform> hyper: AdamHyper;
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;

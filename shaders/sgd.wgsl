@@ -11,7 +11,8 @@
 //   sgd_step: 2 grad, 3 param, 4 momentum buffer
 // One invocation per element; flat index from common.wgsl's flat_index.
 
-struct SgdParams {
+// ops::UpdateParams, as adam.wgsl's.
+struct UpdateParams {
     len: u32,
 }
 
@@ -21,7 +22,7 @@ struct SgdHyper {
     weight_decay: f32,
 }
 
-@group(0) @binding(0) var<uniform> p: SgdParams;
+@group(0) @binding(0) var<uniform> p: UpdateParams;
 @group(0) @binding(1) var<uniform> hyper: SgdHyper;
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;

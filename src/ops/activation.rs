@@ -4,6 +4,7 @@
 //! [`relu_backward`]): its backward needs only the output.
 
 use crate::error::{Error, Result};
+use crate::ops::shader_params;
 use crate::ops::Shader;
 use crate::ops::{expect_shape, launch, to_u32};
 use crate::runtime::{Arg, Dispatch, Gpu, Tensor};
@@ -51,15 +52,11 @@ pub(crate) struct ActivationParams {
     op: u32,
 }
 
-impl ActivationParams {
-    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
-        crate::ops::field_layout!(ActivationParams {
-            len,
-            coefficient,
-            op
-        })
-    }
-}
+shader_params!(ActivationParams {
+    len,
+    coefficient,
+    op
+});
 
 /// `activation.wgsl`'s op number of ReLU (not a [`Nonlinearity`]: it has its own functions).
 const RELU: u32 = 4;

@@ -2,6 +2,7 @@
 //! than one binding (FC6's weight) are updated slice by slice.
 
 use crate::error::Result;
+use crate::ops::shader_params;
 use crate::ops::update_dispatches;
 use crate::ops::Shader;
 use crate::runtime::{Dispatch, Gpu, Tensor, Uniform};
@@ -26,21 +27,17 @@ pub struct AdamHyper {
     pub bias_correction2_sqrt: f32,
 }
 
-impl AdamHyper {
-    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
-        crate::ops::field_layout!(AdamHyper {
-            step_size,
-            beta1,
-            beta2,
-            one_minus_beta1,
-            one_minus_beta2,
-            eps,
-            l2,
-            decay,
-            bias_correction2_sqrt
-        })
-    }
-}
+shader_params!(AdamHyper {
+    step_size,
+    beta1,
+    beta2,
+    one_minus_beta1,
+    one_minus_beta2,
+    eps,
+    l2,
+    decay,
+    bias_correction2_sqrt
+});
 
 impl AdamHyper {
     /// The hyper-parameters for step `t` (1-based). `decoupled` selects AdamW.

@@ -8,6 +8,7 @@
 
 use crate::data::{Augment, GpuSample};
 use crate::error::{Error, Result};
+use crate::ops::shader_params;
 use crate::ops::Shader;
 use crate::ops::{expect_shape, to_u32};
 use crate::runtime::{Arg, Gpu, KernelCall, Program, Tensor};
@@ -29,17 +30,13 @@ pub(crate) struct AugmentParams {
     std: [f32; 3],
 }
 
-impl AugmentParams {
-    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
-        crate::ops::field_layout!(AugmentParams {
-            size,
-            first,
-            slot_words,
-            mean,
-            std
-        })
-    }
-}
+shader_params!(AugmentParams {
+    size,
+    first,
+    slot_words,
+    mean,
+    std
+});
 
 /// One image's colour parameters, as the shader's `ImageParams`.
 #[repr(C)]
@@ -60,25 +57,21 @@ pub(crate) struct ImageParams {
     pad: [u32; 2],
 }
 
-impl ImageParams {
-    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
-        crate::ops::field_layout!(ImageParams {
-            valid,
-            flip,
-            brightness,
-            contrast,
-            saturation,
-            shift,
-            in_w,
-            in_h,
-            resized_w,
-            resized_h,
-            left,
-            top,
-            pad
-        })
-    }
-}
+shader_params!(ImageParams {
+    valid,
+    flip,
+    brightness,
+    contrast,
+    saturation,
+    shift,
+    in_w,
+    in_h,
+    resized_w,
+    resized_h,
+    left,
+    top,
+    pad
+});
 
 /// The GPU half of augmentation for one batch size: the image and parameter buffers,
 /// allocated once, and the dispatches that write the network input `x` `[N, 3, S, S]`.

@@ -4,6 +4,7 @@
 //! normalise, unbiased variance in `running_var`, `momentum` weighting the new batch.
 
 use crate::error::{Error, Result};
+use crate::ops::shader_params;
 use crate::ops::Shader;
 use crate::ops::{expect_shape, launch, nchw, to_u32};
 use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Tensor};
@@ -47,17 +48,13 @@ pub(crate) struct BatchNormParams {
     eps: f32,
 }
 
-impl BatchNormParams {
-    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
-        crate::ops::field_layout!(BatchNormParams {
-            batch,
-            channels,
-            plane,
-            momentum,
-            eps
-        })
-    }
-}
+shader_params!(BatchNormParams {
+    batch,
+    channels,
+    plane,
+    momentum,
+    eps
+});
 
 fn check(cfg: &BatchNormConfig, x: &Tensor, per_channel: &[&Tensor]) -> Result<BatchNormParams> {
     let [n, c, h, w] = nchw("batch_norm", x)?;

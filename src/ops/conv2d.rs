@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use crate::ops::gemm::{self, Geometry};
 use crate::ops::gemm_reduce;
 use crate::ops::tune::{self, Tuned};
-use crate::ops::{expect_shape, launch, nchw};
+use crate::ops::{expect_shape, launch, nchw, shader_params};
 use crate::ops::{Kernels, Shader};
 use crate::runtime::{Arg, Dispatch, Gpu, Phase, Tensor};
 
@@ -74,11 +74,9 @@ pub(crate) struct Conv2dParams {
     relu: u32,
 }
 
-impl Conv2dParams {
-    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
-        crate::ops::field_layout!(Conv2dParams { sizes, relu })
-    }
+shader_params!(Conv2dParams { sizes, relu });
 
+impl Conv2dParams {
     fn new(g: &Geometry, relu: bool) -> Result<Self> {
         Ok(Self {
             sizes: g.shader_sizes("conv2d")?,

@@ -2,6 +2,7 @@
 //! the batch-mean loss in one pass, then a reduction into running totals on the GPU.
 
 use crate::error::{Error, Result};
+use crate::ops::shader_params;
 use crate::ops::Shader;
 use crate::ops::{expect_shape, launch, to_u32};
 use crate::runtime::{Arg, DType, Dispatch, Gpu, Tensor};
@@ -33,11 +34,7 @@ pub(crate) struct CrossEntropyParams {
     classes: u32,
 }
 
-impl CrossEntropyParams {
-    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
-        crate::ops::field_layout!(CrossEntropyParams { batch, classes })
-    }
-}
+shader_params!(CrossEntropyParams { batch, classes });
 
 /// Mean cross-entropy of `logits` against `labels`, its gradient into `dlogits`, per-sample
 /// (loss, top-1 hit, top-5 hit) into `stats`, and the sums into `totals` (see [`totals`]).

@@ -2,6 +2,7 @@
 //! (step seed, layer salt, element index), so the backward regenerates the same mask.
 
 use crate::error::{Error, Result};
+use crate::ops::shader_params;
 use crate::ops::Shader;
 use crate::ops::{expect_shape, launch, to_u32};
 use crate::runtime::{Arg, Dispatch, Gpu, Tensor, Uniform};
@@ -13,11 +14,7 @@ pub struct StepSeed {
     pub seed: u32,
 }
 
-impl StepSeed {
-    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
-        crate::ops::field_layout!(StepSeed { seed })
-    }
-}
+shader_params!(StepSeed { seed });
 
 /// `torch.nn.Dropout(p)` in training mode; `salt` distinguishes layers within one step.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -35,16 +32,12 @@ pub(crate) struct DropoutParams {
     scale: f32,
 }
 
-impl DropoutParams {
-    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
-        crate::ops::field_layout!(DropoutParams {
-            len,
-            salt,
-            threshold,
-            scale
-        })
-    }
-}
+shader_params!(DropoutParams {
+    len,
+    salt,
+    threshold,
+    scale
+});
 
 fn params(cfg: &DropoutConfig, x: &Tensor) -> Result<DropoutParams> {
     if !(0.0..=1.0).contains(&cfg.p) {

@@ -2,6 +2,7 @@
 //! which it held a NaN or an infinity, without reading anything back per step.
 
 use crate::error::{Error, Result};
+use crate::ops::shader_params;
 use crate::ops::Shader;
 use crate::ops::{launch, to_u32};
 use crate::runtime::{binding_chunks, Arg, DType, Dispatch, Gpu, Tensor, Uniform};
@@ -16,11 +17,7 @@ pub struct FiniteStep {
     pub step: u32,
 }
 
-impl FiniteStep {
-    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
-        crate::ops::field_layout!(FiniteStep { step })
-    }
-}
+shader_params!(FiniteStep { step });
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -29,11 +26,7 @@ pub(crate) struct FiniteParams {
     slot: u32,
 }
 
-impl FiniteParams {
-    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
-        crate::ops::field_layout!(FiniteParams { len, slot })
-    }
-}
+shader_params!(FiniteParams { len, slot });
 
 /// `flags[slot] = min(flags[slot], step)` if any element of `x` is NaN or ±Inf. Tensors larger
 /// than one binding are checked slice by slice.

@@ -9,6 +9,7 @@
 //! parameters and grid.
 
 use crate::error::{Error, Result};
+use crate::ops::shader_params;
 use crate::ops::{gemm_reduce, to_u32};
 use crate::ops::{GemmCoop, KernelPolicy, Precision, Shader};
 use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Tensor, TensorSlice};
@@ -437,19 +438,15 @@ pub(crate) struct GemmParams {
     k_chunk: u32,
 }
 
-impl GemmParams {
-    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
-        crate::ops::field_layout!(GemmParams {
-            geometry,
-            row_offset,
-            rows_per_group,
-            accumulate,
-            relu,
-            k_split,
-            k_chunk
-        })
-    }
-}
+shader_params!(GemmParams {
+    geometry,
+    row_offset,
+    rows_per_group,
+    accumulate,
+    relu,
+    k_split,
+    k_chunk
+});
 
 fn params(
     g: &Geometry,

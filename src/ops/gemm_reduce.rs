@@ -4,6 +4,7 @@
 
 use crate::error::Result;
 use crate::ops::gemm::{Geometry, Rows};
+use crate::ops::shader_params;
 use crate::ops::{launch, to_u32, Shader};
 use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Tensor, TensorSlice};
 
@@ -19,19 +20,15 @@ pub(crate) struct ReduceParams {
     relu: u32,
 }
 
-impl ReduceParams {
-    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
-        crate::ops::field_layout!(ReduceParams {
-            count,
-            splits,
-            channels,
-            plane,
-            row_begin,
-            row_end,
-            relu
-        })
-    }
-}
+shader_params!(ReduceParams {
+    count,
+    splits,
+    channels,
+    plane,
+    row_begin,
+    row_end,
+    relu
+});
 
 /// `dw += Σ_s partial[s]`, with `partial` [splits, dw's length].
 pub(crate) fn splits(gpu: &Gpu, partial: &Tensor, dw: TensorSlice<'_>) -> Result<Dispatch> {

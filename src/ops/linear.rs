@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::ops::gemm::{self, Geometry, Rows};
 use crate::ops::gemm_reduce;
+use crate::ops::shader_params;
 use crate::ops::tune::{self, Tuned};
 use crate::ops::{expect_shape, launch, launch_with, to_u32};
 use crate::ops::{GemmChoice, KernelPolicy, Kernels, Shader};
@@ -89,19 +90,15 @@ pub(crate) struct LinearParams {
     relu: u32,
 }
 
-impl LinearParams {
-    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
-        crate::ops::field_layout!(LinearParams {
-            batch,
-            in_features,
-            out_features,
-            row_offset,
-            rows,
-            accumulate,
-            relu
-        })
-    }
-}
+shader_params!(LinearParams {
+    batch,
+    in_features,
+    out_features,
+    row_offset,
+    rows,
+    accumulate,
+    relu
+});
 
 /// Checks x `[N, IN]`, w `[OUT, IN]`, y `[N, OUT]`; returns (N, IN, OUT).
 fn check(x: &Tensor, w: &Tensor, y: &Tensor) -> Result<(usize, usize, usize)> {

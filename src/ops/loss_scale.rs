@@ -6,6 +6,7 @@
 //! such a step and doubles after a run of good ones. Nothing is read back per step.
 
 use crate::error::{Error, Result};
+use crate::ops::shader_params;
 use crate::ops::{launch, to_u32, Shader};
 use crate::runtime::{binding_chunks, Arg, DType, Dispatch, Gpu, KernelCall, Tensor};
 
@@ -31,16 +32,12 @@ pub(crate) struct LossScaleParams {
     backoff_factor: f32,
 }
 
-impl LossScaleParams {
-    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
-        crate::ops::field_layout!(LossScaleParams {
-            len,
-            growth_interval,
-            growth_factor,
-            backoff_factor
-        })
-    }
-}
+shader_params!(LossScaleParams {
+    len,
+    growth_interval,
+    growth_factor,
+    backoff_factor
+});
 
 /// How the scale moves (torch.amp.GradScaler's arguments).
 #[derive(Clone, Copy, Debug, PartialEq)]

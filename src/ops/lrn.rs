@@ -6,6 +6,7 @@
 //! Both sum in the same order.
 
 use crate::error::{Error, Result};
+use crate::ops::shader_params;
 use crate::ops::{expect_shape, launch, nchw, to_u32};
 use crate::ops::{KernelPolicy, Shader};
 use crate::runtime::{Arg, Dispatch, Gpu, KernelCall, Tensor};
@@ -50,20 +51,16 @@ pub(crate) struct LrnParams {
     k: f32,
 }
 
-impl LrnParams {
-    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
-        crate::ops::field_layout!(LrnParams {
-            batch,
-            channels,
-            height,
-            width,
-            size,
-            alpha,
-            beta,
-            k
-        })
-    }
-}
+shader_params!(LrnParams {
+    batch,
+    channels,
+    height,
+    width,
+    size,
+    alpha,
+    beta,
+    k
+});
 
 fn params(cfg: &LrnConfig, x: &Tensor) -> Result<LrnParams> {
     if cfg.size == 0 || cfg.k <= 0.0 {

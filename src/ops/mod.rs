@@ -62,132 +62,76 @@ pub struct UniformLayout {
     pub fields: Vec<FieldLayout>,
 }
 
-/// The field layout of a parameter struct, for the test that compares it with the WGSL struct
-/// naga reads. The destructuring lists every field without `..`, so a field added to the
-/// struct but not here does not compile.
-macro_rules! field_layout {
-    ($ty:ident { $($field:ident),+ $(,)? }) => {{
-        let value: $ty = bytemuck::Zeroable::zeroed();
-        let $ty { $($field),+ } = &value;
-        vec![$($crate::ops::FieldLayout {
-            name: stringify!($field),
-            offset: std::mem::offset_of!($ty, $field),
-            size: std::mem::size_of_val($field),
-            ty: std::any::type_name_of_val($field),
-        }),+]
-    }};
+/// A parameter struct a shader reads (a uniform), named as its WGSL struct.
+#[doc(hidden)]
+pub trait ShaderParams: bytemuck::Pod {
+    /// Its fields as the Rust compiler lays them out.
+    fn fields() -> Vec<FieldLayout>;
 }
-pub(crate) use field_layout;
+
+/// Implements [`ShaderParams`] for a parameter struct, for the test that compares its layout
+/// with the WGSL struct naga reads. The destructuring lists every field without `..`, so a
+/// field added to the struct but not here does not compile.
+macro_rules! shader_params {
+    ($ty:ident { $($field:ident),+ $(,)? }) => {
+        impl $crate::ops::ShaderParams for $ty {
+            fn fields() -> Vec<$crate::ops::FieldLayout> {
+                let value: $ty = bytemuck::Zeroable::zeroed();
+                let $ty { $($field),+ } = &value;
+                vec![$($crate::ops::FieldLayout {
+                    name: stringify!($field),
+                    offset: std::mem::offset_of!($ty, $field),
+                    size: std::mem::size_of_val($field),
+                    ty: std::any::type_name_of_val($field),
+                }),+]
+            }
+        }
+    };
+}
+pub(crate) use shader_params;
 
 /// Every parameter struct a shader reads, with its layout.
 #[doc(hidden)]
 pub fn uniform_layouts() -> Vec<UniformLayout> {
-    fn entry<T>(shader: Shader, wgsl: &'static str, fields: Vec<FieldLayout>) -> UniformLayout {
+    fn entry<T: ShaderParams>(shader: Shader) -> UniformLayout {
+        let path = std::any::type_name::<T>();
         UniformLayout {
             shader,
-            wgsl,
+            wgsl: path.rsplit("::").next().unwrap_or(path),
             size: std::mem::size_of::<T>(),
-            fields,
+            fields: T::fields(),
         }
     }
     vec![
-        entry::<activation::ActivationParams>(
-            Shader::Activation,
-            "ActivationParams",
-            activation::ActivationParams::layout(),
-        ),
-        entry::<UpdateParams>(Shader::Adam, "AdamParams", UpdateParams::layout()),
-        entry::<adam::AdamHyper>(Shader::Adam, "AdamHyper", adam::AdamHyper::layout()),
-        entry::<PoolParams>(Shader::AdaptiveAvgPool, "PoolParams", PoolParams::layout()),
-        entry::<augment::AugmentParams>(
-            Shader::Augment,
-            "AugmentParams",
-            augment::AugmentParams::layout(),
-        ),
-        entry::<augment::ImageParams>(
-            Shader::Augment,
-            "ImageParams",
-            augment::ImageParams::layout(),
-        ),
-        entry::<PoolParams>(Shader::AvgPool, "PoolParams", PoolParams::layout()),
-        entry::<PoolParams>(Shader::MaxPool, "PoolParams", PoolParams::layout()),
-        entry::<batch_norm::BatchNormParams>(
-            Shader::BatchNorm,
-            "BatchNormParams",
-            batch_norm::BatchNormParams::layout(),
-        ),
-        entry::<conv2d::Conv2dParams>(
-            Shader::Conv2d,
-            "Conv2dParams",
-            conv2d::Conv2dParams::layout(),
-        ),
-        entry::<cross_entropy::CrossEntropyParams>(
-            Shader::CrossEntropy,
-            "CrossEntropyParams",
-            cross_entropy::CrossEntropyParams::layout(),
-        ),
-        entry::<dropout::DropoutParams>(
-            Shader::Dropout,
-            "DropoutParams",
-            dropout::DropoutParams::layout(),
-        ),
-        entry::<dropout::StepSeed>(Shader::Dropout, "StepSeed", dropout::StepSeed::layout()),
-        entry::<finite::FiniteParams>(
-            Shader::Finite,
-            "FiniteParams",
-            finite::FiniteParams::layout(),
-        ),
-        entry::<finite::FiniteStep>(Shader::Finite, "FiniteStep", finite::FiniteStep::layout()),
-        entry::<gemm::GemmParams>(Shader::Gemm, "GemmParams", gemm::GemmParams::layout()),
-        entry::<gemm::GemmParams>(Shader::GemmDirect, "GemmParams", gemm::GemmParams::layout()),
-        entry::<linear::LinearParams>(
-            Shader::LinearBroadcast,
-            "LinearParams",
-            linear::LinearParams::layout(),
-        ),
-        entry::<gemm::GemmParams>(
-            Shader::GemmDirectSubgroup,
-            "GemmParams",
-            gemm::GemmParams::layout(),
-        ),
-        entry::<loss_scale::LossScaleParams>(
-            Shader::LossScale,
-            "LossScaleParams",
-            loss_scale::LossScaleParams::layout(),
-        ),
-        entry::<gemm::GemmParams>(
-            Shader::GemmCoopF16,
-            "GemmParams",
-            gemm::GemmParams::layout(),
-        ),
-        entry::<gemm::GemmParams>(
-            Shader::GemmCoopF32,
-            "GemmParams",
-            gemm::GemmParams::layout(),
-        ),
-        entry::<gemm::GemmParams>(
-            Shader::GemmCoopF16x8,
-            "GemmParams",
-            gemm::GemmParams::layout(),
-        ),
-        entry::<gemm_reduce::ReduceParams>(
-            Shader::GemmReduce,
-            "ReduceParams",
-            gemm_reduce::ReduceParams::layout(),
-        ),
-        entry::<linear::LinearParams>(
-            Shader::Linear,
-            "LinearParams",
-            linear::LinearParams::layout(),
-        ),
-        entry::<lrn::LrnParams>(Shader::Lrn, "LrnParams", lrn::LrnParams::layout()),
-        entry::<preprocess::PreprocessParams>(
-            Shader::Preprocess,
-            "PreprocessParams",
-            preprocess::PreprocessParams::layout(),
-        ),
-        entry::<UpdateParams>(Shader::Sgd, "SgdParams", UpdateParams::layout()),
-        entry::<sgd::SgdHyper>(Shader::Sgd, "SgdHyper", sgd::SgdHyper::layout()),
+        entry::<activation::ActivationParams>(Shader::Activation),
+        entry::<UpdateParams>(Shader::Adam),
+        entry::<adam::AdamHyper>(Shader::Adam),
+        entry::<PoolParams>(Shader::AdaptiveAvgPool),
+        entry::<augment::AugmentParams>(Shader::Augment),
+        entry::<augment::ImageParams>(Shader::Augment),
+        entry::<PoolParams>(Shader::AvgPool),
+        entry::<PoolParams>(Shader::MaxPool),
+        entry::<batch_norm::BatchNormParams>(Shader::BatchNorm),
+        entry::<conv2d::Conv2dParams>(Shader::Conv2d),
+        entry::<cross_entropy::CrossEntropyParams>(Shader::CrossEntropy),
+        entry::<dropout::DropoutParams>(Shader::Dropout),
+        entry::<dropout::StepSeed>(Shader::Dropout),
+        entry::<finite::FiniteParams>(Shader::Finite),
+        entry::<finite::FiniteStep>(Shader::Finite),
+        entry::<gemm::GemmParams>(Shader::Gemm),
+        entry::<gemm::GemmParams>(Shader::GemmDirect),
+        entry::<linear::LinearParams>(Shader::LinearBroadcast),
+        entry::<gemm::GemmParams>(Shader::GemmDirectSubgroup),
+        entry::<loss_scale::LossScaleParams>(Shader::LossScale),
+        entry::<gemm::GemmParams>(Shader::GemmCoopF16),
+        entry::<gemm::GemmParams>(Shader::GemmCoopF32),
+        entry::<gemm::GemmParams>(Shader::GemmCoopF16x8),
+        entry::<gemm_reduce::ReduceParams>(Shader::GemmReduce),
+        entry::<linear::LinearParams>(Shader::Linear),
+        entry::<lrn::LrnParams>(Shader::Lrn),
+        entry::<preprocess::PreprocessParams>(Shader::Preprocess),
+        entry::<UpdateParams>(Shader::Sgd),
+        entry::<sgd::SgdHyper>(Shader::Sgd),
     ]
 }
 
@@ -261,7 +205,7 @@ pub(crate) fn launch_with<P: bytemuck::Pod>(
     )
 }
 
-/// The one parameter of an element-wise optimizer update (`SgdParams`, `AdamParams` in WGSL):
+/// The one parameter of an element-wise optimizer update (`sgd.wgsl`, `adam.wgsl`):
 /// how many elements this dispatch updates.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -269,11 +213,7 @@ pub(crate) struct UpdateParams {
     len: u32,
 }
 
-impl UpdateParams {
-    pub(crate) fn layout() -> Vec<FieldLayout> {
-        field_layout!(UpdateParams { len })
-    }
-}
+shader_params!(UpdateParams { len });
 
 /// The dispatches of an element-wise optimizer update (`shader`'s `entry`): bindings
 /// `hyper`, `grad` (read), `param` and then each of `state` (written), all of `param`'s shape.

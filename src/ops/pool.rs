@@ -2,7 +2,7 @@
 //! `adaptive_avg_pool`): the window, its checks, and the parameters the shaders read.
 
 use crate::error::{Error, Result};
-use crate::ops::{expect_shape, field_layout, nchw, to_u32, FieldLayout};
+use crate::ops::{expect_shape, nchw, shader_params, to_u32};
 use crate::runtime::Tensor;
 
 /// A square pooling window: `kernel`×`kernel`, `stride`, zero `padding` (floor mode).
@@ -28,21 +28,19 @@ pub(crate) struct PoolParams {
     padding: u32,
 }
 
-impl PoolParams {
-    pub(crate) fn layout() -> Vec<FieldLayout> {
-        field_layout!(PoolParams {
-            batch,
-            channels,
-            in_h,
-            in_w,
-            out_h,
-            out_w,
-            kernel,
-            stride,
-            padding
-        })
-    }
+shader_params!(PoolParams {
+    batch,
+    channels,
+    in_h,
+    in_w,
+    out_h,
+    out_w,
+    kernel,
+    stride,
+    padding
+});
 
+impl PoolParams {
     /// Adaptive pooling's: the windows follow from the sizes, so no kernel, stride or padding.
     pub(crate) fn adaptive(
         n: usize,

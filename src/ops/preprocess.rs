@@ -4,6 +4,7 @@
 
 use crate::data::transforms::{center_offset, shorter_side_size};
 use crate::error::{Error, Result};
+use crate::ops::shader_params;
 use crate::ops::Shader;
 use crate::ops::{expect_shape, launch};
 use crate::runtime::{Arg, Dispatch, Gpu, Tensor};
@@ -46,23 +47,19 @@ pub(crate) struct PreprocessParams {
     std: [f32; 3],
 }
 
-impl PreprocessParams {
-    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
-        crate::ops::field_layout!(PreprocessParams {
-            in_w,
-            in_h,
-            resized_w,
-            resized_h,
-            left,
-            top,
-            size,
-            batch_index,
-            srgb_encode,
-            mean,
-            std
-        })
-    }
-}
+shader_params!(PreprocessParams {
+    in_w,
+    in_h,
+    resized_w,
+    resized_h,
+    left,
+    top,
+    size,
+    batch_index,
+    srgb_encode,
+    mean,
+    std
+});
 
 /// Writes the preprocessed `texture` into image `batch_index` of `x` `[N, 3, S, S]`.
 ///

@@ -2,6 +2,7 @@
 //! Parameters larger than one binding (FC6's weight) are updated slice by slice.
 
 use crate::error::Result;
+use crate::ops::shader_params;
 use crate::ops::update_dispatches;
 use crate::ops::Shader;
 use crate::runtime::{Dispatch, Gpu, Tensor, Uniform};
@@ -15,15 +16,11 @@ pub struct SgdHyper {
     pub weight_decay: f32,
 }
 
-impl SgdHyper {
-    pub(crate) fn layout() -> Vec<crate::ops::FieldLayout> {
-        crate::ops::field_layout!(SgdHyper {
-            lr,
-            momentum,
-            weight_decay
-        })
-    }
-}
+shader_params!(SgdHyper {
+    lr,
+    momentum,
+    weight_decay
+});
 
 impl Default for SgdHyper {
     /// The paper's: lr 0.01, momentum 0.9, weight decay 5e-4.
