@@ -22,7 +22,7 @@ fn check(x: &Tensor, y: &Tensor) -> Result<PoolParams> {
         });
     }
     to_u32("adaptive_avg_pool", "elements", x.numel().max(y.numel()))?;
-    Ok(PoolParams::adaptive(n, c, (h, w), (oh, ow)))
+    Ok(PoolParams::new([n, c, h, w], (oh, ow), [0; 3]))
 }
 
 /// Averages x over PyTorch's adaptive windows into y's spatial size.

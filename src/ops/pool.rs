@@ -41,12 +41,13 @@ shader_params!(PoolParams {
 });
 
 impl PoolParams {
-    /// Adaptive pooling's: the windows follow from the sizes, so no kernel, stride or padding.
-    pub(crate) fn adaptive(
-        n: usize,
-        c: usize,
-        (h, w): (usize, usize),
+    /// x `[n, c, h, w]` pooled to `oh` × `ow` by windows of `[kernel, stride, padding]`
+    /// (adaptive pooling's are 0: its windows follow from the sizes). The caller has checked
+    /// that every size fits the shaders' u32.
+    pub(crate) fn new(
+        [n, c, h, w]: [usize; 4],
         (oh, ow): (usize, usize),
+        [kernel, stride, padding]: [usize; 3],
     ) -> Self {
         let u = |v: usize| v as u32;
         PoolParams {
@@ -56,9 +57,9 @@ impl PoolParams {
             in_w: u(w),
             out_h: u(oh),
             out_w: u(ow),
-            kernel: 0,
-            stride: 0,
-            padding: 0,
+            kernel: u(kernel),
+            stride: u(stride),
+            padding: u(padding),
         }
     }
 }
@@ -88,17 +89,10 @@ impl PoolWindow {
         let (oh, ow) = self.output_hw(op, h, w)?;
         expect_shape(op, y, &[n, c, oh, ow])?;
         to_u32(op, "elements", x.numel())?;
-        let u = |v: usize| v as u32;
-        Ok(PoolParams {
-            batch: u(n),
-            channels: u(c),
-            in_h: u(h),
-            in_w: u(w),
-            out_h: u(oh),
-            out_w: u(ow),
-            kernel: to_u32(op, "kernel", self.kernel)?,
-            stride: to_u32(op, "stride", self.stride)?,
-            padding: to_u32(op, "padding", self.padding)?,
-        })
+        let window = [self.kernel, self.stride, self.padding];
+        for (what, value) in ["kernel", "stride", "padding"].into_iter().zip(window) {
+            to_u32(op, what, value)?;
+        }
+        Ok(PoolParams::new([n, c, h, w], (oh, ow), window))
     }
 }
