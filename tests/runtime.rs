@@ -7,7 +7,9 @@ use alexnet_wgpu::ops::activation::relu_forward;
 use alexnet_wgpu::ops::conv2d::{conv2d_forward, Conv2dConfig};
 use alexnet_wgpu::ops::linear::{linear_backward, linear_forward};
 use alexnet_wgpu::ops::sgd::{sgd_step, SgdHyper};
-use alexnet_wgpu::runtime::{binding_chunks, Gpu, GpuOptions, Program, Tensor, Uniform};
+use alexnet_wgpu::runtime::{
+    binding_chunks, Arg, Gpu, GpuOptions, KernelCall, Program, ShaderSource, Tensor, Uniform,
+};
 use alexnet_wgpu::Error;
 use common::reference::{self as cpu, to_f64};
 use common::{assert_close, gpu, run, Rng};
@@ -470,4 +472,54 @@ fn an_arena_packs_aligned_views_into_buffers_the_device_allows() {
         matches!(&too_large, Err(Error::BufferTooLarge { tensor, .. }) if tensor == "huge"),
         "{too_large:?}"
     );
+}
+
+/// Threads sharing one device prepare kernels at once, some the cache has and some it must
+/// compile, as the suites' parallel tests and a multi-threaded app do. The pipeline cache
+/// once took its two locks in opposite orders on the two paths and deadlocked here.
+#[test]
+fn threads_sharing_a_device_prepare_kernels_concurrently() {
+    const SHADER: ShaderSource = ShaderSource {
+        name: "concurrent_preparation",
+        wgsl: "struct Params { n: u32 }
+               @group(0) @binding(0) var<uniform> p: Params;
+               @group(0) @binding(1) var<storage, read_write> out: array<f32>;
+               override WG: u32 = 64u;
+               override SCALE: f32 = 1.0;
+               @compute @workgroup_size(WG)
+               fn scaled(@builtin(global_invocation_id) gid: vec3u) {
+                   if gid.x == 0u { out[0] = f32(p.n) * SCALE; }
+               }",
+    };
+    const THREADS: usize = 4;
+    let gpu = gpu();
+    let (done, finished) = std::sync::mpsc::channel();
+    for thread in 0..THREADS {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let out = Tensor::zeros(gpu, "out", &[1]).unwrap();
+            for i in 0..1000 {
+                // Mostly pipelines every thread shares (hits), every fifth one new (a miss).
+                let scale = if i % 5 == 4 {
+                    (thread * 1000 + i) as f64
+                } else {
+                    1.0
+                };
+                let call = KernelCall {
+                    shader: SHADER,
+                    entry: "scaled",
+                    params: &[0; 4],
+                    args: &[Arg::Write(out.all())],
+                    threads: 1,
+                };
+                gpu.prepare_overriding(call, &[("SCALE", scale)]).unwrap();
+            }
+            done.send(()).unwrap();
+        });
+    }
+    for _ in 0..THREADS {
+        finished
+            .recv_timeout(std::time::Duration::from_secs(300))
+            .expect("threads preparing kernels on one device did not finish: a deadlock");
+    }
 }

@@ -146,15 +146,20 @@ impl PipelineCache {
             constants: sorted,
             accesses: accesses.to_vec(),
         };
-        if let Some(found) = self.pipelines.lock().unwrap().get(&key) {
+        // One lock at a time: a guard held while taking the other lock deadlocked two threads
+        // sharing the cache, one finding a pipeline and one inserting another.
+        let found = self.pipelines.lock().unwrap().get(&key).cloned();
+        if let Some(found) = found {
             self.stats.lock().unwrap().hits += 1;
-            return Ok(found.clone());
+            return Ok(found);
         }
         let start = Instant::now();
         let compiled = self.compile(device, &key, constants)?;
-        let mut stats = self.stats.lock().unwrap();
-        stats.misses += 1;
-        stats.compile_time += start.elapsed();
+        {
+            let mut stats = self.stats.lock().unwrap();
+            stats.misses += 1;
+            stats.compile_time += start.elapsed();
+        }
         self.pipelines.lock().unwrap().insert(key, compiled.clone());
         Ok(compiled)
     }
