@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use alexnet_wgpu::data::source::Splits;
 use alexnet_wgpu::train::experiment::{self, Experiment, Job, VariantResult};
 use alexnet_wgpu::train::report;
 use anyhow::{Context, Result};
@@ -24,7 +25,9 @@ pub struct ExperimentArgs {
     /// Only check the file and print each variant's configuration.
     #[arg(long)]
     pub dry_run: bool,
-    /// Rebuild the report from the runs' metrics.jsonl of an earlier run, training nothing.
+    /// Rebuild the report from the runs' metrics.jsonl of an earlier run, training nothing
+    /// (a finished run's checkpoint is still evaluated on training images once, if that was
+    /// not saved yet).
     #[arg(long)]
     pub report_only: bool,
     #[command(flatten)]
@@ -44,7 +47,7 @@ pub fn run(args: &ExperimentArgs) -> Result<()> {
         return Ok(());
     }
     if args.report_only {
-        return rebuild_report(&exp, &jobs);
+        return rebuild_report(&exp, &jobs, &data, &args.device);
     }
     let gpus = match &exp.devices {
         None => vec![args.device.open()?],
@@ -82,15 +85,49 @@ pub fn run(args: &ExperimentArgs) -> Result<()> {
     Ok(())
 }
 
-fn rebuild_report(exp: &Experiment, jobs: &[Job]) -> Result<()> {
+/// The report from the runs on disk. A finished run without a saved evaluation on the
+/// training probe is evaluated from its checkpoint (the device opened only then); one without
+/// either (a report rebuilt from committed metrics alone) is reported without it.
+fn rebuild_report(
+    exp: &Experiment,
+    jobs: &[Job],
+    data: &Splits,
+    device: &DeviceArgs,
+) -> Result<()> {
+    let probe = experiment::train_probe(data.train.clone(), data.val.len(), exp.data.seed)?;
+    let mut gpu = None;
     let mut results = Vec::new();
     // Only runs with all their epochs: a half-trained run would pull its variant's figures
     // towards an earlier epoch.
     for job in jobs {
-        match experiment::finished(job) {
-            Some(epochs) => results.push(VariantResult::new(job, epochs)),
-            None => log::warn!("'{}' seed {}: not finished, left out", job.name, job.seed),
-        }
+        let Some(epochs) = experiment::finished(job) else {
+            log::warn!("'{}' seed {}: not finished, left out", job.name, job.seed);
+            continue;
+        };
+        let saved = experiment::saved_train_evaluation(job, probe.len());
+        let train_eval = match saved {
+            Some(e) => Some(e),
+            None if job.config.checkpoint_path().is_file() => {
+                if gpu.is_none() {
+                    gpu = Some(device.open()?);
+                }
+                let gpu = gpu.as_ref().expect("opened above");
+                Some(experiment::train_evaluation(gpu, job, &probe)?)
+            }
+            None => {
+                log::warn!(
+                    "'{}' seed {}: no checkpoint to evaluate on training images; its \
+                     generalization gap is left out",
+                    job.name,
+                    job.seed
+                );
+                None
+            }
+        };
+        results.push(VariantResult {
+            train_eval,
+            ..VariantResult::new(job, epochs)
+        });
     }
     report::write_report(exp, &results)?;
     println!(

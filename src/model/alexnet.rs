@@ -39,6 +39,18 @@ pub enum Activation {
     Tanh,
 }
 
+impl std::fmt::Display for Activation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Activation::Relu => write!(f, "ReLU"),
+            Activation::LeakyRelu { slope } => write!(f, "LeakyReLU({slope})"),
+            Activation::Elu { alpha } => write!(f, "ELU({alpha})"),
+            Activation::Sigmoid => write!(f, "sigmoid"),
+            Activation::Tanh => write!(f, "tanh"),
+        }
+    }
+}
+
 /// The three pooling layers of `features`.
 #[derive(
     Clone,
@@ -64,6 +76,17 @@ pub enum Pool {
     Avg2,
 }
 
+impl std::fmt::Display for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Pool::Overlapping => "overlapping 3x3/2 max pool",
+            Pool::Max2 => "2x2/2 max pool",
+            Pool::Avg3 => "3x3/2 average pool",
+            Pool::Avg2 => "2x2/2 average pool",
+        })
+    }
+}
+
 /// What follows conv1's and conv2's activation (where the paper has LRN).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -73,6 +96,16 @@ pub enum Norm {
     /// hold its `weight`, `bias`, `running_mean`, `running_var` and `num_batches_tracked`.
     BatchNorm,
     None,
+}
+
+impl std::fmt::Display for Norm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Norm::Lrn => "LRN",
+            Norm::BatchNorm => "BatchNorm",
+            Norm::None => "no normalization",
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

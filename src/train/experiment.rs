@@ -24,10 +24,13 @@ use crate::runtime::Gpu;
 use crate::train::claim::Claim;
 use crate::train::metrics::{read_metrics, EpochMetrics};
 use crate::train::observer::EpochObserver;
+use crate::train::optim::OptimizerKind;
 use crate::train::options::TrainOptions;
 use crate::train::replicas::Devices;
 use crate::train::report;
-use crate::train::trainer::{default_observers, train_observed, TrainConfig};
+use crate::train::trainer::{
+    default_observers, evaluate_checkpoint, train_observed, Evaluation, TrainConfig,
+};
 
 /// The network input side when no table sets `image_size`: the embedded set's.
 const DEFAULT_IMAGE_SIZE: usize = 64;
@@ -242,10 +245,60 @@ fn subset(
     }
 }
 
+/// The training images every run's final network is also evaluated on ([`train_evaluation`]):
+/// as many as `val_len` (so that its top-1 and validation's carry the same sampling noise;
+/// each class's share is rounded), stratified by class and drawn with `seed`, the same for
+/// every run.
+pub fn train_probe(
+    train_set: Arc<dyn Dataset>,
+    val_len: usize,
+    seed: u64,
+) -> Result<Arc<dyn Dataset>> {
+    let n = val_len.min(train_set.len());
+    subset(train_set, Some(n), seed, "the training probe's size")
+}
+
+/// The file in a run's folder with its final network's figures on the training probe.
+const TRAIN_EVALUATION_FILE: &str = "train-evaluation.json";
+
+/// A finished run's final network on `probe` ([`train_probe`]) in evaluation mode: no
+/// augmentation and no dropout, so its top-1 against validation's is the generalization gap
+/// (the training batches' own top-1 is lowered by both). Read from the run's folder when it
+/// was evaluated before on as many images; otherwise evaluated from the run's checkpoint and
+/// saved there.
+pub fn train_evaluation(gpu: &Gpu, job: &Job, probe: &Arc<dyn Dataset>) -> Result<Evaluation> {
+    if let Some(saved) = saved_train_evaluation(job, probe.len()) {
+        return Ok(saved);
+    }
+    log::info!(
+        "'{}' seed {}: evaluating the final network on {} training images",
+        job.name,
+        job.seed,
+        probe.len()
+    );
+    let evaluation = evaluate_checkpoint(gpu, &job.config, probe)?;
+    let path = job.config.out_dir.join(TRAIN_EVALUATION_FILE);
+    let json = serde_json::to_vec_pretty(&evaluation)
+        .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    crate::atomic_file::write(&path, &json)?;
+    Ok(evaluation)
+}
+
+/// The saved [`train_evaluation`] of a run, when there is one over `images` images.
+pub fn saved_train_evaluation(job: &Job, images: usize) -> Option<Evaluation> {
+    let text = std::fs::read(job.config.out_dir.join(TRAIN_EVALUATION_FILE)).ok()?;
+    let saved: Evaluation = serde_json::from_slice(&text).ok()?;
+    (saved.samples == images).then_some(saved)
+}
+
 /// The settings a reader compares, in one line.
 pub fn describe(c: &TrainConfig) -> String {
     let m = &c.model;
-    let norm = format!("{:?}", m.resolved_norm()).to_lowercase();
+    let o = &c.optimizer;
+    let momentum = match o.kind {
+        OptimizerKind::Sgd => format!(" momentum {}", o.momentum),
+        _ => String::new(),
+    };
     let augment = match (
         &c.augment.color_jitter,
         c.augment.lighting_std > 0.0,
@@ -258,13 +311,15 @@ pub fn describe(c: &TrainConfig) -> String {
         (None, false, false) => "crop only",
     };
     format!(
-        "{:?} activation, {:?} pool, norm {norm}, dropout {}, {:?} lr {} weight decay {}, {:?} schedule, augment {augment}, {} epochs, batch {}",
+        "{}, {}, {}, dropout {}, {} lr {}{momentum} weight decay {}, {}, augmentation random {augment}, \
+         {} epochs, batch {}",
         m.activation,
         m.pool,
+        m.resolved_norm(),
         m.dropout,
-        c.optimizer.kind,
-        c.optimizer.lr,
-        c.optimizer.weight_decay,
+        o.kind,
+        o.lr,
+        o.weight_decay,
         c.schedule,
         c.epochs,
         c.batch_size
@@ -294,6 +349,8 @@ pub struct VariantResult {
     pub epochs: Vec<EpochMetrics>,
     /// Training and validation time of all epochs.
     pub wall_secs: f64,
+    /// The final network on the training probe ([`train_evaluation`]); `None` until measured.
+    pub train_eval: Option<Evaluation>,
 }
 
 impl VariantResult {
@@ -307,6 +364,7 @@ impl VariantResult {
             device: None,
             wall_secs: epochs.iter().map(|m| m.epoch_secs).sum(),
             epochs,
+            train_eval: None,
         }
     }
 }
@@ -320,7 +378,8 @@ pub fn finished(job: &Job) -> Option<Vec<EpochMetrics>> {
 
 /// Trains every job (each into its own `out_dir`), spreading them over `gpus` — one worker
 /// per device, each taking the next job not yet started — and writes the report after each
-/// run so a long experiment can be read while it runs. Resumable: a job whose metrics show
+/// run so a long experiment can be read while it runs. Every finished run's final network is
+/// also evaluated on the training probe ([`train_evaluation`]). Resumable: a job whose metrics show
 /// all its epochs is read, not trained again; one with a checkpoint continues from it (the
 /// last finished epoch of a killed run).
 pub fn run(
@@ -336,6 +395,7 @@ pub fn run(
             "an experiment needs at least one device".into(),
         ));
     }
+    let probe = train_probe(train_set.clone(), val_set.len(), experiment.data.seed)?;
     let progress = Arc::new(Mutex::new(Progress::new(jobs)));
     let results: Mutex<Vec<Option<VariantResult>>> = Mutex::new(vec![None; jobs.len()]);
     let next = AtomicUsize::new(0);
@@ -353,7 +413,11 @@ pub fn run(
             };
             if let Some(epochs) = finished(job) {
                 log::info!("'{}' seed {}: finished earlier, kept", job.name, job.seed);
-                record(index, VariantResult::new(job, epochs))?;
+                let result = VariantResult {
+                    train_eval: Some(train_evaluation(gpu, job, &probe)?),
+                    ..VariantResult::new(job, epochs)
+                };
+                record(index, result)?;
                 continue;
             }
             if stop.load(Ordering::SeqCst) {
@@ -384,8 +448,13 @@ pub fn run(
             )?;
             // The whole history, epochs of an earlier (killed) run included.
             let epochs = read_metrics(&job.config.metrics_path())?;
+            let train_eval = match outcome.interrupted {
+                true => None,
+                false => Some(train_evaluation(gpu, job, &probe)?),
+            };
             let result = VariantResult {
                 device: Some(device),
+                train_eval,
                 ..VariantResult::new(job, epochs)
             };
             record(index, result)?;

@@ -21,8 +21,15 @@ struct Variant<'a> {
 }
 
 impl Variant<'_> {
+    /// Over the runs that have the figure (a run without a training-image evaluation has no
+    /// generalization gap; a run of one epoch has no last-epoch gain).
     fn stat(&self, metric: Metric) -> Stat {
-        let values: Vec<f64> = self.runs.iter().map(|r| metric.value(r)).collect();
+        let values: Vec<f64> = self
+            .runs
+            .iter()
+            .map(|r| metric.value(r))
+            .filter(|v| !v.is_nan())
+            .collect();
         Stat::of(&values)
     }
 
@@ -36,6 +43,9 @@ impl Variant<'_> {
 
     fn cell(&self, metric: Metric) -> String {
         let s = self.stat(metric);
+        if s.n == 0 {
+            return "–".into();
+        }
         let reached = self.reached();
         let mut cell = format!("{} ± {}", metric.format(s.mean), metric.format(s.std));
         if metric == Metric::EpochsTo25PctTrainError && reached < self.runs.len() {
@@ -230,8 +240,9 @@ fn verdicts(experiment: &Experiment, variants: &[Variant]) -> Vec<String> {
 }
 
 fn verdict(claim: &Claim, variants: &[Variant]) -> String {
-    let find = |name: &str| variants.iter().find(|v| v.name == name);
     let m = claim.metric;
+    // A variant counts once it has a finished run with the figure.
+    let find = |name: &str| variants.iter().find(|v| v.name == name && v.stat(m).n > 0);
     let show = |v: &Variant| {
         let s = v.stat(m);
         format!(
@@ -262,7 +273,9 @@ fn verdict(claim: &Claim, variants: &[Variant]) -> String {
     let head = format!("**{}** — {}", claim.text, m.label());
     if let (Some(b), Some(w)) = (&claim.better, &claim.worse) {
         let (Some(b), Some(w)) = (find(b), find(w)) else {
-            return format!("{head}: not measured (a variant has no finished run)");
+            return format!(
+                "{head}: not measured (a variant has no finished run with this figure)"
+            );
         };
         if m == Metric::EpochsTo25PctTrainError && b.reached() + w.reached() == 0 {
             return format!(
@@ -291,7 +304,9 @@ fn verdict(claim: &Claim, variants: &[Variant]) -> String {
         .filter_map(|n| find(n))
         .collect();
     if ranked.len() < 2 {
-        return format!("{head}: not measured (fewer than two variants have finished runs)");
+        return format!(
+            "{head}: not measured (fewer than two variants have finished runs with this figure)"
+        );
     }
     let sign = if m.higher_is_better() { -1.0 } else { 1.0 };
     ranked.sort_by(|a, b| (sign * a.stat(m).mean).total_cmp(&(sign * b.stat(m).mean)));
@@ -316,10 +331,9 @@ const NOTES: &str =
     "Each cell is the mean ± sample standard deviation over the seeds. Top-1/top-5 \
      and losses are on the validation set after the last epoch; the last epoch's top-1 gain is \
      validation top-1 after the last epoch minus after the one before (near 0 where the curve \
-     has flattened); train − val top-1 compares the \
-     training batches' top-1 (augmented, dropout on, averaged over the epoch while the \
-     network learns) with validation top-1 after it, so it is negative where those hold the \
-     training figure below the network's; epochs to 25% train \
+     has flattened); train − val top-1 is the final network's top-1 on as many training \
+     images as the validation set has, in evaluation mode (no augmentation, no dropout), minus \
+     its validation top-1: the generalization gap; epochs to 25% train \
      error is the first epoch whose training top-1 reaches 75% (the paper's Figure 1), a run \
      that never does counting one more epoch than it ran; images/s is training throughput, \
      the median over a run's epochs (an epoch slowed by a shared or paused machine moves it \
@@ -461,6 +475,7 @@ mod tests {
             device: None,
             epochs,
             wall_secs: 1.0,
+            train_eval: None,
         }
     }
 
@@ -529,6 +544,19 @@ mod tests {
         // Identical runs: no difference, not a "contradiction" at 2σ = 0.
         assert!(says(claim("a", "a", Metric::FinalTop1)).ends_with("**no clear difference**"));
         assert!(says(claim("b", "b", Metric::EpochsTo25PctTrainError)).contains("**not measured**"));
+        // The generalization gap needs the final network's top-1 on training images, and
+        // ignores the training batches' own top-1.
+        let mut evaluated = run("f", 0, &[0.5, 0.99], 0.80);
+        evaluated.train_eval = Some(crate::train::trainer::Evaluation {
+            loss: 0.3,
+            top1: 0.90,
+            top5: 1.0,
+            samples: 100,
+        });
+        assert!((Metric::Overfit.value(&evaluated) - 0.10).abs() < 1e-12);
+        assert!(Metric::Overfit.value(&results[0]).is_nan());
+        assert_eq!(v[0].cell(Metric::Overfit), "–");
+        assert!(says(claim("a", "b", Metric::Overfit)).contains("not measured"));
         assert!(claim("a", "zz", Metric::FinalTop1)
             .check(&["a", "b"])
             .unwrap_err()

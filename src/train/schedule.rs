@@ -28,6 +28,24 @@ pub enum Schedule {
     },
 }
 
+impl std::fmt::Display for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Schedule::Constant => write!(f, "constant rate"),
+            Schedule::Step { every, gamma } => write!(f, "rate x{gamma} every {every} epochs"),
+            Schedule::Cosine { epochs, min_lr } => {
+                write!(f, "cosine schedule to {min_lr} over {epochs} epochs")
+            }
+            Schedule::Plateau {
+                factor, patience, ..
+            } => write!(
+                f,
+                "rate x{factor} after {patience} epochs without improvement"
+            ),
+        }
+    }
+}
+
 /// The schedule with its state, which checkpoints keep so a resumed run continues it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LrScheduler {

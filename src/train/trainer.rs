@@ -347,6 +347,43 @@ pub fn train_observed(
     Ok(outcome)
 }
 
+/// The network of a finished run's checkpoint (`config.checkpoint_path()`, written after its
+/// last epoch) over `data`, in evaluation mode: the validation transform, no dropout,
+/// batch-norm's running statistics — what validation measures, on any dataset.
+///
+/// # Errors
+/// [`Error::Config`] when the checkpoint stops before the end of the run's epochs (a killed
+/// run: its network is not the final one) or the data's classes differ from the model's;
+/// those of loading a checkpoint.
+pub fn evaluate_checkpoint(
+    gpu: &Gpu,
+    config: &TrainConfig,
+    data: &Arc<dyn Dataset>,
+) -> Result<Evaluation> {
+    let path = config.checkpoint_path();
+    if data.classes().len() != config.model.classes {
+        return Err(Error::Config(format!(
+            "{}: the data has {} classes but the model {}",
+            path.display(),
+            data.classes().len(),
+            config.model.classes
+        )));
+    }
+    let mut replicas = Replicas::new(&Devices::one(gpu), config, true)?;
+    let position = replicas.restore(&path)?;
+    if position.epoch < config.epochs || position.batch != 0 {
+        return Err(Error::Config(format!(
+            "{}: the checkpoint is at epoch {}, batch {}; expected the end of the run's {} \
+             epochs (finish the run first)",
+            path.display(),
+            position.epoch + 1,
+            position.batch,
+            config.epochs
+        )));
+    }
+    replicas.evaluate(config, data)
+}
+
 /// Loads a checkpoint into every replica and `scheduler`; returns its position.
 fn restore(
     replicas: &mut Replicas,
@@ -462,6 +499,8 @@ fn run_epoch(
     })
 }
 
+/// A network's mean loss, top-1 and top-5 over a dataset, in evaluation mode.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     pub loss: f64,
     pub top1: f64,

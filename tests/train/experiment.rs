@@ -6,7 +6,7 @@ use std::sync::Arc;
 use alexnet_wgpu::data::{Dataset, Synthetic};
 use alexnet_wgpu::model::AlexNetConfig;
 use alexnet_wgpu::runtime::Gpu;
-use alexnet_wgpu::train::trainer::TrainConfig;
+use alexnet_wgpu::train::trainer::{self, TrainConfig};
 
 use crate::common::gpu;
 use crate::{demo_config, never, run_train, scratch_dir};
@@ -78,6 +78,17 @@ fn an_experiment_resumes_where_it_stopped_and_spreads_runs_over_devices() {
     assert_eq!(first.len(), 3);
     assert!(experiment::finished(&jobs(None)[2]).is_none());
     assert!(!out.join("tanh/seed-4").exists());
+    assert_eq!(
+        first[2].train_eval, None,
+        "a killed run has no final network"
+    );
+    let early = trainer::evaluate_checkpoint(gpu(), &jobs(None)[2].config, &val_set)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        early.contains("tanh/seed-3/checkpoint.safetensors") && early.contains("epoch 2, batch 2"),
+        "{early}"
+    );
 
     // Continued on two devices.
     let second_gpu = Gpu::new(&GpuOptions::default()).unwrap();
@@ -105,6 +116,30 @@ fn an_experiment_resumes_where_it_stopped_and_spreads_runs_over_devices() {
     for r in &second {
         assert_eq!(r.epochs.len(), 2, "'{}' seed {}", r.name, r.seed);
     }
+
+    // Every finished run's final network is evaluated on as many training images as the
+    // validation set has, once: the figure is saved with the run and read back after.
+    let probe = experiment::train_probe(train_set.clone(), val_set.len(), 0).unwrap();
+    for (r, job) in second.iter().zip(jobs(None)) {
+        let e = r.train_eval.expect("every finished run is evaluated");
+        assert_eq!(e.samples, probe.len());
+        assert_eq!(
+            experiment::saved_train_evaluation(&job, probe.len()),
+            Some(e)
+        );
+        assert_eq!(experiment::saved_train_evaluation(&job, 99), None);
+        assert_eq!(
+            experiment::train_evaluation(gpu(), &job, &probe).unwrap(),
+            e
+        );
+    }
+    // Evaluating a run's checkpoint on the validation set repeats its last validation.
+    let again = trainer::evaluate_checkpoint(gpu(), &jobs(None)[3].config, &val_set).unwrap();
+    let last = second[3].epochs.last().unwrap();
+    assert_eq!(
+        (again.loss, again.top1, again.top5, again.samples),
+        (last.val_loss, last.val_top1, last.val_top5, 16)
+    );
 
     // The resumed run ends where an uninterrupted one does.
     let whole = run_train(
