@@ -66,6 +66,10 @@ pub struct Experiment {
     /// The claims the report judges from the results.
     #[serde(default, rename = "claim")]
     pub claims: Vec<Claim>,
+    /// What the results mean, in words, written after reading them: the report puts it after
+    /// the verdicts (paragraphs separated by blank lines).
+    #[serde(default)]
+    pub conclusions: Option<String>,
     /// `[data] train_size` and `val_size` when the file sets them (a real dataset is cut only then).
     #[serde(skip)]
     subset: (Option<usize>, Option<usize>),

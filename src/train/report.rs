@@ -341,6 +341,9 @@ const NOTES: &str =
      set-up and pipeline compilation excluded). A claim's difference smaller than two pooled \
      standard deviations, √((σa² + σb²)/2), is \"no clear difference\".";
 
+/// The heading of the experiment file's `conclusions`.
+const CONCLUSIONS: &str = "What the results say";
+
 fn markdown(
     experiment: &Experiment,
     variants: &[Variant],
@@ -368,6 +371,9 @@ fn markdown(
             let _ = writeln!(s, "- {v}");
         }
         s += "\n";
+    }
+    if let Some(c) = &experiment.conclusions {
+        s += &format!("## {CONCLUSIONS}\n\n{}\n\n", c.trim());
     }
     for (title, file, ..) in PLOTS {
         s += &format!("## {title}\n\n![{title}]({file})\n\n");
@@ -430,6 +436,12 @@ fn html(
             s += &format!("<li>{}</li>\n", bold(v));
         }
         s += "</ul>\n";
+    }
+    if let Some(c) = &experiment.conclusions {
+        s += &format!("<h2>{CONCLUSIONS}</h2>\n");
+        for paragraph in c.trim().split("\n\n") {
+            s += &format!("<p>{}</p>\n", bold(paragraph));
+        }
     }
     for (title, file, ..) in PLOTS {
         s += &format!("<h2>{title}</h2>\n<img src=\"{file}\" alt=\"{title}\" width=\"960\">\n");

@@ -23,7 +23,7 @@ fn an_experiment_resumes_where_it_stopped_and_spreads_runs_over_devices() {
 
     let out = scratch_dir("experiment");
     let toml = format!(
-        "seeds = [3, 4]\n[data]\nout = {:?}\n[[variant]]\nname = \"relu\"\n\
+        "seeds = [3, 4]\nconclusions = \"Too small to tell.\"\n[data]\nout = {:?}\n[[variant]]\nname = \"relu\"\n\
          [[variant]]\nname = \"tanh\"\nactivation = \"tanh\"\n\
          [[claim]]\ntext = \"ReLU trains faster\"\nmetric = \"final_train_loss\"\n\
          better = \"relu\"\nworse = \"tanh\"\n",
@@ -163,6 +163,10 @@ fn an_experiment_resumes_where_it_stopped_and_spreads_runs_over_devices() {
     assert!(report.contains("| tanh | 2 |"), "{report}");
     assert!(
         report.contains("**ReLU trains faster** — final train loss"),
+        "{report}"
+    );
+    assert!(
+        report.contains("## What the results say\n\nToo small to tell.\n"),
         "{report}"
     );
 }
