@@ -30,9 +30,14 @@ pub enum Metric {
     /// never does counts as one epoch more than it ran.
     #[serde(rename = "epochs_to_25pct_train_error")]
     EpochsTo25PctTrainError,
-    /// Mean |change| of validation top-1 between consecutive epochs over the second half of
-    /// the run: how unsteady the curve is.
-    ValTop1Jitter,
+    /// How far validation top-1 fell back, summed over consecutive epochs (0 for a curve that
+    /// never falls): how unsteady training is. (A rising curve's steps measure its speed, not
+    /// its steadiness, so only the falls count.) The name `val_top1_jitter` is still read.
+    #[serde(alias = "val_top1_jitter")]
+    ValTop1Drops,
+    /// Training loss averaged over the epochs, the area under its curve: lower is a network
+    /// that got there sooner as well as one that ended lower.
+    MeanTrainLoss,
     /// Validation top-1 after the last epoch minus after the one before: whether the curve
     /// has flattened (a run of one epoch has no gain to show).
     LastEpochGain,
@@ -49,7 +54,10 @@ impl Metric {
     pub fn percent(self) -> bool {
         !matches!(
             self,
-            Metric::FinalValLoss | Metric::FinalTrainLoss | Metric::EpochsTo25PctTrainError
+            Metric::FinalValLoss
+                | Metric::FinalTrainLoss
+                | Metric::MeanTrainLoss
+                | Metric::EpochsTo25PctTrainError
         )
     }
 
@@ -62,7 +70,8 @@ impl Metric {
             Metric::FinalTrainLoss => "final train loss",
             Metric::Overfit => "train − val top-1",
             Metric::EpochsTo25PctTrainError => "epochs to 25% train error",
-            Metric::ValTop1Jitter => "val top-1 jitter",
+            Metric::ValTop1Drops => "val top-1 drops",
+            Metric::MeanTrainLoss => "mean train loss",
             Metric::LastEpochGain => "last epoch's top-1 gain",
         }
     }
@@ -81,14 +90,11 @@ impl Metric {
                 .iter()
                 .find(|m| m.train_top1 >= FIGURE1_TRAIN_TOP1)
                 .map_or(e.len() as f64 + 1.0, |m| m.epoch as f64),
-            Metric::ValTop1Jitter => {
-                let half = &e[e.len() / 2..];
-                let steps: Vec<f64> = half
-                    .windows(2)
-                    .map(|w| (w[1].val_top1 - w[0].val_top1).abs())
-                    .collect();
-                steps.iter().sum::<f64>() / steps.len() as f64
-            }
+            Metric::ValTop1Drops => e
+                .windows(2)
+                .map(|w| (w[0].val_top1 - w[1].val_top1).max(0.0))
+                .sum(),
+            Metric::MeanTrainLoss => e.iter().map(|m| m.train_loss).sum::<f64>() / e.len() as f64,
             Metric::LastEpochGain => match e.as_slice() {
                 [.., before, last] => last.val_top1 - before.val_top1,
                 _ => f64::NAN,

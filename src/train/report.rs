@@ -539,6 +539,16 @@ mod tests {
         assert!(Metric::LastEpochGain
             .value(&run("e", 0, &[0.5], 0.8))
             .is_nan());
+        // Steadiness counts only falls: a flat curve has none, a zig-zag its drops.
+        assert_eq!(Metric::ValTop1Drops.value(&results[0]), 0.0);
+        assert!((Metric::ValTop1Drops.value(&rising) - 0.05).abs() < 1e-12);
+        let mut zigzag = run("z", 0, &[0.5, 0.6, 0.7, 0.8], 0.80);
+        for (m, v) in zigzag.epochs.iter_mut().zip([0.70, 0.65, 0.75, 0.72]) {
+            m.val_top1 = v;
+        }
+        assert!((Metric::ValTop1Drops.value(&zigzag) - 0.08).abs() < 1e-12);
+        // Training loss 1 − train top-1 here: the mean over 0.5, 0.4, 0.3.
+        assert!((Metric::MeanTrainLoss.value(&rising) - 0.4).abs() < 1e-12);
         assert!(v[1]
             .cell(Metric::EpochsTo25PctTrainError)
             .contains("(0/3 reached)"));
