@@ -95,37 +95,29 @@ fn rebuild_report(
     device: &DeviceArgs,
 ) -> Result<()> {
     let probe = experiment::train_probe(data.train.clone(), data.val.len(), exp.data.seed)?;
-    let mut gpu = None;
-    let mut results = Vec::new();
     // Only runs with all their epochs: a half-trained run would pull its variant's figures
     // towards an earlier epoch.
-    for job in jobs {
-        let Some(epochs) = experiment::finished(job) else {
-            log::warn!("'{}' seed {}: not finished, left out", job.name, job.seed);
-            continue;
-        };
-        let saved = experiment::saved_train_evaluation(job, probe.len());
-        let train_eval = match saved {
-            Some(e) => Some(e),
-            None if job.config.checkpoint_path().is_file() => {
-                if gpu.is_none() {
-                    gpu = Some(device.open()?);
-                }
-                let gpu = gpu.as_ref().expect("opened above");
-                Some(experiment::train_evaluation(gpu, job, &probe)?)
+    let finished: Vec<(&Job, _)> = jobs
+        .iter()
+        .filter_map(|job| {
+            let epochs = experiment::finished(job);
+            if epochs.is_none() {
+                log::warn!("'{}' seed {}: not finished, left out", job.name, job.seed);
             }
-            None => {
-                log::warn!(
-                    "'{}' seed {}: no checkpoint to evaluate on training images; its \
-                     generalization gap is left out",
-                    job.name,
-                    job.seed
-                );
-                None
-            }
-        };
+            Some((job, epochs?))
+        })
+        .collect();
+    let gpu = match finished
+        .iter()
+        .any(|(job, _)| experiment::needs_train_evaluation(job, probe.len()))
+    {
+        true => Some(device.open()?),
+        false => None,
+    };
+    let mut results = Vec::new();
+    for (job, epochs) in finished {
         results.push(VariantResult {
-            train_eval,
+            train_eval: experiment::train_evaluation(gpu.as_ref(), job, &probe)?,
             ..VariantResult::new(job, epochs)
         });
     }

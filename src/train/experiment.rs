@@ -268,12 +268,27 @@ const TRAIN_EVALUATION_FILE: &str = "train-evaluation.json";
 /// A finished run's final network on `probe` ([`train_probe`]) in evaluation mode: no
 /// augmentation and no dropout, so its top-1 against validation's is the generalization gap
 /// (the training batches' own top-1 is lowered by both). Read from the run's folder when it
-/// was evaluated before on as many images; otherwise evaluated from the run's checkpoint and
-/// saved there.
-pub fn train_evaluation(gpu: &Gpu, job: &Job, probe: &Arc<dyn Dataset>) -> Result<Evaluation> {
+/// was evaluated before on as many images; otherwise evaluated on `gpu` from the run's
+/// checkpoint and saved there. `None`, with a warning, for a run with neither (a report
+/// rebuilt from committed metrics alone) or without a device ([`needs_train_evaluation`]
+/// says when one is needed).
+pub fn train_evaluation(
+    gpu: Option<&Gpu>,
+    job: &Job,
+    probe: &Arc<dyn Dataset>,
+) -> Result<Option<Evaluation>> {
     if let Some(saved) = saved_train_evaluation(job, probe.len()) {
-        return Ok(saved);
+        return Ok(Some(saved));
     }
+    let (Some(gpu), true) = (gpu, job.config.checkpoint_path().is_file()) else {
+        log::warn!(
+            "'{}' seed {}: no saved evaluation on training images and no checkpoint (or \
+             device) to make one; its generalization gap is left out",
+            job.name,
+            job.seed
+        );
+        return Ok(None);
+    };
     log::info!(
         "'{}' seed {}: evaluating the final network on {} training images",
         job.name,
@@ -285,7 +300,13 @@ pub fn train_evaluation(gpu: &Gpu, job: &Job, probe: &Arc<dyn Dataset>) -> Resul
     let json = serde_json::to_vec_pretty(&evaluation)
         .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
     crate::atomic_file::write(&path, &json)?;
-    Ok(evaluation)
+    Ok(Some(evaluation))
+}
+
+/// Whether [`train_evaluation`] of a run would evaluate its checkpoint: one is there and no
+/// evaluation over `images` images is saved.
+pub fn needs_train_evaluation(job: &Job, images: usize) -> bool {
+    saved_train_evaluation(job, images).is_none() && job.config.checkpoint_path().is_file()
 }
 
 /// The saved [`train_evaluation`] of a run, when there is one over `images` images.
@@ -418,7 +439,7 @@ pub fn run(
             if let Some(epochs) = finished(job) {
                 log::info!("'{}' seed {}: finished earlier, kept", job.name, job.seed);
                 let result = VariantResult {
-                    train_eval: Some(train_evaluation(gpu, job, &probe)?),
+                    train_eval: train_evaluation(Some(gpu), job, &probe)?,
                     ..VariantResult::new(job, epochs)
                 };
                 record(index, result)?;
@@ -454,7 +475,7 @@ pub fn run(
             let epochs = read_metrics(&job.config.metrics_path())?;
             let train_eval = match outcome.interrupted {
                 true => None,
-                false => Some(train_evaluation(gpu, job, &probe)?),
+                false => train_evaluation(Some(gpu), job, &probe)?,
             };
             let result = VariantResult {
                 device: Some(device),

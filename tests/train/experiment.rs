@@ -128,9 +128,10 @@ fn an_experiment_resumes_where_it_stopped_and_spreads_runs_over_devices() {
             Some(e)
         );
         assert_eq!(experiment::saved_train_evaluation(&job, 99), None);
+        assert!(!experiment::needs_train_evaluation(&job, probe.len()));
         assert_eq!(
-            experiment::train_evaluation(gpu(), &job, &probe).unwrap(),
-            e
+            experiment::train_evaluation(None, &job, &probe).unwrap(),
+            Some(e)
         );
     }
     // Evaluating a run's checkpoint on the validation set repeats its last validation.
@@ -156,6 +157,17 @@ fn an_experiment_resumes_where_it_stopped_and_spreads_runs_over_devices() {
     assert_eq!(
         (a.train_loss, a.val_loss, a.val_top1),
         (b.train_loss, b.val_loss, b.val_top1)
+    );
+
+    // A run with only its metrics (as committed to a repository) is reported without the
+    // figure instead of failing the report.
+    let bare = &jobs(None)[0];
+    std::fs::remove_file(bare.config.checkpoint_path()).unwrap();
+    std::fs::remove_file(bare.config.out_dir.join("train-evaluation.json")).unwrap();
+    assert!(!experiment::needs_train_evaluation(bare, probe.len()));
+    assert_eq!(
+        experiment::train_evaluation(Some(gpu()), bare, &probe).unwrap(),
+        None
     );
 
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
