@@ -57,9 +57,9 @@ const AXIS_LABEL_PX: u32 = 21;
 const TICK_PX: u32 = 18;
 const LEGEND_PX: u32 = 18;
 
-/// The Tableau 10 palette; the marker shapes tell the series apart where colours do not
-/// (grey-scale print, colour blindness).
-const COLORS: [RGBColor; 8] = [
+/// The Tableau 10 palette (an experiment of ten variants gets ten colours); the marker shapes
+/// tell the series apart where colours do not (grey-scale print, colour blindness).
+const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -68,6 +68,8 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 const GRID: RGBColor = RGBColor(225, 225, 225);
 const AXIS: RGBColor = RGBColor(60, 60, 60);
@@ -369,8 +371,8 @@ fn draw_on<Y: Ranged<ValueType = f64> + ValueFormatter<f64>>(
     let r = 4 - i32::from(most > 30) - i32::from(most > 80);
     for (i, s) in series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
-        // The shape cycle shifts once per round of colours, so series i and i + 8 (same colour)
-        // still differ in shape: distinct up to 32 series.
+        // The shape cycle shifts once per round of colours, so series i and i + 10 (same
+        // colour) still differ in shape: distinct up to 40 series.
         let shape = i + i / COLORS.len();
         let no_data = if s.points.is_empty() {
             " (no data)"
