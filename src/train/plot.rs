@@ -374,17 +374,12 @@ fn draw_on<Y: Ranged<ValueType = f64> + ValueFormatter<f64>>(
         // The shape cycle shifts once per round of colours, so series i and i + 10 (same
         // colour) still differ in shape: distinct up to 40 series.
         let shape = i + i / COLORS.len();
-        let no_data = if s.points.is_empty() {
-            " (no data)"
-        } else {
-            ""
-        };
         let lines = s
             .runs
             .iter()
             .map(|run| PathElement::new(run.clone(), color.stroke_width(2)));
         plot.draw_series(lines)?
-            .label(format!("{}{no_data}", s.name))
+            .label(legend_label(s))
             .legend(move |(x, y)| {
                 // Two pixels up: the embedded font's text sits a little above its layout box.
                 EmptyElement::at((x, y - 2))
@@ -399,29 +394,91 @@ fn draw_on<Y: Ranged<ValueType = f64> + ValueFormatter<f64>>(
     }
 
     if !series.is_empty() {
-        // Curves that end high (accuracy) leave the lower right free, falling ones (loss,
-        // learning rate) the upper right: count the points in the right half.
-        let pixels = series
-            .iter()
-            .flat_map(|s| &s.points)
-            .map(|p| plot.backend_coord(p));
-        let right: Vec<_> = pixels.filter(|&(x, _)| x - left > w / 2).collect();
-        let high = right.iter().filter(|&&(_, y)| y - top < h / 2).count();
-        let position = if 2 * high > right.len() {
-            SeriesLabelPosition::LowerRight
-        } else {
-            SeriesLabelPosition::UpperRight
-        };
+        // Every curve's pixels, sampled along its segments, against the legend's box.
+        let mut curve = Vec::new();
+        for run in series.iter().flat_map(|s| &s.runs) {
+            let pixels: Vec<(i32, i32)> = run.iter().map(|p| plot.backend_coord(p)).collect();
+            curve.extend(pixels.first());
+            for w in pixels.windows(2) {
+                let steps = (w[1].0 - w[0].0).abs().max((w[1].1 - w[0].1).abs()) / 4 + 1;
+                curve.extend((1..=steps).map(|k| {
+                    let at = |a: i32, b: i32| a + (b - a) * k / steps;
+                    (at(w[0].0, w[1].0), at(w[0].1, w[1].1))
+                }));
+            }
+        }
+        let font: TextStyle = (FONT, LEGEND_PX).into_font().into();
+        let mut label = (0, 0);
+        for s in series {
+            let (lw, lh) = root.estimate_text_size(&legend_label(s), &font)?;
+            label = (label.0.max(lw as i32), label.1.max(lh as i32));
+        }
+        // The legend's size as plotters lays it out: the sample line, the widest label and
+        // padding across; a row per series.
+        let size = (
+            LEGEND_SAMPLE + label.0 + 20,
+            series.len() as i32 * (label.1 + 6) + 10,
+        );
+        let position = legend_position(&curve, (left, top, w, h), size);
         plot.configure_series_labels()
             .position(position)
-            .margin(10)
-            .legend_area_size(36)
+            .margin(LEGEND_MARGIN)
+            .legend_area_size(LEGEND_SAMPLE as u32)
             .label_font((FONT, LEGEND_PX).into_font().color(&BLACK))
             .background_style(WHITE.mix(0.9))
             .border_style(RGBColor(180, 180, 180))
             .draw()?;
     }
     Ok(root.present()?)
+}
+
+/// A series' line in the legend.
+fn legend_label(s: &Cleaned) -> String {
+    match s.points.is_empty() {
+        true => format!("{} (no data)", s.name),
+        false => s.name.clone(),
+    }
+}
+
+/// The legend's distance from the plot's edges, and the width of its sample line and marker.
+const LEGEND_MARGIN: u32 = 10;
+const LEGEND_SAMPLE: i32 = 36;
+
+/// Where in the plot area `(left, top, width, height)` the legend box of `size` pixels covers
+/// the fewest of the `curve`'s pixels: a corner, the middle of a side or the centre. On a tie
+/// the first of lower right (curves that end high, as accuracy does, leave it free), upper
+/// right (falling ones: loss, learning rate), the right side's middle, then the left's places,
+/// then the middle column's.
+fn legend_position(
+    curve: &[(i32, i32)],
+    (left, top, w, h): (i32, i32, i32, i32),
+    (bw, bh): (i32, i32),
+) -> SeriesLabelPosition {
+    use SeriesLabelPosition::*;
+    let m = LEGEND_MARGIN as i32;
+    let (x_left, x_middle, x_right) = (left + m, left + (w - bw) / 2, left + w - m - bw);
+    let (y_upper, y_middle, y_lower) = (top + m, top + (h - bh) / 2, top + h - m - bh);
+    let places = [
+        (LowerRight, x_right, y_lower),
+        (UpperRight, x_right, y_upper),
+        (MiddleRight, x_right, y_middle),
+        (UpperLeft, x_left, y_upper),
+        (LowerLeft, x_left, y_lower),
+        (MiddleLeft, x_left, y_middle),
+        (UpperMiddle, x_middle, y_upper),
+        (LowerMiddle, x_middle, y_lower),
+        (MiddleMiddle, x_middle, y_middle),
+    ];
+    let covered = |x0: i32, y0: i32| {
+        curve
+            .iter()
+            .filter(|&&(x, y)| (x0..=x0 + bw).contains(&x) && (y0..=y0 + bh).contains(&y))
+            .count()
+    };
+    places
+        .into_iter()
+        .min_by_key(|&(_, x0, y0)| covered(x0, y0))
+        .map_or(UpperRight, |(position, ..)| position)
 }
 
 /// Marker `shape` (circle, triangle, square, cross, cycling) of radius `r` at pixel offset `at`.
@@ -655,6 +712,27 @@ mod tests {
             let t = LogCoord::from(y_log(&lr).log_scale()).key_points(Y_LABELS);
             assert!(t.len() >= 2, "{lr:?}: {t:?}");
         }
+    }
+
+    /// The legend goes where the curves leave room: below curves that end high, above falling
+    /// ones, between two bands, to the left of curves crowding the right.
+    #[test]
+    fn the_legend_avoids_the_curves() {
+        use SeriesLabelPosition::*;
+        let area = (0, 0, 800, 600);
+        let size = (200, 150);
+        let line = |y: i32, xs: std::ops::Range<i32>| xs.map(move |x| (x, y));
+        let high: Vec<_> = line(50, 0..800).collect();
+        let low: Vec<_> = line(550, 0..800).collect();
+        let bands: Vec<_> = high.iter().chain(&low).copied().collect();
+        let mut right: Vec<_> = (0..600).map(|y| (700, y)).collect();
+        right.extend((0..600).map(|y| (500, y)));
+        let place = |curve: &[(i32, i32)]| legend_position(curve, area, size);
+        assert!(matches!(place(&high), LowerRight));
+        assert!(matches!(place(&low), UpperRight));
+        assert!(matches!(place(&bands), MiddleRight));
+        assert!(matches!(place(&right), LowerLeft | UpperLeft | MiddleLeft));
+        assert!(matches!(place(&[]), LowerRight));
     }
 
     /// Writes the example plots to /tmp/plot_check/ for a person to look at:
