@@ -26,7 +26,9 @@ pub enum Metric {
     /// trained on. (The training batches' own top-1 would not do: augmentation and dropout
     /// lower it, so the variants without them would look as if they overfit more.)
     Overfit,
-    /// The first epoch whose training top-1 reaches 75 % (the paper's Figure 1); a run that
+    /// When training top-1 first reaches 75 % (the paper's Figure 1), in epochs, read off the
+    /// per-epoch curve as a figure is read: interpolated linearly between the epoch before
+    /// and the epoch that reaches it (the first epoch itself when that one does). A run that
     /// never does counts as one epoch more than it ran.
     #[serde(rename = "epochs_to_25pct_train_error")]
     EpochsTo25PctTrainError,
@@ -86,10 +88,18 @@ impl Metric {
             Metric::FinalValLoss => last(|m| m.val_loss),
             Metric::FinalTrainLoss => last(|m| m.train_loss),
             Metric::Overfit => run.train_eval.map_or(f64::NAN, |t| t.top1) - last(|m| m.val_top1),
-            Metric::EpochsTo25PctTrainError => e
-                .iter()
-                .find(|m| m.train_top1 >= FIGURE1_TRAIN_TOP1)
-                .map_or(e.len() as f64 + 1.0, |m| m.epoch as f64),
+            Metric::EpochsTo25PctTrainError => {
+                match e.iter().position(|m| m.train_top1 >= FIGURE1_TRAIN_TOP1) {
+                    None => e.len() as f64 + 1.0,
+                    Some(0) => e[0].epoch as f64,
+                    Some(i) => {
+                        let (a, b) = (&e[i - 1], &e[i]);
+                        let part =
+                            (FIGURE1_TRAIN_TOP1 - a.train_top1) / (b.train_top1 - a.train_top1);
+                        a.epoch as f64 + part * (b.epoch - a.epoch) as f64
+                    }
+                }
+            }
             Metric::ValTop1Drops => e
                 .windows(2)
                 .map(|w| (w[0].val_top1 - w[1].val_top1).max(0.0))
@@ -106,7 +116,7 @@ impl Metric {
         if self.percent() {
             format!("{:.1}", 100.0 * v)
         } else if self == Metric::EpochsTo25PctTrainError {
-            format!("{v:.1}")
+            format!("{v:.2}")
         } else {
             format!("{v:.3}")
         }

@@ -334,7 +334,8 @@ const NOTES: &str =
      has flattened); train − val top-1 is the final network's top-1 on as many training \
      images as the validation set has, in evaluation mode (no augmentation, no dropout), minus \
      its validation top-1: the generalization gap; epochs to 25% train \
-     error is the first epoch whose training top-1 reaches 75% (the paper's Figure 1), a run \
+     error is when training top-1 first reaches 75% (the paper's Figure 1), interpolated \
+     linearly between the epochs on either side, a run \
      that never does counting one more epoch than it ran; images/s is training throughput, \
      the median over a run's epochs (an epoch slowed by a shared or paused machine moves it \
      little) averaged over the seeds; wall time sums a run's epochs (training and validation; model \
@@ -529,9 +530,14 @@ mod tests {
         assert!(says(claim("a", "c", Metric::FinalTop1)).ends_with("**no clear difference**"));
         // Lower is better for losses: b's val loss is higher.
         assert!(says(claim("a", "b", Metric::FinalValLoss)).ends_with("**supported**"));
-        // Figure 1: a reaches 75 % train top-1 in epoch 2, c in epoch 1, b never (counts 3).
-        assert_eq!(Metric::EpochsTo25PctTrainError.value(&results[0]), 2.0);
-        assert_eq!(Metric::EpochsTo25PctTrainError.value(&results[3]), 3.0);
+        // Figure 1: a crosses 75 % train top-1 between epoch 1 (50 %) and 2 (80 %), at 1 +
+        // 25/30; c between 70 % and 90 %, at 1.25; b never (counts 3); a run already there
+        // after its first epoch at 1.
+        let to_75 = |r: &VariantResult| Metric::EpochsTo25PctTrainError.value(r);
+        assert!((to_75(&results[0]) - (1.0 + 0.25 / 0.30)).abs() < 1e-12);
+        assert!((to_75(&results[6]) - 1.25).abs() < 1e-12);
+        assert_eq!(to_75(&results[3]), 3.0);
+        assert_eq!(to_75(&run("early", 0, &[0.8, 0.9], 0.8)), 1.0);
         // The curve's last step: only validation top-1 counts.
         let mut rising = run("d", 0, &[0.5, 0.6, 0.7], 0.80);
         rising.epochs[1].val_top1 = 0.75;
