@@ -36,7 +36,9 @@ pub struct ExperimentArgs {
 
 pub fn run(args: &ExperimentArgs) -> Result<()> {
     let exp = Experiment::load(&args.config)?;
-    let data = exp.open_data()?;
+    let data = exp
+        .open_data()
+        .with_context(|| args.config.display().to_string())?;
     let jobs = exp
         .jobs(data.train.classes().len())
         .with_context(|| args.config.display().to_string())?;

@@ -188,6 +188,14 @@ impl Experiment {
     /// The data every variant trains on ([`TrainOptions::open_data`] of `[data]`), a dataset
     /// folder cut to `train_size`/`val_size` when the file gives them.
     pub fn open_data(&self) -> Result<Splits> {
+        // In the file's words: the library's own message names alexnet train's flag.
+        if let Some(path) = self.data.data.as_ref().filter(|p| !p.is_dir()) {
+            return Err(Error::Config(format!(
+                "[data] path = \"{}\": not a folder; expected a dataset folder (CIFAR-10/100, \
+                 IDX files such as Debian's dataset-fashion-mnist, or one sub-folder per class)",
+                path.display()
+            )));
+        }
         let mut data = self.data.clone();
         data.image_size = data.image_size.or(Some(DEFAULT_IMAGE_SIZE));
         let mut splits = data.open_data()?;
@@ -675,5 +683,15 @@ pool = "max2"
             .contains("used twice"));
         let none = "[data]\nout = \"x\"\n";
         assert!(Experiment::parse(none).unwrap_err().contains("variant"));
+        let missing =
+            "[data]\nout = \"x\"\npath = \"/no/such/fashion-mnist\"\n[[variant]]\nname = \"a\"\n";
+        let Err(err) = Experiment::parse(missing).unwrap().open_data() else {
+            panic!("a missing dataset folder was accepted");
+        };
+        let err = err.to_string();
+        assert!(
+            err.contains("[data] path = \"/no/such/fashion-mnist\": not a folder"),
+            "{err}"
+        );
     }
 }
