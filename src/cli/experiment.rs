@@ -51,17 +51,18 @@ pub fn run(args: &ExperimentArgs) -> Result<()> {
     if args.report_only {
         return rebuild_report(&exp, &jobs, &data, &args.device);
     }
-    let gpus = match &exp.devices {
-        None => vec![args.device.open()?],
-        Some(names) => names
-            .iter()
-            .map(|name| {
+    // Each adapter opened once per concurrent run: every worker has a device of its own.
+    let mut gpus = Vec::new();
+    for _ in 0..exp.runs_per_device() {
+        match &exp.devices {
+            None => gpus.push(args.device.open()?),
+            Some(names) => gpus.extend(
                 args.device
-                    .open_named(name)
-                    .with_context(|| format!("{}: devices: '{name}'", args.config.display()))
-            })
-            .collect::<Result<_>>()?,
-    };
+                    .open_many(names)
+                    .with_context(|| format!("{}: devices", args.config.display()))?,
+            ),
+        }
+    }
     println!(
         "{}; {} training / {} validation images; {} variants x {} seeds on {} device(s); report in {}",
         data.description,

@@ -50,11 +50,16 @@ pub struct Experiment {
     /// `[data] seed` alone.
     #[serde(default)]
     pub seeds: Option<Vec<u64>>,
-    /// Adapters to spread the runs over, one worker each, by a case-insensitive part of the
-    /// adapter name as `--device` takes it (the same name twice opens the adapter twice).
-    /// Absent: the one `--device` chooses.
+    /// Adapters to spread the runs over, as `alexnet train --devices` takes them: `all`,
+    /// numbers as `alexnet devices` lists them, or case-insensitive parts of adapter names
+    /// (the same name twice opens the adapter twice). Absent: the one `--device` chooses.
     #[serde(default)]
     pub devices: Option<Vec<String>>,
+    /// How many runs train at once on each of those adapters, each with a device of its own
+    /// (default 1). Two on a software driver overlap one run's CPU-side work with the other's
+    /// shaders.
+    #[serde(default)]
+    pub runs_per_device: Option<usize>,
     /// The data every variant trains on, and in `out` where the report goes. With a dataset
     /// folder, `train_size`/`val_size` (when given) take a stratified subset of its training
     /// and validation sets, drawn with `seed`.
@@ -132,6 +137,11 @@ impl Experiment {
     }
 
     /// The training seeds, in order.
+    /// [`Self::runs_per_device`], 1 when absent.
+    pub fn runs_per_device(&self) -> usize {
+        self.runs_per_device.unwrap_or(1)
+    }
+
     pub fn seeds(&self) -> Vec<u64> {
         self.seeds.clone().unwrap_or_else(|| vec![self.data.seed])
     }
@@ -143,6 +153,9 @@ impl Experiment {
         }
         if (1..seeds.len()).any(|i| seeds[..i].contains(&seeds[i])) {
             return Err(format!("seeds = {seeds:?}: a seed is listed twice"));
+        }
+        if self.runs_per_device == Some(0) {
+            return Err("runs_per_device = 0: expected 1 or more".into());
         }
         if self.devices.as_ref().is_some_and(|d| d.is_empty()) {
             return Err("devices = []: name at least one adapter, or leave devices out".into());

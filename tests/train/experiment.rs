@@ -182,3 +182,41 @@ fn an_experiment_resumes_where_it_stopped_and_spreads_runs_over_devices() {
         "{report}"
     );
 }
+
+/// `alexnet experiment` with `runs_per_device = 2` trains two runs at once on the one adapter,
+/// each on a device of its own; 0 is refused with the key named.
+#[test]
+fn the_cli_opens_each_adapter_once_per_concurrent_run() {
+    let dir = scratch_dir("experiment-cli");
+    let file = dir.join("experiment.toml");
+    let toml = |runs: usize| {
+        format!(
+            "seeds = [0, 1]\nruns_per_device = {runs}\n[data]\nout = {:?}\ntrain_size = 16\n\
+             val_size = 8\n[train]\nwidth = 0.0625\nepochs = 1\nbatch_size = 8\n\
+             [[variant]]\nname = \"a\"\n",
+            dir.join("out").display().to_string()
+        )
+    };
+    let alexnet = |text: String| {
+        std::fs::write(&file, text).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_alexnet"))
+            .args(["experiment", "--config", file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    let (ok, stdout, stderr) = alexnet(toml(2));
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("1 variants x 2 seeds on 2 device(s)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2/2 runs finished"), "{stdout}");
+    let (ok, _, stderr) = alexnet(toml(0));
+    assert!(!ok);
+    assert!(
+        stderr.contains("runs_per_device = 0: expected 1 or more"),
+        "{stderr}"
+    );
+}
