@@ -115,10 +115,15 @@ fn charts(variants: &[Variant]) -> Vec<(&'static str, Chart)> {
             .collect(),
         y_percent: percent,
         log_y: false,
+        guides: Vec::new(),
     };
     PLOTS
         .iter()
-        .map(|&(title, file, y, percent, value)| (file, chart(title, y, percent, value)))
+        .map(|&(title, file, y, percent, value, guides)| {
+            let mut chart = chart(title, y, percent, value);
+            chart.guides = guides.iter().map(|&(l, y)| (l.to_string(), y)).collect();
+            (file, chart)
+        })
         .collect()
 }
 
@@ -137,12 +142,14 @@ fn mean_curve(v: &Variant, value: fn(&EpochMetrics) -> f64) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// Title, file, y label, whether in percent, the figure per epoch, and the chart's guides.
 type Plot = (
     &'static str,
     &'static str,
     &'static str,
     bool,
     fn(&EpochMetrics) -> f64,
+    &'static [(&'static str, f64)],
 );
 
 const PLOTS: [Plot; 5] = [
@@ -152,6 +159,7 @@ const PLOTS: [Plot; 5] = [
         "cross-entropy loss",
         false,
         |m| m.val_loss,
+        &[],
     ),
     (
         "Training loss",
@@ -159,6 +167,7 @@ const PLOTS: [Plot; 5] = [
         "cross-entropy loss",
         false,
         |m| m.train_loss,
+        &[],
     ),
     (
         "Validation top-1",
@@ -166,6 +175,7 @@ const PLOTS: [Plot; 5] = [
         "top-1 accuracy",
         true,
         |m| m.val_top1,
+        &[],
     ),
     (
         "Validation top-5",
@@ -173,6 +183,7 @@ const PLOTS: [Plot; 5] = [
         "top-5 accuracy",
         true,
         |m| m.val_top5,
+        &[],
     ),
     (
         "Training top-1",
@@ -180,6 +191,10 @@ const PLOTS: [Plot; 5] = [
         "top-1 accuracy on training batches",
         true,
         |m| m.train_top1,
+        &[(
+            "25% training error (the paper's Figure 1)",
+            FIGURE1_TRAIN_TOP1,
+        )],
     ),
 ];
 
