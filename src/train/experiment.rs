@@ -136,12 +136,12 @@ impl Experiment {
         Ok(experiment)
     }
 
-    /// The training seeds, in order.
     /// [`Self::runs_per_device`], 1 when absent.
     pub fn runs_per_device(&self) -> usize {
         self.runs_per_device.unwrap_or(1)
     }
 
+    /// The training seeds, in order.
     pub fn seeds(&self) -> Vec<u64> {
         self.seeds.clone().unwrap_or_else(|| vec![self.data.seed])
     }

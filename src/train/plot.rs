@@ -329,11 +329,11 @@ fn draw_on<Y: Ranged<ValueType = f64> + ValueFormatter<f64>>(
     let (x_span, y_span) = (x.clone(), y.range());
     // A span that overflows f64 gets no ticks: plotters' tick search would never end.
     let labels = |n, r: &Range<f64>| if (r.end - r.start).is_finite() { n } else { 0 };
-    let (x_labels, y_labels) = (labels(x_labels, &x), labels(Y_LABELS, &y.range()));
+    let (x_labels, y_labels) = (labels(x_labels, &x_span), labels(Y_LABELS, &y_span));
     // Snaps float noise at 0 (a log axis never reaches 0).
     let zero = |r: &Range<f64>| (r.end - r.start) * 1e-9;
-    let y_zero = if chart.log_y { 0.0 } else { zero(&y.range()) };
-    let x_zero = zero(&x);
+    let y_zero = if chart.log_y { 0.0 } else { zero(&y_span) };
+    let x_zero = zero(&x_span);
     let x_fmt = |v: &f64| tick_label(*v, x_zero, false);
     let y_fmt = |v: &f64| tick_label(*v, y_zero, chart.y_percent);
 

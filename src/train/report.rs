@@ -102,7 +102,11 @@ fn write_text(path: &Path, text: &str) -> Result<()> {
 
 /// The plots: every variant's seed-mean curve on the same axes.
 fn charts(variants: &[Variant]) -> Vec<(&'static str, Chart)> {
-    let chart = |title: &str, y: &str, percent: bool, value: fn(&EpochMetrics) -> f64| Chart {
+    let chart = |title: &str,
+                 y: &str,
+                 percent: bool,
+                 value: fn(&EpochMetrics) -> f64,
+                 guides: &[(&str, f64)]| Chart {
         title: format!("{title} (mean over seeds)"),
         x_label: "epoch".into(),
         y_label: y.into(),
@@ -115,14 +119,12 @@ fn charts(variants: &[Variant]) -> Vec<(&'static str, Chart)> {
             .collect(),
         y_percent: percent,
         log_y: false,
-        guides: Vec::new(),
+        guides: guides.iter().map(|&(l, y)| (l.to_string(), y)).collect(),
     };
     PLOTS
         .iter()
         .map(|&(title, file, y, percent, value, guides)| {
-            let mut chart = chart(title, y, percent, value);
-            chart.guides = guides.iter().map(|&(l, y)| (l.to_string(), y)).collect();
-            (file, chart)
+            (file, chart(title, y, percent, value, guides))
         })
         .collect()
 }
