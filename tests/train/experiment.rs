@@ -1,6 +1,6 @@
 //! The experiment runner (`alexnet experiment`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use alexnet_wgpu::data::{Dataset, Synthetic};
@@ -219,4 +219,33 @@ fn the_cli_opens_each_adapter_once_per_concurrent_run() {
         stderr.contains("runs_per_device = 0: expected 1 or more"),
         "{stderr}"
     );
+}
+
+/// The experiment files the repository ships (docs/experiments/*.toml) load: their keys and
+/// values are what the runner reads, every claim names variants the file has, and each
+/// variant's options make a valid training configuration.
+#[test]
+fn the_committed_experiment_files_load() {
+    use alexnet_wgpu::train::experiment::Experiment;
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/experiments");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(
+        !files.is_empty(),
+        "no experiment files in {}",
+        dir.display()
+    );
+    for file in files {
+        let exp = Experiment::load(&file).unwrap_or_else(|e| panic!("{e}"));
+        // Fashion-MNIST's 10 classes: the jobs check every variant's configuration.
+        let jobs = exp
+            .jobs(10)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert_eq!(jobs.len(), exp.variants.len() * exp.seeds().len());
+    }
 }
