@@ -84,15 +84,15 @@ pub fn write_report(experiment: &Experiment, results: &[VariantResult]) -> Resul
     for (file, chart) in charts(&variants) {
         render_png(&chart, &dir.join(file), 960, 720)?;
     }
-    let table = table(&variants);
+    let tables = tables(&variants);
     let verdicts = verdicts(experiment, &variants);
     write_text(
         &dir.join("report.md"),
-        &markdown(experiment, &variants, &table, &verdicts),
+        &markdown(experiment, &variants, &tables, &verdicts),
     )?;
     write_text(
         &dir.join("report.html"),
-        &html(experiment, &variants, &table, &verdicts),
+        &html(experiment, &variants, &tables, &verdicts),
     )
 }
 
@@ -200,39 +200,84 @@ const PLOTS: [Plot; 5] = [
     ),
 ];
 
-const COLUMNS: [Metric; 8] = [
-    Metric::FinalTop1,
+/// One table of the report: a heading, the header and one row per variant, and what its
+/// columns mean.
+struct Table {
+    title: &'static str,
+    rows: Vec<Vec<String>>,
+    notes: &'static str,
+}
+
+/// The validation table's figures, between the per-seed top-1 and nothing else.
+const VALIDATION_COLUMNS: [Metric; 4] = [
     Metric::BestTop1,
     Metric::LastEpochGain,
     Metric::FinalTop5,
     Metric::FinalValLoss,
-    Metric::FinalTrainLoss,
-    Metric::Overfit,
-    Metric::EpochsTo25PctTrainError,
 ];
 
-/// The header and one row per variant.
-fn table(variants: &[Variant]) -> Vec<Vec<String>> {
-    let mut header = vec!["variant".to_string(), "seeds".to_string()];
-    header.extend(COLUMNS.iter().map(|m| {
-        let unit = if m.percent() { " (%)" } else { "" };
-        format!("{}{unit}", m.label())
-    }));
-    header.extend([
-        "final top-1 per seed (%)".into(),
-        "images/s".into(),
-        "wall time per run".into(),
-    ]);
-    let mut rows = vec![header];
+const VALIDATION_NOTES: &str =
+    "Each cell is the mean ± sample standard deviation over the seeds, on the validation set \
+     after the last epoch. Best top-1 is the best epoch's; the last epoch's top-1 gain is \
+     validation top-1 after the last epoch minus after the one before (near 0 where the curve \
+     has flattened).";
+
+/// The training table's figures, before the throughput columns.
+const TRAINING_COLUMNS: [Metric; 5] = [
+    Metric::FinalTrainLoss,
+    Metric::MeanTrainLoss,
+    Metric::EpochsTo25PctTrainError,
+    Metric::Overfit,
+    Metric::ValTop1Drops,
+];
+
+const TRAINING_NOTES: &str =
+    "Mean ± sample standard deviation over the seeds. The final train loss is the last \
+     epoch's, averaged over its batches (augmented, dropout on); the mean train loss averages \
+     the epochs' (the area under the curve: lower for a network that got there sooner as well \
+     as for one that ended lower). Epochs to 25% train error is when training top-1 first \
+     reaches 75% (the paper's Figure 1), interpolated linearly between the epochs on either \
+     side, a run that never does counting one more epoch than it ran. Train − val top-1 is the \
+     final network's top-1 on as many training images as the validation set has, in \
+     evaluation mode (no augmentation, no dropout), minus its validation top-1: the \
+     generalization gap. Val top-1 drops sums how far validation top-1 fell back from one \
+     epoch to the next (0 for a curve that never falls). Images/s is training throughput, the \
+     median over a run's epochs (an epoch slowed by a shared or paused machine moves it \
+     little) averaged over the seeds; wall time sums a run's epochs (training and validation; \
+     model set-up and pipeline compilation excluded).";
+
+/// A column's heading: the metric's label with its unit.
+fn heading(m: Metric) -> String {
+    let unit = if m.percent() { " (%)" } else { "" };
+    format!("{}{unit}", m.label())
+}
+
+/// The report's two tables: the validation figures, then the training ones.
+fn tables(variants: &[Variant]) -> [Table; 2] {
+    let mut validation = vec![["variant", "seeds"].map(String::from).to_vec()];
+    validation[0].push(heading(Metric::FinalTop1));
+    validation[0].push("final top-1 per seed (%)".into());
+    validation[0].extend(VALIDATION_COLUMNS.map(heading));
+    let mut training = vec![vec!["variant".to_string()]];
+    training[0].extend(TRAINING_COLUMNS.map(heading));
+    training[0].extend(["images/s".into(), "wall time per run".into()]);
     for v in variants {
-        let mut row = vec![v.name.to_string(), v.runs.len().to_string()];
-        row.extend(COLUMNS.iter().map(|&m| v.cell(m)));
         let per_seed: Vec<String> = v
             .runs
             .iter()
             .map(|r| Metric::FinalTop1.format(Metric::FinalTop1.value(r)))
             .collect();
-        row.push(per_seed.join(" / "));
+        let mut row = vec![
+            v.name.to_string(),
+            v.runs.len().to_string(),
+            v.cell(Metric::FinalTop1),
+            per_seed.join(" / "),
+        ];
+        row.extend(VALIDATION_COLUMNS.map(|m| v.cell(m)));
+        validation.push(row);
+
+        let mut row = vec![v.name.to_string()];
+        row.extend(TRAINING_COLUMNS.map(|m| v.cell(m)));
         let ips: Vec<f64> = v
             .runs
             .iter()
@@ -242,9 +287,20 @@ fn table(variants: &[Variant]) -> Vec<Vec<String>> {
         let wall: Vec<f64> = v.runs.iter().map(|r| r.wall_secs).collect();
         let w = Stat::of(&wall);
         row.push(format!("{:.0} ± {:.0} s", w.mean, w.std));
-        rows.push(row);
+        training.push(row);
     }
-    rows
+    [
+        Table {
+            title: "Validation",
+            rows: validation,
+            notes: VALIDATION_NOTES,
+        },
+        Table {
+            title: "Training",
+            rows: training,
+            notes: TRAINING_NOTES,
+        },
+    ]
 }
 
 /// Each claim of the experiment file with the numbers behind it and a verdict.
@@ -344,20 +400,9 @@ fn verdict(claim: &Claim, variants: &[Variant]) -> String {
     )
 }
 
-const NOTES: &str =
-    "Each cell is the mean ± sample standard deviation over the seeds. Top-1/top-5 \
-     and losses are on the validation set after the last epoch; the last epoch's top-1 gain is \
-     validation top-1 after the last epoch minus after the one before (near 0 where the curve \
-     has flattened); train − val top-1 is the final network's top-1 on as many training \
-     images as the validation set has, in evaluation mode (no augmentation, no dropout), minus \
-     its validation top-1: the generalization gap; epochs to 25% train \
-     error is when training top-1 first reaches 75% (the paper's Figure 1), interpolated \
-     linearly between the epochs on either side, a run \
-     that never does counting one more epoch than it ran; images/s is training throughput, \
-     the median over a run's epochs (an epoch slowed by a shared or paused machine moves it \
-     little) averaged over the seeds; wall time sums a run's epochs (training and validation; model \
-     set-up and pipeline compilation excluded). A claim's difference smaller than two pooled \
-     standard deviations, √((σa² + σb²)/2), is \"no clear difference\".";
+/// How the claims are judged, under their heading.
+const JUDGED: &str = "A claim's difference smaller than two pooled standard deviations, \
+     √((σa² + σb²)/2), is \"no clear difference\".";
 
 /// The heading of the experiment file's `conclusions`.
 const CONCLUSIONS: &str = "What the results say";
@@ -365,7 +410,7 @@ const CONCLUSIONS: &str = "What the results say";
 fn markdown(
     experiment: &Experiment,
     variants: &[Variant],
-    table: &[Vec<String>],
+    tables: &[Table],
     verdicts: &[String],
 ) -> String {
     let mut s = format!(
@@ -376,15 +421,18 @@ fn markdown(
         s += d.trim();
         s += "\n\n";
     }
-    for (i, row) in table.iter().enumerate() {
-        s += &format!("| {} |\n", row.join(" | "));
-        if i == 0 {
-            s += &format!("|{}\n", "---|".repeat(row.len()));
+    for table in tables {
+        s += &format!("## {}\n\n", table.title);
+        for (i, row) in table.rows.iter().enumerate() {
+            s += &format!("| {} |\n", row.join(" | "));
+            if i == 0 {
+                s += &format!("|{}\n", "---|".repeat(row.len()));
+            }
         }
+        s += &format!("\n{}\n\n", table.notes);
     }
-    s += &format!("\n{NOTES}\n\n");
     if !verdicts.is_empty() {
-        s += "## The claims, at this scale\n\n";
+        s += &format!("## The claims, at this scale\n\n{JUDGED}\n\n");
         for v in verdicts {
             let _ = writeln!(s, "- {v}");
         }
@@ -425,7 +473,7 @@ fn bold(text: &str) -> String {
 fn html(
     experiment: &Experiment,
     variants: &[Variant],
-    table: &[Vec<String>],
+    tables: &[Table],
     verdicts: &[String],
 ) -> String {
     let title = escape(experiment.title.as_deref().unwrap_or("Experiment"));
@@ -438,18 +486,23 @@ fn html(
     if let Some(d) = &experiment.description {
         s += &format!("<p>{}</p>\n", escape(d.trim()));
     }
-    s += "<table>\n";
-    for (i, row) in table.iter().enumerate() {
-        let tag = if i == 0 { "th" } else { "td" };
-        s += "<tr>";
-        for cell in row {
-            s += &format!("<{tag}>{}</{tag}>", escape(cell));
+    for table in tables {
+        s += &format!("<h2>{}</h2>\n<table>\n", table.title);
+        for (i, row) in table.rows.iter().enumerate() {
+            let tag = if i == 0 { "th" } else { "td" };
+            s += "<tr>";
+            for cell in row {
+                s += &format!("<{tag}>{}</{tag}>", escape(cell));
+            }
+            s += "</tr>\n";
         }
-        s += "</tr>\n";
+        s += &format!("</table>\n<p>{}</p>\n", escape(table.notes));
     }
-    s += &format!("</table>\n<p>{}</p>\n", escape(NOTES));
     if !verdicts.is_empty() {
-        s += "<h2>The claims, at this scale</h2>\n<ul>\n";
+        s += &format!(
+            "<h2>The claims, at this scale</h2>\n<p>{}</p>\n<ul>\n",
+            escape(JUDGED)
+        );
         for v in verdicts {
             s += &format!("<li>{}</li>\n", bold(v));
         }
