@@ -36,6 +36,9 @@ pub struct Series {
     /// (x, y) points, drawn in this order. Points with a NaN or infinite coordinate are skipped
     /// (and, on a log axis, those with y <= 0).
     pub points: Vec<(f64, f64)>,
+    /// Its colour and marker, as a slot of the palette: its index in the chart unless given, so
+    /// that a series keeps its look in a chart that leaves others out.
+    pub style: Option<usize>,
 }
 
 /// A line chart: every series on the same axes.
@@ -124,6 +127,7 @@ pub fn plot_training(metrics: &[EpochMetrics], dir: &Path) -> Result<Vec<PathBuf
     let line = |name: &str, value: fn(&EpochMetrics) -> f64| Series {
         name: name.to_string(),
         points: metrics.iter().map(|m| (m.epoch as f64, value(m))).collect(),
+        style: None,
     };
     // An accuracy plot's title names the best validation epoch.
     let accuracy = |top: &str, value: fn(&EpochMetrics) -> f64| {
@@ -215,12 +219,14 @@ struct Cleaned {
     /// The runs of consecutive drawable points: the line breaks where a point was skipped, so a
     /// NaN epoch shows as a gap instead of being bridged.
     runs: Vec<Vec<(f64, f64)>>,
+    /// [`Series::style`], resolved.
+    style: usize,
 }
 
 fn clean(chart: &Chart) -> Vec<Cleaned> {
     let drawable =
         |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite() && (!chart.log_y || y > 0.0);
-    let cleaned = |s: &Series| {
+    let cleaned = |(i, s): (usize, &Series)| {
         let runs: Vec<_> = s
             .points
             .split(|p| !drawable(p))
@@ -232,9 +238,10 @@ fn clean(chart: &Chart) -> Vec<Cleaned> {
             name,
             points: runs.concat(),
             runs,
+            style: s.style.unwrap_or(i),
         }
     };
-    chart.series.iter().map(cleaned).collect()
+    chart.series.iter().enumerate().map(cleaned).collect()
 }
 
 /// The range of `values` (0..1 if none), widened by `frac` of the span each side (halved
@@ -394,9 +401,10 @@ fn draw_on<Y: Ranged<ValueType = f64> + ValueFormatter<f64>>(
     // Smaller markers where they crowd.
     let most = series.iter().map(|s| s.points.len()).max().unwrap_or(0);
     let r = 4 - i32::from(most > 30) - i32::from(most > 80);
-    for (i, s) in series.iter().enumerate() {
+    for s in series {
+        let i = s.style;
         let color = COLORS[i % COLORS.len()];
-        // The shape cycle shifts once per round of colours, so series i and i + 10 (same
+        // The shape cycle shifts once per round of colours, so slots i and i + 10 (same
         // colour) still differ in shape: distinct up to 40 series.
         let shape = i + i / COLORS.len();
         let lines = s

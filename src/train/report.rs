@@ -1,6 +1,7 @@
 //! An experiment's report: each variant's runs (one per seed) as mean ± standard deviation,
 //! the seed-mean curves of every variant on the same axes (`loss.png`, `train_loss.png`,
-//! `top1.png`, `top5.png`, `train_top1.png`), and the claims the experiment file lists, each
+//! `top1.png`, `top5.png`, `train_top1.png`; `top1_trained.png` without the variants that did
+//! not train), and the claims the experiment file lists, each
 //! judged from the numbers: a difference smaller than two standard deviations is "no clear
 //! difference". Written as `report.md` and `report.html`.
 
@@ -81,18 +82,19 @@ pub fn write_report(experiment: &Experiment, results: &[VariantResult]) -> Resul
         message: format!("cannot create directory: {e}"),
     })?;
     let variants = group(results);
-    for (file, chart) in charts(&variants) {
-        render_png(&chart, &dir.join(file), 960, 720)?;
+    let figures = figures(&variants);
+    for f in &figures {
+        render_png(&f.chart, &dir.join(f.file), 960, 720)?;
     }
     let tables = tables(&variants);
     let verdicts = verdicts(experiment, &variants);
     write_text(
         &dir.join("report.md"),
-        &markdown(experiment, &variants, &tables, &verdicts),
+        &markdown(experiment, &variants, &tables, &verdicts, &figures),
     )?;
     write_text(
         &dir.join("report.html"),
-        &html(experiment, &variants, &tables, &verdicts),
+        &html(experiment, &variants, &tables, &verdicts, &figures),
     )
 }
 
@@ -100,33 +102,70 @@ fn write_text(path: &Path, text: &str) -> Result<()> {
     crate::atomic_file::write(path, text.as_bytes())
 }
 
-/// The plots: every variant's seed-mean curve on the same axes.
-fn charts(variants: &[Variant]) -> Vec<(&'static str, Chart)> {
+/// One plot of the report: its heading, its file in the report's folder, and the chart.
+struct Figure {
+    title: String,
+    file: &'static str,
+    chart: Chart,
+}
+
+/// The plots: every variant's seed-mean curve on the same axes; and, when some variants did
+/// not train (their final validation top-1 under half the best's: a flat line at chance that
+/// stretches the axis until the others' differences cannot be seen), validation top-1 again
+/// without them.
+fn figures(variants: &[Variant]) -> Vec<Figure> {
     let chart = |title: &str,
                  y: &str,
                  percent: bool,
                  value: fn(&EpochMetrics) -> f64,
-                 guides: &[(&str, f64)]| Chart {
+                 guides: &[(&str, f64)],
+                 shown: &[&Variant]| Chart {
         title: format!("{title} (mean over seeds)"),
         x_label: "epoch".into(),
         y_label: y.into(),
-        series: variants
+        series: shown
             .iter()
             .map(|v| Series {
                 name: v.name.to_string(),
                 points: mean_curve(v, value),
+                // A variant's colour and marker are the same in every plot.
+                style: variants.iter().position(|o| o.name == v.name),
             })
             .collect(),
         y_percent: percent,
         log_y: false,
         guides: guides.iter().map(|&(l, y)| (l.to_string(), y)).collect(),
     };
-    PLOTS
+    let all: Vec<&Variant> = variants.iter().collect();
+    let mut figures: Vec<Figure> = PLOTS
         .iter()
-        .map(|&(title, file, y, percent, value, guides)| {
-            (file, chart(title, y, percent, value, guides))
+        .map(|&(title, file, y, percent, value, guides)| Figure {
+            title: title.into(),
+            file,
+            chart: chart(title, y, percent, value, guides, &all),
         })
-        .collect()
+        .collect();
+    let final_top1 = |v: &Variant| v.stat(Metric::FinalTop1).mean;
+    let best = all.iter().map(|v| final_top1(v)).fold(f64::NAN, f64::max);
+    let (trained, untrained): (Vec<&Variant>, Vec<&Variant>) =
+        all.iter().partition(|v| final_top1(v) >= best / 2.0);
+    if !untrained.is_empty() && !trained.is_empty() {
+        let left_out: Vec<&str> = untrained.iter().map(|v| v.name).collect();
+        let title = format!("Validation top-1 without {}", left_out.join(", "));
+        figures.push(Figure {
+            chart: chart(
+                &title,
+                "top-1 accuracy",
+                true,
+                |m| m.val_top1,
+                &[],
+                &trained,
+            ),
+            title,
+            file: "top1_trained.png",
+        });
+    }
+    figures
 }
 
 /// Per epoch, the mean over the runs that reached it.
@@ -412,6 +451,7 @@ fn markdown(
     variants: &[Variant],
     tables: &[Table],
     verdicts: &[String],
+    figures: &[Figure],
 ) -> String {
     let mut s = format!(
         "# {}\n\n",
@@ -441,7 +481,7 @@ fn markdown(
     if let Some(c) = &experiment.conclusions {
         s += &format!("## {CONCLUSIONS}\n\n{}\n\n", c.trim());
     }
-    for (title, file, ..) in PLOTS {
+    for Figure { title, file, .. } in figures {
         s += &format!("## {title}\n\n![{title}]({file})\n\n");
     }
     s += "## Variants\n\n";
@@ -475,6 +515,7 @@ fn html(
     variants: &[Variant],
     tables: &[Table],
     verdicts: &[String],
+    figures: &[Figure],
 ) -> String {
     let title = escape(experiment.title.as_deref().unwrap_or("Experiment"));
     let mut s = format!(
@@ -514,7 +555,8 @@ fn html(
             s += &format!("<p>{}</p>\n", bold(paragraph));
         }
     }
-    for (title, file, ..) in PLOTS {
+    for Figure { title, file, .. } in figures {
+        let title = escape(title);
         s += &format!("<h2>{title}</h2>\n<img src=\"{file}\" alt=\"{title}\" width=\"960\">\n");
     }
     s += "<h2>Variants</h2>\n<ul>\n";
@@ -659,5 +701,27 @@ mod tests {
             .check(&["a", "b"])
             .unwrap_err()
             .contains("'zz'"));
+    }
+
+    #[test]
+    fn a_variant_that_did_not_train_gets_a_validation_plot_without_it() {
+        let results = vec![
+            run("a", 0, &[0.5, 0.8], 0.85),
+            run("flat", 0, &[0.1, 0.1], 0.10),
+            run("b", 0, &[0.5, 0.7], 0.80),
+        ];
+        let with_flat = figures(&group(&results));
+        let last = with_flat.last().unwrap();
+        assert_eq!(last.file, "top1_trained.png");
+        assert_eq!(last.title, "Validation top-1 without flat");
+        let shown: Vec<&str> = last.chart.series.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(shown, ["a", "b"]);
+        // b keeps the colour and marker it has in the plots with every variant.
+        assert_eq!(last.chart.series[1].style, Some(2));
+        assert_eq!(with_flat[0].chart.series[2].style, Some(2));
+        // Every variant trained: the plots are the usual five.
+        let all_trained = figures(&group(&results[..1]));
+        assert_eq!(all_trained.len(), PLOTS.len());
+        assert!(all_trained.iter().all(|f| f.file != "top1_trained.png"));
     }
 }

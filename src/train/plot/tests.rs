@@ -106,7 +106,11 @@ fn chart(series: Vec<Series>, log_y: bool) -> Chart {
 
 fn series(name: &str, points: &[(f64, f64)]) -> Series {
     let (name, points) = (name.into(), points.to_vec());
-    Series { name, points }
+    Series {
+        name,
+        points,
+        style: None,
+    }
 }
 
 /// A guide is a dashed line across the plot at its level, drawn even where no curve
@@ -133,6 +137,27 @@ fn guides_draw_across_the_plot() {
     let without = guide_pixels(&log);
     log.guides = vec![("below zero".into(), -1.0)];
     assert_eq!(guide_pixels(&log), without);
+}
+
+/// A series drawn in the palette slot its `style` names, not its index: a chart that leaves
+/// some series out keeps the others' colours.
+#[test]
+fn a_series_style_picks_its_colour() {
+    let pixels_of = |c: &Chart, color: RGBColor| {
+        let (w, h) = (640, 480);
+        let mut rgb = vec![0u8; (w * h * 3) as usize];
+        draw(c, &mut rgb, w, h).unwrap();
+        rgb.chunks(3)
+            .filter(|p| *p == [color.0, color.1, color.2])
+            .count()
+    };
+    let mut c = chart(vec![series("s", &[(1.0, 0.1), (2.0, 0.2)])], false);
+    let (first, third) = (COLORS[0], COLORS[2]);
+    assert!(pixels_of(&c, first) > 100);
+    assert_eq!(pixels_of(&c, third), 0);
+    c.series[0].style = Some(2);
+    assert_eq!(pixels_of(&c, first), 0);
+    assert!(pixels_of(&c, third) > 100);
 }
 
 #[test]
