@@ -1,7 +1,7 @@
 //! An experiment's report: each variant's runs (one per seed) as mean ± standard deviation,
 //! the seed-mean curves of every variant on the same axes (`loss.png`, `train_loss.png`,
-//! `top1.png`, `top5.png`, `train_top1.png`; `top1_trained.png` without the variants that did
-//! not train), and the claims the experiment file lists, each
+//! `top1.png`, `top5.png`, `train_top1.png`; `train_loss_trained.png` and `top1_trained.png`
+//! without the variants that did not train), and the claims the experiment file lists, each
 //! judged from the numbers: a difference smaller than two standard deviations is "no clear
 //! difference". Written as `report.md` and `report.html`.
 
@@ -111,59 +111,54 @@ struct Figure {
 
 /// The plots: every variant's seed-mean curve on the same axes; and, when some variants did
 /// not train (their final validation top-1 under half the best's: a flat line at chance that
-/// stretches the axis until the others' differences cannot be seen), validation top-1 again
-/// without them.
+/// stretches the axis until the others' differences cannot be seen), the headline curves
+/// again without them.
 fn figures(variants: &[Variant]) -> Vec<Figure> {
-    let chart = |title: &str,
-                 y: &str,
-                 percent: bool,
-                 value: fn(&EpochMetrics) -> f64,
-                 guides: &[(&str, f64)],
-                 shown: &[&Variant]| Chart {
+    let chart = |plot: &Plot, title: &str, shown: &[&Variant]| Chart {
         title: format!("{title} (mean over seeds)"),
         x_label: "epoch".into(),
-        y_label: y.into(),
+        y_label: plot.y_label.into(),
         series: shown
             .iter()
             .map(|v| Series {
                 name: v.name.to_string(),
-                points: mean_curve(v, value),
+                points: mean_curve(v, plot.value),
                 // A variant's colour and marker are the same in every plot.
                 style: variants.iter().position(|o| o.name == v.name),
             })
             .collect(),
-        y_percent: percent,
+        y_percent: plot.percent,
         log_y: false,
-        guides: guides.iter().map(|&(l, y)| (l.to_string(), y)).collect(),
+        guides: plot
+            .guides
+            .iter()
+            .map(|&(l, y)| (l.to_string(), y))
+            .collect(),
     };
     let all: Vec<&Variant> = variants.iter().collect();
-    let mut figures: Vec<Figure> = PLOTS
-        .iter()
-        .map(|&(title, file, y, percent, value, guides)| Figure {
-            title: title.into(),
-            file,
-            chart: chart(title, y, percent, value, guides, &all),
-        })
-        .collect();
     let final_top1 = |v: &Variant| v.stat(Metric::FinalTop1).mean;
     let best = all.iter().map(|v| final_top1(v)).fold(f64::NAN, f64::max);
     let (trained, untrained): (Vec<&Variant>, Vec<&Variant>) =
         all.iter().partition(|v| final_top1(v) >= best / 2.0);
-    if !untrained.is_empty() && !trained.is_empty() {
-        let left_out: Vec<&str> = untrained.iter().map(|v| v.name).collect();
-        let title = format!("Validation top-1 without {}", left_out.join(", "));
+    let left_out: Vec<&str> = untrained.iter().map(|v| v.name).collect();
+    let mut figures = Vec::new();
+    for plot in &PLOTS {
         figures.push(Figure {
-            chart: chart(
-                &title,
-                "top-1 accuracy",
-                true,
-                |m| m.val_top1,
-                &[],
-                &trained,
-            ),
-            title,
-            file: "top1_trained.png",
+            title: plot.title.into(),
+            file: plot.file,
+            chart: chart(plot, plot.title, &all),
         });
+        match plot.trained_file {
+            Some(file) if !untrained.is_empty() && !trained.is_empty() => {
+                let title = format!("{} without {}", plot.title, left_out.join(", "));
+                figures.push(Figure {
+                    chart: chart(plot, &title, &trained),
+                    title,
+                    file,
+                });
+            }
+            _ => {}
+        }
     }
     figures
 }
@@ -183,60 +178,69 @@ fn mean_curve(v: &Variant, value: fn(&EpochMetrics) -> f64) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// Title, file, y label, whether in percent, the figure per epoch, and the chart's guides.
-type Plot = (
-    &'static str,
-    &'static str,
-    &'static str,
-    bool,
-    fn(&EpochMetrics) -> f64,
-    &'static [(&'static str, f64)],
-);
+/// One of the report's plots: every variant's seed-mean curve of a figure per epoch.
+struct Plot {
+    title: &'static str,
+    file: &'static str,
+    y_label: &'static str,
+    percent: bool,
+    value: fn(&EpochMetrics) -> f64,
+    /// Levels drawn across the plot, with their legend labels ([`Chart::guides`]).
+    guides: &'static [(&'static str, f64)],
+    /// The file of the plot again without the variants that did not train, for the headline
+    /// curves (none for the others).
+    trained_file: Option<&'static str>,
+}
 
 const PLOTS: [Plot; 5] = [
-    (
-        "Validation loss",
-        "loss.png",
-        "cross-entropy loss",
-        false,
-        |m| m.val_loss,
-        &[],
-    ),
-    (
-        "Training loss",
-        "train_loss.png",
-        "cross-entropy loss",
-        false,
-        |m| m.train_loss,
-        &[],
-    ),
-    (
-        "Validation top-1",
-        "top1.png",
-        "top-1 accuracy",
-        true,
-        |m| m.val_top1,
-        &[],
-    ),
-    (
-        "Validation top-5",
-        "top5.png",
-        "top-5 accuracy",
-        true,
-        |m| m.val_top5,
-        &[],
-    ),
-    (
-        "Training top-1",
-        "train_top1.png",
-        "top-1 accuracy on training batches",
-        true,
-        |m| m.train_top1,
-        &[(
+    Plot {
+        title: "Validation loss",
+        file: "loss.png",
+        y_label: "cross-entropy loss",
+        percent: false,
+        value: |m| m.val_loss,
+        guides: &[],
+        trained_file: None,
+    },
+    Plot {
+        title: "Training loss",
+        file: "train_loss.png",
+        y_label: "cross-entropy loss",
+        percent: false,
+        value: |m| m.train_loss,
+        guides: &[],
+        trained_file: Some("train_loss_trained.png"),
+    },
+    Plot {
+        title: "Validation top-1",
+        file: "top1.png",
+        y_label: "top-1 accuracy",
+        percent: true,
+        value: |m| m.val_top1,
+        guides: &[],
+        trained_file: Some("top1_trained.png"),
+    },
+    Plot {
+        title: "Validation top-5",
+        file: "top5.png",
+        y_label: "top-5 accuracy",
+        percent: true,
+        value: |m| m.val_top5,
+        guides: &[],
+        trained_file: None,
+    },
+    Plot {
+        title: "Training top-1",
+        file: "train_top1.png",
+        y_label: "top-1 accuracy on training batches",
+        percent: true,
+        value: |m| m.train_top1,
+        guides: &[(
             "25% training error (the paper's Figure 1)",
             FIGURE1_TRAIN_TOP1,
         )],
-    ),
+        trained_file: None,
+    },
 ];
 
 /// One table of the report: a heading, the header and one row per variant, and what its
@@ -711,17 +715,36 @@ mod tests {
             run("b", 0, &[0.5, 0.7], 0.80),
         ];
         let with_flat = figures(&group(&results));
-        let last = with_flat.last().unwrap();
-        assert_eq!(last.file, "top1_trained.png");
-        assert_eq!(last.title, "Validation top-1 without flat");
-        let shown: Vec<&str> = last.chart.series.iter().map(|s| s.name.as_str()).collect();
+        let files: Vec<&str> = with_flat.iter().map(|f| f.file).collect();
+        assert_eq!(
+            files,
+            [
+                "loss.png",
+                "train_loss.png",
+                "train_loss_trained.png",
+                "top1.png",
+                "top1_trained.png",
+                "top5.png",
+                "train_top1.png"
+            ]
+        );
+        let zoomed = &with_flat[4];
+        assert_eq!(zoomed.title, "Validation top-1 without flat");
+        let shown: Vec<&str> = zoomed
+            .chart
+            .series
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
         assert_eq!(shown, ["a", "b"]);
         // b keeps the colour and marker it has in the plots with every variant.
-        assert_eq!(last.chart.series[1].style, Some(2));
+        assert_eq!(zoomed.chart.series[1].style, Some(2));
         assert_eq!(with_flat[0].chart.series[2].style, Some(2));
         // Every variant trained: the plots are the usual five.
         let all_trained = figures(&group(&results[..1]));
         assert_eq!(all_trained.len(), PLOTS.len());
-        assert!(all_trained.iter().all(|f| f.file != "top1_trained.png"));
+        assert!(all_trained
+            .iter()
+            .all(|f| !f.file.ends_with("_trained.png")));
     }
 }
