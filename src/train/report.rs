@@ -370,15 +370,17 @@ fn verdict(claim: &Claim, variants: &[Variant]) -> String {
         )
     };
     // The gap between two variants, signed so that positive favours `a`, and two pooled
-    // standard deviations (√((σa² + σb²)/2)) as the threshold of a clear difference.
+    // standard deviations (√((σa² + σb²)/2)) as the threshold of a clear difference; `None`
+    // for the verdict while either has a single run (no spread to judge the gap by).
     let compare = |a: &Variant, b: &Variant| {
         let (sa, sb) = (a.stat(m), b.stat(m));
         let sign = if m.higher_is_better() { 1.0 } else { -1.0 };
         let d = sign * (sa.mean - sb.mean);
         let two_sigma = 2.0 * ((sa.std.powi(2) + sb.std.powi(2)) / 2.0).sqrt();
-        let clear = sa.n > 1 && sb.n > 1 && d.abs() > two_sigma;
+        let clear = (sa.n > 1 && sb.n > 1).then_some(d.abs() > two_sigma);
         (d, two_sigma, clear)
     };
+    const UNJUDGED: &str = "not judged: one run, no spread to judge the difference by";
     let numbers = |d: f64, two_sigma: f64| {
         format!(
             "difference {}, 2σ = {}",
@@ -402,9 +404,10 @@ fn verdict(claim: &Claim, variants: &[Variant]) -> String {
         }
         let (d, two_sigma, clear) = compare(b, w);
         let call = match (clear, d > 0.0) {
-            (false, _) => "no clear difference",
-            (true, true) => "supported",
-            (true, false) => "contradicted (the opposite holds)",
+            (None, _) => UNJUDGED,
+            (Some(false), _) => "no clear difference",
+            (Some(true), true) => "supported",
+            (Some(true), false) => "contradicted (the opposite holds)",
         };
         return format!(
             "{head}: {} vs {} ({}): **{call}**",
@@ -427,13 +430,13 @@ fn verdict(claim: &Claim, variants: &[Variant]) -> String {
     let sign = if m.higher_is_better() { -1.0 } else { 1.0 };
     ranked.sort_by(|a, b| (sign * a.stat(m).mean).total_cmp(&(sign * b.stat(m).mean)));
     let (d, two_sigma, clear) = compare(ranked[0], ranked[1]);
-    let call = if clear {
-        format!("{} wins", ranked[0].name)
-    } else {
-        format!(
+    let call = match clear {
+        None => UNJUDGED.to_string(),
+        Some(true) => format!("{} wins", ranked[0].name),
+        Some(false) => format!(
             "no clear difference between {} and {}",
             ranked[0].name, ranked[1].name
-        )
+        ),
     };
     let all: Vec<String> = ranked.iter().map(|v| show(v)).collect();
     format!(
@@ -445,7 +448,8 @@ fn verdict(claim: &Claim, variants: &[Variant]) -> String {
 
 /// How the claims are judged, under their heading.
 const JUDGED: &str = "A claim's difference smaller than two pooled standard deviations, \
-     √((σa² + σb²)/2), is \"no clear difference\".";
+     √((σa² + σb²)/2), is \"no clear difference\"; one with a single run on either side is \
+     not judged.";
 
 /// The heading of the experiment file's `conclusions`.
 const CONCLUSIONS: &str = "What the results say";
@@ -646,6 +650,18 @@ mod tests {
         assert!(says(claim("a", "c", Metric::FinalTop1)).ends_with("**no clear difference**"));
         // Lower is better for losses: b's val loss is higher.
         assert!(says(claim("a", "b", Metric::FinalValLoss)).ends_with("**supported**"));
+        // One run of a side has no spread: its gap is not judged, however large.
+        let one = group(&results[2..4]);
+        let says_one = |c: Claim| verdict(&c, &one);
+        assert!(says_one(claim("a", "b", Metric::FinalTop1))
+            .ends_with("**not judged: one run, no spread to judge the difference by**"));
+        let among = Claim {
+            better: None,
+            worse: None,
+            among: Some(vec!["a".into(), "b".into()]),
+            ..claim("a", "b", Metric::FinalTop1)
+        };
+        assert!(says_one(among).contains("**not judged"));
         // Figure 1: a crosses 75 % train top-1 between epoch 1 (50 %) and 2 (80 %), at 1 +
         // 25/30; c between 70 % and 90 %, at 1.25; b never (counts 3); a run already there
         // after its first epoch at 1.
