@@ -113,18 +113,21 @@ fn series(name: &str, points: &[(f64, f64)]) -> Series {
     }
 }
 
+/// How many pixels of `chart`, drawn at 640x480, are exactly `color`.
+fn pixels_of(chart: &Chart, color: RGBColor) -> usize {
+    let (w, h) = (640, 480);
+    let mut rgb = vec![0u8; (w * h * 3) as usize];
+    draw(chart, &mut rgb, w, h).unwrap();
+    rgb.chunks(3)
+        .filter(|p| *p == [color.0, color.1, color.2])
+        .count()
+}
+
 /// A guide is a dashed line across the plot at its level, drawn even where no curve
 /// reaches it; one a log axis cannot show is left out, not an error.
 #[test]
 fn guides_draw_across_the_plot() {
-    let guide_pixels = |c: &Chart| {
-        let (w, h) = (640, 480);
-        let mut rgb = vec![0u8; (w * h * 3) as usize];
-        draw(c, &mut rgb, w, h).unwrap();
-        rgb.chunks(3)
-            .filter(|p| *p == [GUIDE.0, GUIDE.1, GUIDE.2])
-            .count()
-    };
+    let guide_pixels = |c: &Chart| pixels_of(c, GUIDE);
     // (A few pixels of antialiased text share the guide's grey.)
     let low = vec![series("s", &[(1.0, 0.1), (2.0, 0.2)])];
     let mut c = chart(low.clone(), false);
@@ -143,14 +146,6 @@ fn guides_draw_across_the_plot() {
 /// some series out keeps the others' colours.
 #[test]
 fn a_series_style_picks_its_colour() {
-    let pixels_of = |c: &Chart, color: RGBColor| {
-        let (w, h) = (640, 480);
-        let mut rgb = vec![0u8; (w * h * 3) as usize];
-        draw(c, &mut rgb, w, h).unwrap();
-        rgb.chunks(3)
-            .filter(|p| *p == [color.0, color.1, color.2])
-            .count()
-    };
     let mut c = chart(vec![series("s", &[(1.0, 0.1), (2.0, 0.2)])], false);
     let (first, third) = (COLORS[0], COLORS[2]);
     assert!(pixels_of(&c, first) > 100);
