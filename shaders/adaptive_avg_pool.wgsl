@@ -20,13 +20,10 @@ fn window_end(i: u32, input: u32, output: u32) -> u32 {
     return ((i + 1u) * input + output - 1u) / output;
 }
 
-@group(0) @binding(1) var<storage, read> fwd_x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> fwd_y: array<f32>;
-
 @compute @workgroup_size(WG)
 fn adaptive_avg_pool_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
     let idx = flat_index(gid, nwg);
-    if idx >= p.batch * p.channels * p.out_h * p.out_w {
+    if idx >= output_count() {
         return;
     }
     let out_at = plane_element(idx, p.out_h, p.out_w);
@@ -44,13 +41,12 @@ fn adaptive_avg_pool_forward(@builtin(global_invocation_id) gid: vec3u, @builtin
     fwd_y[idx] = sum / f32((h1 - h0) * (v1 - v0));
 }
 
-@group(0) @binding(1) var<storage, read> bwd_dy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> bwd_dx: array<f32>;
 
 @compute @workgroup_size(WG)
 fn adaptive_avg_pool_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
     let idx = flat_index(gid, nwg);
-    if idx >= p.batch * p.channels * p.in_h * p.in_w {
+    if idx >= input_count() {
         return;
     }
     let in_at = plane_element(idx, p.in_h, p.in_w);

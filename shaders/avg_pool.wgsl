@@ -13,44 +13,37 @@
 //   avg_pool_backward:  1 dy, 2 dx
 // One invocation per output (forward) or input (backward) element.
 
-@group(0) @binding(1) var<storage, read> fwd_x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> fwd_y: array<f32>;
-
 @compute @workgroup_size(WG)
 fn avg_pool_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
     let idx = flat_index(gid, nwg);
-    if idx >= p.batch * p.channels * p.out_h * p.out_w {
+    if idx >= output_count() {
         return;
     }
-    let out_at = plane_element(idx, p.out_h, p.out_w);
-    let i = out_at.row;
-    let j = out_at.col;
-    let base = out_at.plane * p.in_h * p.in_w;
+    let w = fixed_window(idx);
     // Window rows are i·S − P + kh in padded coordinates; compare in those to stay unsigned.
     var acc = 0.0;
     for (var kh = 0u; kh < p.kernel; kh++) {
-        let hp = i * p.stride + kh;
+        let hp = w.top + kh;
         if hp < p.padding || hp >= p.in_h + p.padding {
             continue;
         }
         for (var kw = 0u; kw < p.kernel; kw++) {
-            let vp = j * p.stride + kw;
+            let vp = w.left + kw;
             if vp < p.padding || vp >= p.in_w + p.padding {
                 continue;
             }
-            acc += fwd_x[base + (hp - p.padding) * p.in_w + (vp - p.padding)];
+            acc += fwd_x[w.plane_start + (hp - p.padding) * p.in_w + (vp - p.padding)];
         }
     }
     fwd_y[idx] = acc / f32(p.kernel * p.kernel);
 }
 
-@group(0) @binding(1) var<storage, read> bwd_dy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> bwd_dx: array<f32>;
 
 @compute @workgroup_size(WG)
 fn avg_pool_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
     let idx = flat_index(gid, nwg);
-    if idx >= p.batch * p.channels * p.in_h * p.in_w {
+    if idx >= input_count() {
         return;
     }
     let in_at = plane_element(idx, p.in_h, p.in_w);

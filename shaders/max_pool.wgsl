@@ -13,26 +13,21 @@
 //   max_pool_backward:  1 dy, 2 argmax (u32), 3 dx
 // One invocation per output (forward) or input (backward) element.
 
-@group(0) @binding(1) var<storage, read> fwd_x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> fwd_y: array<f32>;
 @group(0) @binding(3) var<storage, read_write> fwd_argmax: array<u32>;
 
 @compute @workgroup_size(WG)
 fn max_pool_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
     let idx = flat_index(gid, nwg);
-    if idx >= p.batch * p.channels * p.out_h * p.out_w {
+    if idx >= output_count() {
         return;
     }
-    let out_at = plane_element(idx, p.out_h, p.out_w);
-    let i = out_at.row;
-    let j = out_at.col;
-    let base = out_at.plane * p.in_h * p.in_w;
-    var best_at = (i * p.stride) * p.in_w + j * p.stride;
-    var best = fwd_x[base + best_at];
+    let w = fixed_window(idx);
+    var best_at = w.top * p.in_w + w.left;
+    var best = fwd_x[w.plane_start + best_at];
     for (var kh = 0u; kh < p.kernel; kh++) {
         for (var kw = 0u; kw < p.kernel; kw++) {
-            let at = (i * p.stride + kh) * p.in_w + j * p.stride + kw;
-            let v = fwd_x[base + at];
+            let at = (w.top + kh) * p.in_w + w.left + kw;
+            let v = fwd_x[w.plane_start + at];
             // As PyTorch: `v != v` is true for NaN, which always takes the place.
             if v > best || v != v {
                 best = v;
@@ -44,14 +39,13 @@ fn max_pool_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_work
     fwd_argmax[idx] = best_at;
 }
 
-@group(0) @binding(1) var<storage, read> bwd_dy: array<f32>;
 @group(0) @binding(2) var<storage, read> bwd_argmax: array<u32>;
 @group(0) @binding(3) var<storage, read_write> bwd_dx: array<f32>;
 
 @compute @workgroup_size(WG)
 fn max_pool_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
     let idx = flat_index(gid, nwg);
-    if idx >= p.batch * p.channels * p.in_h * p.in_w {
+    if idx >= input_count() {
         return;
     }
     let in_at = plane_element(idx, p.in_h, p.in_w);
