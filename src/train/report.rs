@@ -522,6 +522,13 @@ fn bold(text: &str) -> String {
     out
 }
 
+/// The experiment file's own Markdown (its description and conclusions) as HTML.
+fn markdown_html(text: &str) -> String {
+    let mut out = String::new();
+    pulldown_cmark::html::push_html(&mut out, pulldown_cmark::Parser::new(text.trim()));
+    out
+}
+
 fn html(
     experiment: &Experiment,
     variants: &[Variant],
@@ -537,7 +544,7 @@ fn html(
          td:first-child{{text-align:left}}</style></head><body>\n<h1>{title}</h1>\n"
     );
     if let Some(d) = &experiment.description {
-        s += &format!("<p>{}</p>\n", escape(d.trim()));
+        s += &markdown_html(d);
     }
     for table in tables {
         s += &format!("<h2>{}</h2>\n<table>\n", table.title);
@@ -562,10 +569,7 @@ fn html(
         s += "</ul>\n";
     }
     if let Some(c) = &experiment.conclusions {
-        s += &format!("<h2>{CONCLUSIONS}</h2>\n");
-        for paragraph in c.trim().split("\n\n") {
-            s += &format!("<p>{}</p>\n", bold(paragraph));
-        }
+        s += &format!("<h2>{CONCLUSIONS}</h2>\n{}", markdown_html(c));
     }
     for Figure { title, file, .. } in figures {
         let title = escape(title);

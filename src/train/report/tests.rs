@@ -181,3 +181,20 @@ fn a_variant_that_did_not_train_gets_a_validation_plot_without_it() {
         .iter()
         .all(|f| !f.file.ends_with("_trained.png")));
 }
+
+/// The file's description and conclusions are Markdown: the HTML report renders their lists,
+/// links and emphasis, and escapes what would otherwise be markup.
+#[test]
+fn the_files_markdown_becomes_html() {
+    let html =
+        markdown_html("See [the check](../check.md).\n\n- **ReLU**: faster\n- tanh < ReLU\n");
+    assert!(
+        html.contains(r#"<a href="../check.md">the check</a>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains("<li><strong>ReLU</strong>: faster</li>"),
+        "{html}"
+    );
+    assert!(html.contains("<li>tanh &lt; ReLU</li>"), "{html}");
+}
