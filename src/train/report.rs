@@ -485,9 +485,7 @@ fn markdown(
     }
     if !verdicts.is_empty() {
         s += &format!("## The claims, at this scale\n\n{JUDGED}\n\n");
-        for v in verdicts {
-            let _ = writeln!(s, "- {v}");
-        }
+        s += &verdict_list(verdicts);
         s += "\n";
     }
     if let Some(c) = &experiment.conclusions {
@@ -509,17 +507,10 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// `**bold**` of the verdict lines as HTML.
-fn bold(text: &str) -> String {
-    let mut out = String::new();
-    for (i, part) in escape(text).split("**").enumerate() {
-        out += &if i % 2 == 1 {
-            format!("<b>{part}</b>")
-        } else {
-            part.to_string()
-        };
-    }
-    out
+/// The verdicts as a Markdown list: the report's Markdown, and its HTML through
+/// `markdown_html`.
+fn verdict_list(verdicts: &[String]) -> String {
+    verdicts.iter().map(|v| format!("- {v}\n")).collect()
 }
 
 /// The experiment file's own Markdown (its description and conclusions) as HTML.
@@ -560,13 +551,10 @@ fn html(
     }
     if !verdicts.is_empty() {
         s += &format!(
-            "<h2>The claims, at this scale</h2>\n<p>{}</p>\n<ul>\n",
-            escape(JUDGED)
+            "<h2>The claims, at this scale</h2>\n<p>{}</p>\n{}",
+            escape(JUDGED),
+            markdown_html(&verdict_list(verdicts))
         );
-        for v in verdicts {
-            s += &format!("<li>{}</li>\n", bold(v));
-        }
-        s += "</ul>\n";
     }
     if let Some(c) = &experiment.conclusions {
         s += &format!("<h2>{CONCLUSIONS}</h2>\n{}", markdown_html(c));
