@@ -28,6 +28,12 @@ Conventions:
   ``name`` the metadata key ``f32_err.<name>`` holds the normwise relative
   error ``||t32 - t64||_2 / ||t64||_2`` (``%.3e``).  This is how accurate
   PyTorch's own float32 is, and it is what the test tolerances are based on.
+  ``f32_element_err.<name>`` holds the farthest element's error,
+  ``max_i |t32_i - t64_i| / (rms(t64) + |t64_i|)``: the tests let no element be
+  more than twice that far (or their own per-element bound, if wider).  In mixed
+  precision PyTorch's float32 rounds an operand to the other float16 neighbour
+  where its sum lands across a rounding midpoint from the float64 one, and so
+  may any float32 implementation.
 * Op hyper-parameters are stored in the metadata as strings.
 
 Output is deterministic: each case reseeds the RNG, and running the script
