@@ -43,7 +43,13 @@ pub fn run(backend: Option<&str>) -> anyhow::Result<()> {
         );
         let matrices = adapter.cooperative_matrix_properties();
         if !matrices.is_empty() {
-            // MxNxK A·B -> C, and which of them the GEMM uses (`--matrix`).
+            // MxNxK A·B -> C, and which of them the GEMM uses (`--matrix`; on a CPU driver,
+            // which emulates them, only when asked for).
+            let when = if info.device_type == wgpu::DeviceType::Cpu {
+                " with --matrix on"
+            } else {
+                ""
+            };
             let listed: Vec<String> = matrices
                 .iter()
                 .map(|p| {
@@ -56,7 +62,9 @@ pub fn run(backend: Option<&str>) -> anyhow::Result<()> {
                                     ..*p
                                 }
                         })
-                        .map_or(String::new(), |c| format!(" (GEMM, {})", c.precision()));
+                        .map_or(String::new(), |c| {
+                            format!(" (GEMM{when}, {})", c.precision())
+                        });
                     format!(
                         "{}x{}x{} {:?}->{:?}{used}",
                         p.m_size, p.n_size, p.k_size, p.ab_type, p.cr_type

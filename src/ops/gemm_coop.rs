@@ -7,11 +7,11 @@
 //!
 //! wgpu does not check a shader's matrix sizes and types against what the adapter lists (a
 //! configuration the adapter lacks has run and given zeros, with no error), so the kernel runs
-//! only where the adapter lists its configuration exactly. No adapter the suite runs on here
-//! (lavapipe, llvmpipe) has cooperative matrices: on them nothing changes, `tests/coop_shaders.rs`
-//! proves the shaders with naga (validation, SPIR-V, MSL), and the runtime comparison
-//! (`tests/ops/coop.rs`) runs where an adapter offers a configuration, as on the GPU machines
-//! `tools/device_bench.sh` is for.
+//! only where the adapter lists its configuration exactly. `tests/coop_shaders.rs` proves the
+//! shaders with naga (validation, SPIR-V, MSL), and the runtime comparison (`tests/ops/coop.rs`)
+//! runs where an adapter offers a configuration: Mesa 26's lavapipe offers the 8 × 8 f16 one,
+//! which CI runs (`tools/lavapipe_coop.sh`, docs/coop-on-lavapipe.md); the others wait for the
+//! GPU machines `tools/device_bench.sh` is for.
 
 use crate::ops::{KernelPolicy, Matrix, Precision, Shader};
 use crate::runtime::Gpu;
@@ -154,7 +154,11 @@ impl GemmCoop {
     /// The configuration the GEMM runs with on `gpu` under `policy`: the one for its precision
     /// where the device can run it and the policy does not say `Matrix::Off`.
     pub fn for_device(gpu: &Gpu, policy: &KernelPolicy) -> Option<Self> {
-        if policy.matrix == Matrix::Off {
+        // A CPU driver lowers the matrix operations to scalar code: on Mesa 26's lavapipe the
+        // kernel ran at 0.19-0.34x the SIMT one (docs/coop-on-lavapipe.md), so `auto` leaves
+        // it to `--matrix on` there.
+        let auto_on_cpu = policy.matrix == Matrix::Auto && gpu.is_cpu();
+        if policy.matrix == Matrix::Off || auto_on_cpu {
             return None;
         }
         Self::ALL

@@ -70,8 +70,8 @@ impl std::fmt::Display for Precision {
 pub enum Matrix {
     /// Where the device offers a cooperative-matrix configuration for the precision (f16 × f16
     /// → f32 16 × 16 or 8 × 8 for mixed, f32 8 × 8 for f32) and its subgroup sizes suit the
-    /// kernel;
-    /// the SIMT kernel elsewhere.
+    /// kernel, unless it is a CPU driver, which emulates matrix units more slowly than the
+    /// SIMT kernel runs; the SIMT kernel elsewhere.
     #[default]
     Auto,
     /// Never: the SIMT kernel everywhere (the baseline benchmarks compare with).

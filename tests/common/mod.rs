@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use alexnet_wgpu::ops::{GemmTiles, KernelPolicy, Kernels, Precision};
+use alexnet_wgpu::ops::{GemmCoop, GemmTiles, KernelPolicy, Kernels, Matrix, Precision};
 use alexnet_wgpu::runtime::{Dispatch, Gpu, GpuOptions, Program, ShaderChecks, Tensor};
 
 /// The naga capabilities wgpu derives from the device features a shader needs
@@ -95,7 +95,9 @@ fn tiled_variant(index: usize) -> &'static Gpu {
 }
 
 /// The adapter with mixed precision (`Precision::Mixed`: f16 operands, f32 sums), index 0 with
-/// the default tiles, small-batch paths and GEMM kernel, 1 with the SIMT GEMM, 128 × 128 tiles
+/// the default tiles, small-batch paths and GEMM kernel, on matrix units wherever the adapter
+/// offers them (`Matrix::On`: also on a CPU driver, where `auto` passes them over, so that
+/// Mesa 26's lavapipe runs the whole network on them), 1 with the SIMT GEMM, 128 × 128 tiles
 /// and the small-batch paths (split-K forward) on.
 pub fn mixed_gpus() -> [(&'static str, &'static Gpu); 2] {
     static GPUS: OnceLock<[Gpu; 2]> = OnceLock::new();
@@ -111,7 +113,12 @@ pub fn mixed_gpus() -> [(&'static str, &'static Gpu); 2] {
                 precision: Precision::Mixed,
                 ..KernelPolicy::default()
             };
-            policy.apply(&gpu).unwrap();
+            let on = KernelPolicy {
+                matrix: Matrix::On,
+                ..policy
+            };
+            let matrix_units = parallel.is_none() && GemmCoop::for_device(&gpu, &on).is_some();
+            if matrix_units { on } else { policy }.apply(&gpu).unwrap();
             gpu
         })
     });
