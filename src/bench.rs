@@ -183,7 +183,13 @@ pub fn run(options: &GpuOptions, policy: KernelPolicy, cfg: &BenchConfig) -> Res
         variants.push(("autotuned", f32_policy));
     }
     if policy.precision == Precision::Mixed {
-        variants.push(("mixed", policy.with_kernels(Kernels::Tiled)));
+        // Tiled kernels (mixed precision's only ones), autotuned under --autotune full: the
+        // GEMM kernel per shape, matrix units against SIMT.
+        let mixed = KernelPolicy {
+            kernels: Kernels::Tiled,
+            ..policy
+        };
+        variants.push(("mixed", mixed));
     }
     // On a CPU driver the tiled rows run the direct GEMM: the SIMT one is its baseline. The
     // first variant's device says which the adapter is.

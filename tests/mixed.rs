@@ -9,6 +9,9 @@ mod common;
 use alexnet_wgpu::model::{AlexNet, AlexNetConfig, Init, Plan, PlanOptions};
 use alexnet_wgpu::ops::cross_entropy::totals;
 use alexnet_wgpu::ops::loss_scale::ScaleUpdate;
+use alexnet_wgpu::ops::tune::TunedKernels;
+use alexnet_wgpu::ops::{Autotune, KernelPolicy, Kernels};
+use alexnet_wgpu::runtime::GpuOptions;
 use alexnet_wgpu::train::loss_scale::{LossScaleConfig, LossScaler};
 use alexnet_wgpu::train::{train_step, Optimizer, OptimizerConfig};
 use alexnet_wgpu::Gpu;
@@ -126,6 +129,49 @@ fn mixed_precision_training_follows_f32_training() {
 #[test]
 fn alexnet_small_in_mixed_precision_matches_pytorch_computing_the_same() {
     let (_, mixed) = mixed_gpus()[0];
+    matches_the_mixed_fixture(mixed);
+}
+
+/// `--autotune full` under mixed precision times the tiled kernels' GEMMs alone (the matrix
+/// units' where the device takes them, against the SIMT and direct ones: plain kernels do not
+/// round to f16), keeps its choices under keys of their own, and the plan it builds still
+/// matches PyTorch's mixed fixture.
+#[test]
+fn mixed_precision_autotunes_its_gemm_kernels_and_still_matches_pytorch() {
+    let (_, default) = mixed_gpus()[0];
+    let dir = std::env::temp_dir().join(format!(
+        "alexnet-wgpu-mixed-autotune-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let gpu = Gpu::new(&GpuOptions {
+        pipeline_cache_dir: Some(dir.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    KernelPolicy {
+        autotune: Autotune::Full,
+        ..KernelPolicy::of(default)
+    }
+    .apply(&gpu)
+    .unwrap();
+    matches_the_mixed_fixture(&gpu);
+    let tuned = TunedKernels::of(&gpu).entries();
+    for (key, choice) in &tuned {
+        eprintln!("{key}: {choice}");
+        assert!(key.ends_with(" mixed"), "{key}");
+        assert_eq!(choice.kernels, Kernels::Tiled, "{key}");
+    }
+    // Five convolutions, three passes each; the linear layers at batch 1 run GEMVs.
+    let convolutions = tuned
+        .iter()
+        .filter(|(k, _)| k.starts_with("conv2d"))
+        .count();
+    assert_eq!(convolutions, 15, "{tuned:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn matches_the_mixed_fixture(mixed: &Gpu) {
     let inputs = Fixture::load("alexnet_small");
     let f = Fixture::load("alexnet_small_mixed");
     let (model, mut plan) = load_fixture_model(mixed, &inputs);

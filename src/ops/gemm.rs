@@ -251,16 +251,12 @@ pub struct GemmChoice {
 }
 
 impl GemmChoice {
-    /// The choices worth timing on `gpu` for an output of `m` rows per group: none where the
-    /// GEMM runs on matrix units (their tiles are their own); on CPU drivers the direct kernel
-    /// with its tile and the 64 × 64 one, and the SIMT kernel's default; on GPUs the SIMT
-    /// kernel with each of its three shapes that fits the workgroup memory; less the one the
-    /// policy runs without tuning (timed as the policy's choice).
+    /// The choices worth timing on `gpu` for an output of `m` rows per group: on CPU drivers
+    /// the direct kernel with its tile and the 64 × 64 one, and the SIMT kernel's default; on
+    /// GPUs the SIMT kernel with each of its three shapes that fits the workgroup memory; less
+    /// the one the policy runs without tuning (timed as the policy's choice: the matrix units'
+    /// kernel where the policy takes them).
     pub fn candidates(gpu: &Gpu, m: usize) -> Vec<Self> {
-        let policy = KernelPolicy::of(gpu);
-        if GemmCoop::for_device(gpu, &policy).is_some() {
-            return Vec::new();
-        }
         let memory = gpu.limits().max_compute_workgroup_storage_size;
         let simt = |tiles| Self {
             tiles,
@@ -478,16 +474,16 @@ enum Kernel {
 }
 
 impl Kernel {
-    /// The kernel for an output of `m` rows per group: matrix units where they can, else the
-    /// tuned choice for this problem, else the direct kernel on CPU drivers or the SIMT one,
-    /// with the policy's tile shape or their own.
+    /// The kernel for an output of `m` rows per group: the tuned choice for this problem
+    /// (autotuning timed it against the rest), else matrix units where they can, else the
+    /// direct kernel on CPU drivers or the SIMT one, with the policy's tile shape or their own.
     fn choose(gpu: &Gpu, m: usize, tuned: Option<GemmChoice>) -> Self {
         let policy = KernelPolicy::of(gpu);
-        if let Some(coop) = GemmCoop::for_device(gpu, &policy) {
-            return Self::Coop(coop);
-        }
         if let Some(choice) = tuned {
             return choice.kernel();
+        }
+        if let Some(coop) = GemmCoop::for_device(gpu, &policy) {
+            return Self::Coop(coop);
         }
         if policy.direct_gemm(gpu) {
             return Self::Direct(policy.gemm_tiles.unwrap_or(DIRECT_TILE));

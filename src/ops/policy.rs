@@ -202,10 +202,12 @@ impl KernelPolicy {
     }
 
     /// The kernels every convolution and linear shape runs when the policy decides alone
-    /// (no autotuning): mixed precision lives in the tiled GEMM only.
+    /// (no autotuning): mixed precision lives in the tiled GEMM only, so only `full`, which
+    /// also times GEMM kernels, has anything to choose there.
     pub fn fixed_kernels(&self) -> Option<Kernels> {
         match (self.precision, self.autotune) {
-            (Precision::Mixed, _) => Some(Kernels::Tiled),
+            (Precision::Mixed, Autotune::Off | Autotune::Quick) => Some(Kernels::Tiled),
+            (Precision::Mixed, Autotune::Full) => None,
             (Precision::F32, Autotune::Off) => Some(self.kernels),
             (Precision::F32, Autotune::Quick | Autotune::Full) => None,
         }

@@ -5,7 +5,10 @@
 //! ([`GemmChoice::candidates`]), within a time budget per shape. A candidate replaces the
 //! policy's choice only when clearly (20%) faster. The choice is kept on the device and on
 //! disk per adapter and driver, so later runs plan at once. Which kernels win depends on the
-//! adapter: on lavapipe the plain kernels beat the tiled ones for a few shapes.
+//! adapter: on lavapipe the plain kernels beat the tiled ones for a few shapes. Under mixed
+//! precision, which only the tiled kernels compute, `full` times the GEMM kernels alone: the
+//! matrix units' against the SIMT ones (on Mesa 26's lavapipe, whose emulated matrix units
+//! run slower, it picks the SIMT ones).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::ops::{GemmChoice, KernelPolicy, Kernels};
+use crate::ops::{GemmChoice, KernelPolicy, Kernels, Precision};
 use crate::runtime::{Dispatch, Gpu, Program};
 
 /// Whether plans time the kernel families per shape before choosing (`--autotune`).
@@ -193,16 +196,33 @@ pub(crate) fn choose(
     if let Some(kernels) = policy.fixed_kernels() {
         return Ok(Tuned::family(kernels));
     }
+    // Mixed precision lives in the tiled kernels alone, so it chooses among their GEMMs (the
+    // matrix units' included), under keys of its own.
+    let mixed = policy.precision == Precision::Mixed;
+    let key = &if mixed {
+        format!("{key} mixed")
+    } else {
+        key.to_string()
+    };
+    let runs = |choice: &Tuned| !mixed || choice.kernels == Kernels::Tiled;
     let table = TunedKernels::of(gpu);
-    if let Some(choice) = table.get(key) {
+    if let Some(choice) = table.get(key).filter(runs) {
         return Ok(choice);
     }
-    let default = Tuned::family(policy.kernels);
-    let other = Tuned::family(match policy.kernels {
+    let default = Tuned::family(if mixed {
+        Kernels::Tiled
+    } else {
+        policy.kernels
+    });
+    let other = Tuned::family(match default.kernels {
         Kernels::Plain => Kernels::Tiled,
         Kernels::Tiled => Kernels::Plain,
     });
-    let mut candidates = vec![default, other];
+    let mut candidates = vec![default];
+    if !mixed {
+        candidates.push(other);
+    }
+    let families = candidates.len();
     if policy.autotune == Autotune::Full {
         candidates.extend(
             GemmChoice::candidates(gpu, m)
@@ -217,7 +237,7 @@ pub(crate) fn choose(
     let mut times = Vec::with_capacity(candidates.len());
     for (i, &candidate) in candidates.iter().enumerate() {
         // Past the budget, only the policy's choice and the other family are timed.
-        if i >= 2 && started.elapsed() > FULL_BUDGET {
+        if i >= families && started.elapsed() > FULL_BUDGET {
             log::info!("autotune {key}: budget spent after {i} candidates");
             break;
         }
