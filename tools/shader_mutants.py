@@ -17,8 +17,9 @@ rebuild: the library compiles the files in $ALEXNET_SHADER_DIR instead of its em
   equivalent mutant; say why in the report) or a gap in the tests.
 
 Each suite runs on every backend of --backends (`default`: wgpu's choice, Vulkan here; `gl`:
-wgpu's GL backend through headless EGL, where the kernels without subgroups run), as CI runs
-them; the shaders suite (naga only) runs once. The unmutated shaders go through the same runs
+wgpu's GL backend through headless EGL, where the kernels without subgroups run; `coop`: Mesa
+26's lavapipe in tools/lavapipe_coop.sh's root, where the cooperative-matrix GEMM runs), as CI
+runs them; the shaders suite (naga only) runs once. The unmutated shaders go through the same runs
 first: a suite that fails on them stops the sweep, so no mutant counts as killed by a missing
 adapter.
 
@@ -109,13 +110,16 @@ def build_suites(suites: list[str]) -> dict[str, str]:
     return binaries
 
 
-def run_suite(binary: str, suite: str, env: dict, timeout: float) -> tuple[str, str]:
+def run_suite(binary: str, suite: str, backend: str, env: dict,
+              timeout: float) -> tuple[str, str]:
     """('pass' | 'fail' | 'timeout' | 'invalid', detail) for one suite on one mutant."""
-    args = [binary, "-q"]
+    overlay, launcher = BACKENDS[backend]
+    args = [*launcher, binary, "-q"]
     if suite == "shaders":
         args += ["--skip", EMBEDDED_TEST]
     try:
-        out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run(args, env=env | overlay, capture_output=True, text=True,
+                             timeout=timeout)
     except subprocess.TimeoutExpired:
         return "timeout", f"{suite}: no result in {timeout:.0f} s"
     if out.returncode == 0:
@@ -126,17 +130,20 @@ def run_suite(binary: str, suite: str, env: dict, timeout: float) -> tuple[str, 
     return "fail", f"{suite}: " + ", ".join(failed[:3]) + (" …" if len(failed) > 3 else "")
 
 
-# Environment overlays that select a backend.
+# Per backend: the environment overlay that selects it and the command a suite runs under.
 BACKENDS = {
-    "default": {},
-    "gl": {"EGL_PLATFORM": "surfaceless", "WGPU_BACKEND": "gl"},
+    "default": ({}, []),
+    "gl": ({"EGL_PLATFORM": "surfaceless", "WGPU_BACKEND": "gl"}, []),
+    # Mesa 26's lavapipe in tools/lavapipe_coop.sh's root (run `setup` first): the adapter
+    # whose cooperative matrices run gemm_coop.wgsl (as gemm_coop_f16x8.wgsl configures it).
+    "coop": ({}, [str(ROOT / "tools" / "lavapipe_coop.sh"), "run"]),
 }
 
 
 def run_all(binaries: dict, runs: list, env: dict, timeout: float) -> tuple[str, str]:
     """Runs (suite, backend) pairs in order until one does not pass; its status and detail."""
     for suite, backend in runs:
-        status, detail = run_suite(binaries[suite], suite, env | BACKENDS[backend], timeout)
+        status, detail = run_suite(binaries[suite], suite, backend, env, timeout)
         if status != "pass":
             return status, detail if backend == "default" else f"{backend} {detail}"
     return "pass", ""
@@ -174,7 +181,8 @@ def main() -> None:
 
     built = {suite: os.stat(binary).st_mtime for suite, binary in binaries.items()}
     results = []
-    with tempfile.TemporaryDirectory(prefix="shader-mutants-") as tmp:
+    # Under target/, which the coop backend's root mounts with the repository.
+    with tempfile.TemporaryDirectory(prefix="shader-mutants-", dir=ROOT / "target") as tmp:
         mutant_dir = Path(tmp)
         for stem in stems:
             shutil.copy(SHADERS / f"{stem}.wgsl", mutant_dir / f"{stem}.wgsl")
