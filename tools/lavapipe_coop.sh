@@ -31,7 +31,18 @@ apt_uri() {
     echo "$uri"
 }
 
+# Whether this machine lets us bind-mount (a container may not): `run` needs it.
+can_bind_mount() {
+    local probe
+    probe=$(mktemp -d)
+    mount --bind "$repo" "$probe" 2>/dev/null && umount "$probe"
+    local ok=$?
+    rmdir "$probe"
+    return $ok
+}
+
 setup() {
+    can_bind_mount || { echo "lavapipe_coop: bind mounts are not allowed here" >&2; return 1; }
     if [ -x "$root/usr/bin/apt-get" ] && [ -e "$root/.alexnet-mesa-ready" ]; then
         return 0
     fi
@@ -52,15 +63,17 @@ setup() {
     chroot "$root" dpkg-query -W -f='lavapipe_coop: ${Package} ${Version}\n' mesa-vulkan-drivers
 }
 
+# What `run` mounted, newest first: global, since the EXIT trap runs after `run` returns.
+mounts=()
+unmount_all() {
+    local m
+    for m in "${mounts[@]}"; do umount "$m" 2>/dev/null || umount -l "$m" || true; done
+}
+
 # Runs "$@" inside the root with the repository, /dev, /proc and /sys mounted, unmounting them
 # however it ends. A binary outside the repository is copied in first.
 run() {
-    local mounts=()
-    cleanup() {
-        local m
-        for m in "${mounts[@]}"; do umount "$m" 2>/dev/null || umount -l "$m" || true; done
-    }
-    trap cleanup EXIT
+    trap unmount_all EXIT
     local dir
     for dir in /dev /proc /sys "$repo"; do
         mkdir -p "$root$dir"
