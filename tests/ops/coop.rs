@@ -1,10 +1,11 @@
 //! The cooperative-matrix GEMM (`ops::gemm_coop`) run, where the adapter offers a
 //! configuration: every entry point (convolution forward, input and weight gradient; linear
 //! layers, with split-K at small batches) against the CPU reference on the operands as the
-//! configuration multiplies them (rounded to f16 for the 16 × 16 f16 one), and against the
-//! SIMT kernel at the same precision. No adapter here has cooperative matrices (lavapipe,
-//! llvmpipe): there each test says it was skipped and passes, having run nothing;
-//! tools/device_bench.sh runs it on the GPU machines.
+//! configuration multiplies them (rounded to f16 for the f16 ones), and against the SIMT kernel
+//! at the same precision. Where the adapter lacks a configuration (bookworm's lavapipe and
+//! llvmpipe have none) its test says it was skipped, having run nothing for it. Mesa 26's
+//! lavapipe runs the 8 × 8 f16 one, as CI does in `tools/lavapipe_coop.sh`'s root;
+//! tools/device_bench.sh runs the rest on the GPU machines.
 
 use std::sync::OnceLock;
 
