@@ -19,18 +19,6 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 root=${ALEXNET_COOP_ROOT:-/var/cache/alexnet-wgpu/trixie-root}
 suite=trixie
 
-apt_uri() {
-    local uri=""
-    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-        uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-    fi
-    if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
-        uri=$(awk '/^deb / && $2 ~ /debian\/?$/ {print $2; exit}' /etc/apt/sources.list)
-    fi
-    [ -n "$uri" ] || { echo "lavapipe_coop: no Debian apt source found" >&2; return 1; }
-    echo "$uri"
-}
-
 # Whether this machine lets us bind-mount (a container may not): `run` needs it.
 can_bind_mount() {
     local probe
@@ -47,7 +35,7 @@ setup() {
         return 0
     fi
     local uri
-    uri=$(apt_uri)
+    uri=$("$repo/tools/debian_uri.sh")
     command -v debootstrap >/dev/null ||
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
     rm -rf "$root"
