@@ -43,12 +43,12 @@ pub fn run(backend: Option<&str>) -> anyhow::Result<()> {
         );
         let matrices = adapter.cooperative_matrix_properties();
         if !matrices.is_empty() {
-            // MxNxK A·B -> C, and which of them the GEMM uses (`--matrix`; on a CPU driver,
-            // which emulates them, only when asked for).
-            let when = if info.device_type == wgpu::DeviceType::Cpu {
-                " with --matrix on"
-            } else {
+            // MxNxK A·B -> C, and which of them the GEMM uses (`--matrix`; where `auto` passes
+            // them over, only when asked for).
+            let when = if GemmCoop::auto_takes(info.device_type) {
                 ""
+            } else {
+                " with --matrix on"
             };
             let listed: Vec<String> = matrices
                 .iter()

@@ -154,16 +154,22 @@ impl GemmCoop {
     /// The configuration the GEMM runs with on `gpu` under `policy`: the one for its precision
     /// where the device can run it and the policy does not say `Matrix::Off`.
     pub fn for_device(gpu: &Gpu, policy: &KernelPolicy) -> Option<Self> {
-        // A CPU driver lowers the matrix operations to scalar code: on Mesa 26's lavapipe the
-        // kernel ran at 0.19-0.34x the SIMT one (docs/coop-on-lavapipe.md), so `auto` leaves
-        // it to `--matrix on` there.
-        let auto_on_cpu = policy.matrix == Matrix::Auto && gpu.is_cpu();
-        if policy.matrix == Matrix::Off || auto_on_cpu {
+        let device_type = gpu.adapter_info.as_ref().map(|i| i.device_type);
+        let passed_over =
+            policy.matrix == Matrix::Auto && device_type.is_some_and(|t| !Self::auto_takes(t));
+        if policy.matrix == Matrix::Off || passed_over {
             return None;
         }
         Self::ALL
             .into_iter()
             .find(|c| c.precision() == policy.precision && c.runs_on(gpu))
+    }
+
+    /// Whether `--matrix auto` takes the matrix units of a device of this type: not a CPU
+    /// driver's, which lowers the matrix operations to scalar code (on Mesa 26's lavapipe the
+    /// kernel ran at 0.19-0.34x the SIMT one, docs/coop-on-lavapipe.md); `--matrix on` does.
+    pub fn auto_takes(device_type: wgpu::DeviceType) -> bool {
+        device_type != wgpu::DeviceType::Cpu
     }
 
     /// The override constants: the f16 rounding (always on for f16 operands: their conversion

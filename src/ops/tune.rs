@@ -209,19 +209,16 @@ pub(crate) fn choose(
     if let Some(choice) = table.get(key).filter(runs) {
         return Ok(choice);
     }
-    let default = Tuned::family(if mixed {
-        Kernels::Tiled
+    // The policy's family first, then (in f32) the other one.
+    let mut candidates = if mixed {
+        vec![Tuned::family(Kernels::Tiled)]
     } else {
-        policy.kernels
-    });
-    let other = Tuned::family(match default.kernels {
-        Kernels::Plain => Kernels::Tiled,
-        Kernels::Tiled => Kernels::Plain,
-    });
-    let mut candidates = vec![default];
-    if !mixed {
-        candidates.push(other);
-    }
+        let other = match policy.kernels {
+            Kernels::Plain => Kernels::Tiled,
+            Kernels::Tiled => Kernels::Plain,
+        };
+        vec![Tuned::family(policy.kernels), Tuned::family(other)]
+    };
     let families = candidates.len();
     if policy.autotune == Autotune::Full {
         candidates.extend(
